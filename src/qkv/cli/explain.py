@@ -1,0 +1,264 @@
+"""qkv explain: the hand calculation of attention, step by step."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from qkv.errors import InputError
+
+FORMATS = ("text", "markdown", "latex", "html", "json")
+
+EPILOG = """\
+examples:
+  qkv explain                              the article's 笔记本 example
+  qkv explain --example search             the search picture, as cross-attention
+  qkv explain --x "[[1,2,1],[0,1,1]]" --tokens 我,爱
+  qkv explain --input x.csv --mask causal --expand 2,1 --format markdown
+  qkv explain --q "[[1,0]]" --k "[[1,0],[0,1]]" --v "[[5],[7]]"
+
+matrices: JSON rows "[[1,2],[3,4]]", bracket rows one per line, or CSV; @FILE reads a file.
+--expand takes 1-based numbers or token labels (--expand 本,笔).
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="compute attention step by step, with the arithmetic",
+        description="Compute attention step by step: every intermediate, with the arithmetic "
+        "a person writes by hand, in Chinese or English.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = p.add_argument_group("input (default: the article's 笔记本 example)")
+    src.add_argument("--example", metavar="NAME", help="a preset: 笔记本 (notebook), search")
+    src.add_argument("--list-examples", action="store_true", help="list the presets and exit")
+    src.add_argument("--x", metavar="MATRIX", help="X, tokens x d (self-attention)")
+    src.add_argument(
+        "--input",
+        metavar="FILE",
+        help="X from a file (JSON, CSV, bracket rows), or a JSON object with "
+        "x/q/k/v/wq/wk/wv/mask/tokens/key_tokens",
+    )
+    for name in ("q", "k", "v"):
+        src.add_argument(
+            f"--{name}", metavar="MATRIX", help=f"{name.upper()} given directly (cross-attention)"
+        )
+    for name in ("wq", "wk", "wv"):
+        src.add_argument(
+            f"--{name}",
+            metavar="MATRIX",
+            help=f"projection W_{name[1].upper()} (d x d_k), applied to X",
+        )
+    src.add_argument("--tokens", metavar="A,B,C", help="labels for the rows of X (or Q)")
+    src.add_argument("--key-tokens", metavar="A,B,C", help="labels for the rows of K and V")
+    opt = p.add_argument_group("options")
+    opt.add_argument(
+        "--scale",
+        metavar="sqrt|none|NUMBER",
+        help="multiply scores by 1/sqrt(d_k) (default for your input), 1, or NUMBER",
+    )
+    opt.add_argument(
+        "--mask",
+        metavar="causal|causal-top-left|FILE",
+        help="causal (bottom-right aligned), causal-top-left, or a 0/1 matrix "
+        "file (1 = may attend), queries x keys",
+    )
+    opt.add_argument(
+        "--digits",
+        type=int,
+        default=3,
+        metavar="N",
+        help="significant digits (default 3); exact numbers stay exact",
+    )
+    opt.add_argument(
+        "--expand",
+        default="1,1",
+        metavar="ROW,COL",
+        help="show the arithmetic of this entry in every step (default 1,1; 'none' hides it)",
+    )
+    opt.add_argument("--lang", choices=("zh", "en"), help="language (default: from the locale)")
+    opt.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    opt.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(run=run)
+
+
+def _matrix_arg(value: str, name: str) -> list[list[Any]]:
+    from qkv.core.parse import parse_matrix
+
+    if value.startswith("@"):
+        from qkv.cli.output import read_text
+
+        return parse_matrix(read_text(value[1:], f"--{name} file"), name.upper()).rows
+    return parse_matrix(value, f"--{name}").rows
+
+
+def _mask_arg(value: str) -> tuple[Any, str | None]:
+    """(boolean mask or None, causal alignment or None)."""
+    if value in ("causal", "causal-bottom-right"):
+        return None, "bottom_right"
+    if value == "causal-top-left":
+        return None, "top_left"
+    from qkv.cli.output import read_text
+    from qkv.core.parse import parse_matrix
+
+    rows = parse_matrix(read_text(value, "--mask file"), "mask").rows
+    out = []
+    for i, row in enumerate(rows, start=1):
+        for j, cell in enumerate(row, start=1):
+            if cell not in (0, 1):
+                raise InputError(f"mask row {i}, column {j} is {cell}; use 0 or 1 (1 = may attend)")
+        out.append([cell == 1 for cell in row])
+    return out, None
+
+
+def _trace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    from qkv.core.parse import parse_input_file, parse_tokens
+
+    kw: dict[str, Any] = {}
+    if args.input is not None:
+        from qkv.cli.output import read_text
+
+        kw.update(parse_input_file(read_text(args.input, "--input"), args.input))
+    for name in ("x", "q", "k", "v", "wq", "wk", "wv"):
+        value = getattr(args, name)
+        if value is not None:
+            if name in kw:
+                raise InputError(f"--{name} is given twice (on the command line and in --input)")
+            kw[name] = _matrix_arg(value, name)
+    if args.tokens is not None:
+        kw["tokens"] = parse_tokens(args.tokens)
+    if args.key_tokens is not None:
+        kw["key_tokens"] = parse_tokens(args.key_tokens)
+    return kw
+
+
+def _entry(spec: str, trace: Any) -> tuple[int, int] | None:
+    from qkv.core.expand import find_index
+
+    if spec.strip().lower() == "none":
+        return None
+    parts = [s for s in spec.replace("，", ",").split(",")]
+    if len(parts) != 2:
+        raise InputError(f"--expand {spec!r}: give ROW,COL such as 1,2 or 本,笔")
+    rows, cols = trace["scores"].rows, trace["scores"].cols
+    try:
+        return find_index(rows, parts[0], "--expand row"), find_index(
+            cols, parts[1], "--expand column"
+        )
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from qkv.render.messages import default_lang
+
+    lang = args.lang or default_lang()
+    if args.list_examples:
+        return _list_examples(lang)
+    if not 1 <= args.digits <= 15:
+        raise InputError(f"--digits must be between 1 and 15, not {args.digits}")
+    trace = _make_trace(args, lang)
+    text = render(
+        trace,
+        args.format,
+        lang,
+        args.digits,
+        _entry(args.expand, trace),
+        to_terminal=args.output is None,
+    )
+    if text is not None:
+        from qkv.cli.output import write_text
+
+        write_text(text, args.output)
+    return 0
+
+
+def _make_trace(args: argparse.Namespace, lang: str) -> Any:
+    from qkv.core.attention import trace
+    from qkv.core.examples import find_example
+
+    kw = _trace_kwargs(args)
+    if args.mask is not None:
+        kw["mask"], kw["causal"] = _mask_arg(args.mask)
+    if args.scale is not None:
+        kw["scale"] = args.scale
+    has_input = any(n in kw for n in ("x", "q", "k", "v"))
+    if has_input and args.example:
+        raise InputError("give either --example or your own matrices, not both")
+    if not has_input:
+        extra = sorted(set(kw) - {"mask", "causal", "scale", "tokens"})
+        if extra:
+            raise InputError(f"--{extra[0]} needs --x or --q/--k/--v (or --input)")
+        ex = find_example(args.example or "笔记本")
+        override = {k: v for k, v in kw.items() if v is not None}
+        if override:
+            base = dict(ex.args)
+            base.pop("contrast", None) if "scale" in override else None
+            base.update(override)
+            tokens = ex.tokens.get(lang, ex.tokens.get("zh")) if ex.tokens else None
+            base.setdefault("tokens", tokens)
+            if ex.key_tokens:
+                base.setdefault("key_tokens", ex.key_tokens.get(lang, ex.key_tokens["zh"]))
+            return trace(example=ex.name, **base)
+        return ex.trace(lang)
+    kw.setdefault("scale", "sqrt")
+    return trace(**kw)
+
+
+def render(
+    trace: Any,
+    fmt: str,
+    lang: str,
+    digits: int,
+    entry: tuple[int, int] | None,
+    to_terminal: bool = False,
+) -> str | None:
+    """The trace in the chosen format; text for the terminal is printed (returns None)."""
+    if fmt == "json":
+        return trace.to_json()
+    from qkv.render.layout import MAX_TABLE, build, too_large
+
+    big = too_large(trace)
+    if big is not None:
+        step, n, m = big
+        raise InputError(
+            f"step {step} is {n}x{m}, too large for a table (at most {MAX_TABLE} rows and "
+            "columns); use --format json"
+        )
+    doc = build(trace, lang, digits, entry)
+    if fmt == "text":
+        from qkv.render.text import print_document, to_string
+
+        if not to_terminal:
+            return to_string(doc)
+        print_document(doc)
+        return None
+    if fmt == "markdown":
+        from qkv.render.markdown import render as md
+
+        return md(doc)
+    if fmt == "latex":
+        from qkv.render.latex import render as tex
+
+        return tex(doc)
+    from qkv.render.html import render as page
+
+    return page(doc)
+
+
+def _list_examples(lang: str) -> int:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from qkv.core.examples import EXAMPLES
+    from qkv.render.messages import t
+
+    table = Table(title=t(lang, "examples.title"), show_header=False, box=None)
+    for e in EXAMPLES:
+        names = ", ".join((e.name, *e.aliases))
+        table.add_row(Text(names, style="bold"), Text(e.summary[lang]))
+    Console().print(table)
+    return 0

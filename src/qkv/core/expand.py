@@ -1,0 +1,95 @@
+"""How one entry of a step is computed, written out as a person would on paper.
+
+scores  (1, 1):  1·1 + 2·2 + 1·1 + 2·2 + 1·1 = 11
+weights (1, 1):  e^0 / (e^0 + e^-2 + e^0) = 0.468
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from qkv.core.exact import fmt, fmt_exact
+from qkv.core.trace import Step, Trace
+
+
+@dataclass(frozen=True)
+class Expansion:
+    plain: str
+    latex: str
+
+
+def _num(step: Step, i: int, j: int, digits: int) -> str:
+    return fmt(step.matrix[i, j], digits, step.exact_at(i, j))
+
+
+def _paren(text: str) -> str:
+    return f"({text})" if text.startswith("-") else text
+
+
+def _power(e: Fraction | float | None, digits: int) -> tuple[str, str]:
+    text = fmt_exact(e) if isinstance(e, Fraction) else fmt(float(e), digits)  # type: ignore[arg-type]
+    return f"e^{text}", f"e^{{{text}}}"
+
+
+def expand(trace: Trace, step_id: str, i: int, j: int, digits: int = 3) -> Expansion | None:
+    """The arithmetic behind entry (i, j) (0-based) of a step, or None where there is none."""
+    step = trace[step_id]
+    n, m = step.shape
+    if not (0 <= i < n and 0 <= j < m) or step.same_as is not None:
+        return None
+    result = _num(step, i, j, digits)
+    if step.id == "weighted":
+        a, v = trace["weights"], trace["v"]
+        left, right = _num(a, 0, i, digits), _num(v, i, j, digits)
+        return Expansion(f"{left}·{_paren(right)} = {result}", rf"{left} \cdot {right} = {result}")
+    if step.operands is not None:
+        a, b = trace[step.operands[0]], trace[step.operands[1]]
+        # scores pair row i of Q with row j of K; the other products pair row i with column j.
+        if step.id == "scores":
+            pairs = [(_num(a, i, t, digits), _num(b, j, t, digits)) for t in range(a.shape[1])]
+        else:
+            pairs = [(_num(a, i, t, digits), _num(b, t, j, digits)) for t in range(a.shape[1])]
+        if step.id == "output" and a.mask is not None:
+            pairs = [p for t, p in enumerate(pairs) if a.mask[i, t]] or [("0", "0")]
+        plain = " + ".join(f"{x}·{_paren(y)}" for x, y in pairs)
+        latex = " + ".join(f"{x} \\cdot {y}" for x, y in pairs)
+        return Expansion(f"{plain} = {result}", f"{latex} = {result}")
+    if step.id == "scaled":
+        s = trace["scores"]
+        before = _num(s, i, j, digits)
+        if "√" in trace.scale_text:
+            return Expansion(
+                f"{_paren(before)} / √{trace.d_k} = {result}",
+                rf"{before} / \sqrt{{{trace.d_k}}} = {result}",
+            )
+        return Expansion(
+            f"{_paren(before)} · {trace.scale_text} = {result}",
+            rf"{before} \cdot {trace.scale_text} = {result}",
+        )
+    if step.id == "masked":
+        if step.mask is not None and not step.mask[i, j]:
+            return Expansion("masked: -∞", r"\text{masked}: -\infty")
+        return None
+    if step.id == "weights":
+        if step.exponents is None or step.exponents[i, j] is None:
+            return Expansion("masked: 0", r"\text{masked}: 0")
+        terms = [_power(e, digits) for e in step.exponents[i] if e is not None]
+        top = _power(step.exponents[i, j], digits)
+        plain = f"{top[0]} / ({' + '.join(t[0] for t in terms)}) = {result}"
+        latex = rf"\frac{{{top[1]}}}{{{' + '.join(t[1] for t in terms)}}} = {result}"
+        return Expansion(plain, latex)
+    return None
+
+
+def find_index(labels: list[str], key: str, what: str) -> int:
+    """A 1-based number or a token label -> 0-based index; ValueError when neither fits."""
+    key = key.strip()
+    if key.isdigit():
+        k = int(key)
+        if 1 <= k <= len(labels):
+            return k - 1
+        raise ValueError(f"{what} {k} is out of range 1..{len(labels)}")
+    if key in labels:
+        return labels.index(key)
+    raise ValueError(f"{what} {key!r} is neither a number 1..{len(labels)} nor a token")

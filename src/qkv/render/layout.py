@@ -1,0 +1,174 @@
+"""Trace -> Document: titles, explanations, formatted cells and expansions, in one language.
+
+Every face (terminal, Markdown, LaTeX, HTML) lays out the same Document, so the words and the
+digits are decided here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qkv.core.exact import fmt
+from qkv.core.expand import expand
+from qkv.core.trace import Step, Trace
+from qkv.render.messages import t
+
+MAX_TABLE = 64  # rows or columns beyond this do not fit a table a person reads
+
+
+@dataclass
+class Table:
+    corner: str
+    cols: list[str]
+    rows: list[tuple[str, list[str]]]
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    text: str
+    formula: str = ""
+    latex: str = ""
+    table: Table | None = None
+    expansion: tuple[str, str, str] | None = None  # (heading, plain, latex)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    lang: str
+    title: str
+    subtitle: str
+    sections: list[Section]
+
+
+def step_table(step: Step, digits: int) -> Table:
+    rows = []
+    for i, label in enumerate(step.rows):
+        cells = []
+        for j in range(step.shape[1]):
+            if step.mask is not None and step.id == "masked" and not step.mask[i, j]:
+                cells.append("-∞")
+            else:
+                cells.append(fmt(step.matrix[i, j], digits, step.exact_at(i, j)))
+        rows.append((label, cells))
+    return Table("", list(step.cols), rows)
+
+
+def _step_text(step: Step, trace: Trace, lang: str) -> str:
+    if step.same_as is not None:
+        return t(lang, "step.same.text", id=step.id.upper())
+    if step.id in ("wq", "wk", "wv"):
+        return t(lang, "step.w.text", what=t(lang, f"what.{step.id[1]}"))
+    if step.id == "x":
+        return t(lang, "step.x.text", cols=step.shape[1])
+    if step.id == "scaled":
+        return t(lang, "step.scaled.text", scale=trace.scale_text)
+    return t(lang, f"step.{step.id}.text")
+
+
+def mask_text(trace: Trace, lang: str) -> str:
+    if trace.causal is not None:
+        return t(lang, f"mask.{trace.causal}")
+    return t(lang, "mask.given" if "masked" in trace else "mask.none")
+
+
+def build(
+    trace: Trace, lang: str = "en", digits: int = 3, entry: tuple[int, int] | None = (0, 0)
+) -> Document:
+    """Lay a Trace out; ``entry`` (0-based) is the entry whose arithmetic each step shows."""
+    sections = []
+    same = [s for s in trace.steps if s.same_as is not None]
+    for step in trace.steps:
+        if step.same_as is not None:
+            if step is same[0]:  # Q = K = V = X: one line, not three copies of X
+                ids = " = ".join(s.id.upper() for s in same)
+                sections.append(
+                    Section(
+                        id=step.id,
+                        title=f"{ids} = X",
+                        text=t(lang, "step.same.text", id=ids),
+                        formula="",
+                        latex="",
+                    )
+                )
+            continue
+        sec = Section(
+            id=step.id,
+            title=t(lang, f"step.{step.id}.title"),
+            text=_step_text(step, trace, lang),
+            formula=step.formula,
+            latex=step.latex,
+        )
+        if step.same_as is None:
+            sec.table = step_table(step, digits)
+            if entry is not None:
+                ex = expand(trace, step.id, entry[0], entry[1], digits)
+                if ex is not None:
+                    heading = t(
+                        lang,
+                        "expand.title",
+                        row=step.rows[entry[0]],
+                        col=step.cols[entry[1]],
+                    )
+                    sec.expansion = (heading, ex.plain, ex.latex)
+        sections.append(sec)
+    if trace.ranking:
+        sections.append(
+            Section(
+                id="ranking",
+                title=t(lang, "ranking.title"),
+                text=t(lang, "ranking.text"),
+                table=Table(
+                    t(lang, "ranking.col.rank"),
+                    [
+                        t(lang, "ranking.col.key"),
+                        t(lang, "ranking.col.weight"),
+                        t(lang, "ranking.col.value"),
+                    ],
+                    [
+                        (str(n), [key, fmt(w, digits), fmt(val, digits)])
+                        for n, (key, w, val) in enumerate(trace.ranking, start=1)
+                    ],
+                ),
+            )
+        )
+    if trace.contrast is not None:
+        c = trace.contrast
+        sections.append(
+            Section(
+                id="contrast",
+                title=t(lang, "contrast.title"),
+                text=t(lang, "contrast.text", scale=c.scale_text),
+                table=Table(
+                    t(lang, "contrast.col.token"),
+                    [
+                        t(lang, "contrast.col.top"),
+                        t(lang, "contrast.col.before"),
+                        t(lang, "contrast.col.after", scale=c.scale_text),
+                    ],
+                    [
+                        (row, [col, fmt(before, digits), fmt(after, digits)])
+                        for row, col, before, after in c.rows
+                    ],
+                ),
+                notes=[t(lang, "contrast.after")],
+            )
+        )
+    subtitle = t(
+        lang, "doc.settings", d_k=trace.d_k, scale=trace.scale_text, mask=mask_text(trace, lang)
+    )
+    title = t(lang, "doc.title")
+    if trace.example:
+        title = f"{title} · {t(lang, 'doc.example', name=trace.example)}"
+    return Document(lang, title, subtitle, sections)
+
+
+def too_large(trace: Trace) -> tuple[str, int, int] | None:
+    """The first step too large for a table, as (id, rows, cols), else None."""
+    for step in trace.steps:
+        n, m = step.shape
+        if n > MAX_TABLE or m > MAX_TABLE:
+            return step.id, n, m
+    return None
