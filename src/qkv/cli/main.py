@@ -8,11 +8,9 @@ from collections.abc import Sequence
 
 from qkv.errors import InputError
 
-VERBS = ("explain",)
-
 
 def build_parser() -> argparse.ArgumentParser:
-    from qkv.cli import explain
+    from qkv.cli import check, explain
 
     parser = argparse.ArgumentParser(
         prog="qkv",
@@ -21,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="qkv 0.1.0")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     explain.add_parser(sub)
+    check.add_parser(sub)
     return parser
 
 
