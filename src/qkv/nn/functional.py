@@ -1,0 +1,272 @@
+"""qkv.nn.functional.attention: one attention with clear semantics and three backends.
+
+    math   explicit, returns the weights, reads like the article
+    sdpa   torch's fused scaled_dot_product_attention
+    tiled  the flash algorithm in PyTorch: O(N · block) memory, returns the logsumexp
+    auto   sdpa whenever no weights are asked and the semantics map onto it
+
+Semantics (DESIGN.md, "The spec"): boolean masks are True where a query may attend; float
+masks are added to the scaled scores; causal=True aligns bottom-right (query i sees keys
+j <= i + S - L, as FlashAttention and KV-cache decoding need), causal="top_left" is torch's
+is_causal; a fully masked row gives output 0, weights 0, gradient 0 and logsumexp -inf; a
+non-finite value in a key or value that no query may attend, or in a query that may attend
+nothing, reaches neither the output nor the gradients; GQA: query head h uses key/value
+head h // (Hq / Hkv).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from qkv.nn import explicit, tiled
+from qkv.nn.masks import broadcast_shape, combine, normalize_causal
+
+BACKENDS = ("auto", "math", "sdpa", "tiled")
+
+
+def _validate(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    dropout_p: float,
+    scale: float | None,
+    backend: str,
+) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise ValueError(f"attention needs floating-point tensors; {name} is {t.dtype}")
+    if not (q.dim() == k.dim() == v.dim() >= 2):
+        raise ValueError(
+            f"q, k, v need the same rank >= 2 (..., L, d); got q {tuple(q.shape)}, "
+            f"k {tuple(k.shape)}, v {tuple(v.shape)}"
+        )
+    if q.dtype != k.dtype or q.dtype != v.dtype:
+        raise ValueError(f"q, k, v dtypes differ: {q.dtype}, {k.dtype}, {v.dtype}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"head dims differ: q {tuple(q.shape)} and k {tuple(k.shape)}")
+    if k.shape[:-1] != v.shape[:-1]:
+        raise ValueError(
+            f"k {tuple(k.shape)} and v {tuple(v.shape)} must agree but for the last dim"
+        )
+    if q.dim() >= 3:
+        hq, hkv = q.shape[-3], k.shape[-3]
+        if hq % hkv:
+            raise ValueError(f"{hq} query heads are not a multiple of {hkv} key/value heads (GQA)")
+        if broadcast_shape(q.shape[:-3], k.shape[:-3]) is None:
+            raise ValueError(
+                f"batch dims of q {tuple(q.shape)} and k {tuple(k.shape)} do not broadcast"
+            )
+    if mask is not None:
+        if not isinstance(mask, torch.Tensor):
+            raise ValueError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
+        if mask.dtype != torch.bool and not mask.is_floating_point():
+            raise ValueError(f"mask must be bool (True = may attend) or float, not {mask.dtype}")
+        target = (*q.shape[:-1], k.shape[-2])
+        if broadcast_shape(tuple(mask.shape), target) != target:
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not broadcast to {target} "
+                "(..., queries, keys)"
+            )
+    if not (isinstance(dropout_p, (int, float)) and 0.0 <= dropout_p < 1.0):
+        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p!r}")
+    if scale is not None and not (
+        isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0
+    ):
+        raise ValueError(f"scale must be a positive finite number or None, got {scale!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+
+
+def _group(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    allowed: torch.Tensor | None,
+    bias: torch.Tensor | None,
+) -> tuple[Any, ...]:
+    """GQA without copies: q (..., Hkv, G, L, d) against k, v (..., Hkv, 1, S, d)."""
+    if q.dim() < 3 or q.shape[-3] == k.shape[-3]:
+        return q, k, v, allowed, bias, None
+    hq, hkv = q.shape[-3], k.shape[-3]
+    g = hq // hkv
+
+    def split(m: torch.Tensor | None) -> torch.Tensor | None:
+        if m is None:
+            return None
+        if m.dim() >= 3 and m.shape[-3] == hq:
+            return m.unflatten(-3, (hkv, g))
+        return m.unsqueeze(-3)  # a head dim of 1, or none: broadcasts over both
+
+    return (
+        q.unflatten(-3, (hkv, g)),
+        k.unsqueeze(-3),
+        v.unsqueeze(-3),
+        split(allowed),
+        split(bias),
+        q.shape,
+    )
+
+
+def _sanitize(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Zero non-finite values that nobody may look at, so that 0 · NaN cannot leak.
+
+    Works on the grouped (GQA) shapes: everything broadcasts against everything.
+    """
+    if bool(torch.isfinite(q).all() and torch.isfinite(k).all() and torch.isfinite(v).all()):
+        return q, k, v
+    batch = broadcast_shape(q.shape[:-2], k.shape[:-2], allowed.shape[:-2])
+    assert batch is not None  # checked by _validate
+    full = allowed.expand(*batch, q.shape[-2], k.shape[-2])
+    seen = _reduce_any(full.any(dim=-2), k.shape[:-1])  # some query may attend this key
+    asks = _reduce_any(full.any(dim=-1), q.shape[:-1])  # this query may attend something
+    zero = torch.zeros((), dtype=q.dtype, device=q.device)
+    q = torch.where(asks[..., None] | torch.isfinite(q), q, zero)
+    k = torch.where(seen[..., None] | torch.isfinite(k), k, zero)
+    v = torch.where(seen[..., None] | torch.isfinite(v), v, zero)
+    return q, k, v
+
+
+def _reduce_any(seen: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Reduce a broadcast (..., S) boolean to k's leading shape with any()."""
+    while seen.dim() > len(shape):
+        seen = seen.any(dim=0)
+    for i, (a, b) in enumerate(zip(seen.shape, shape, strict=True)):
+        if b == 1 and a != 1:
+            seen = seen.any(dim=i, keepdim=True)
+    return seen
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    mask: torch.Tensor | None = None,
+    causal: bool | str = False,
+    scale: float | None = None,
+    dropout_p: float = 0.0,
+    training: bool = False,
+    return_weights: bool = False,
+    return_lse: bool = False,
+    backend: str = "auto",
+) -> Any:
+    """softmax(mask(q kᵀ · scale)) v for q (..., L, d), k (..., S, d), v (..., S, dv).
+
+    Returns the output (..., L, dv); with ``return_weights`` also the weights (..., L, S)
+    before dropout (each live row sums to 1); with ``return_lse`` also the logsumexp
+    (..., L), in that order. Dropout applies to the weights after the softmax, and only
+    when ``training``. ``scale`` defaults to 1/sqrt(d).
+    """
+    _validate(q, k, v, mask, dropout_p, scale, backend)
+    align = normalize_causal(causal)
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    p = float(dropout_p) if training else 0.0
+    if backend == "auto":
+        backend = (
+            "math"
+            if return_weights or (return_lse and p > 0)
+            else ("tiled" if return_lse else "sdpa")
+        )
+    if backend == "sdpa" and (return_weights or return_lse):
+        raise ValueError(
+            "backend 'sdpa' returns neither weights nor logsumexp; use 'math' or 'tiled'"
+        )
+    if backend == "tiled" and p > 0:
+        raise ValueError("backend 'tiled' has no dropout; use 'math' or 'sdpa' in training")
+    if backend == "tiled" and return_weights:
+        raise ValueError("backend 'tiled' never forms the weights; use 'math'")
+
+    if backend == "sdpa":
+        return _sdpa(q, k, v, mask, align, s, p)
+
+    allowed, bias = combine(mask, align, n_q, n_k, q.device)
+    if bias is not None and backend == "tiled" and bias.requires_grad:
+        raise ValueError("backend 'tiled' does not differentiate a float mask; use 'math'")
+    gq, gk, gv, gallowed, gbias, q_shape = _group(q, k, v, allowed, bias)
+    if gallowed is not None:
+        gq, gk, gv = _sanitize(gq, gk, gv, gallowed)
+    if backend == "math":
+        out, weights, lse = explicit.attention(
+            gq, gk, gv, allowed=gallowed, bias=gbias, scale=s, dropout_p=p
+        )
+    else:
+        dtype = q.dtype
+        wide = torch.promote_types(dtype, torch.float32)
+        offset = None
+        if align is not None and mask is None:  # causal alone: computed per block, no mask
+            gallowed = None
+            offset = n_k - n_q if align == "bottom_right" else 0
+        out, lse = tiled.attention(
+            gq.to(wide),
+            gk.to(wide),
+            gv.to(wide),
+            allowed=gallowed,
+            bias=None if gbias is None else gbias.to(wide),
+            scale=s,
+            causal_offset=offset,
+        )
+        out, weights = out.to(dtype), None
+    if q_shape is not None:  # undo the GQA grouping
+        out = out.flatten(-4, -3)
+        lse = lse.flatten(-3, -2)
+        weights = None if weights is None else weights.flatten(-4, -3)
+    result = [out]
+    if return_weights:
+        result.append(weights)
+    if return_lse:
+        result.append(lse)
+    return out if len(result) == 1 else tuple(result)
+
+
+def _sdpa(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    align: str | None,
+    scale: float,
+    dropout_p: float,
+) -> torch.Tensor:
+    """torch's fused kernel, with our semantics mapped onto its arguments."""
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    gqa = q.dim() >= 3 and q.shape[-3] != k.shape[-3]
+    if mask is None and (align is None or n_q == n_k or align == "top_left"):
+        # the fast paths: no mask at all, or torch's own (top-left) is_causal
+        return torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, dropout_p=dropout_p, is_causal=align is not None, scale=scale, enable_gqa=gqa
+        )
+    allowed, bias = combine(mask, align, n_q, n_k, q.device)
+    if allowed is not None:
+        gq, gk, gv, gallowed, _, grouped = _group(q, k, v, allowed, None)
+        gq, gk, gv = _sanitize(gq, gk, gv, gallowed)
+        if grouped is not None:
+            q, k, v = gq.flatten(-4, -3), gk.squeeze(-3), gv.squeeze(-3)
+        else:
+            q, k, v = gq, gk, gv
+        # A row with nothing to attend: let SDPA see every key, then zero the row, so that no
+        # torch version's NaN for empty rows can reach the output or the gradients.
+        empty = ~allowed.any(dim=-1, keepdim=True)
+        if bool(empty.any()):
+            allowed = allowed | empty
+        else:
+            empty = None
+        attn_mask: torch.Tensor = allowed
+        if bias is not None:
+            attn_mask = bias.masked_fill(~allowed, float("-inf"))
+    else:
+        empty, attn_mask = None, bias  # type: ignore[assignment]
+    out = torch.nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale, enable_gqa=gqa
+    )
+    if empty is not None:
+        out = out.masked_fill(empty, 0.0)
+    return out

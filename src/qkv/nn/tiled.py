@@ -1,0 +1,226 @@
+"""The tiled backend: the FlashAttention algorithm, written in PyTorch to be read.
+
+Forward: for each block of queries, walk over blocks of keys keeping, per query row, the
+running maximum m, the running sum (total) of exp(s - m) and the running output acc. When a new
+block raises the maximum, the old sum and output are rescaled by exp(m_old - m_new). At the
+end, output = acc / total and logsumexp = m + log(total). The (L, S) matrix never exists: memory is
+O(N · block) beyond the inputs and outputs.
+
+Backward (a custom autograd Function, as in FlashAttention) saves only q, k, v, the output
+and the logsumexp, and recomputes each block's weights p = exp(s - lse) to get
+
+    dv += pᵀ do        dp = do vᵀ        ds = p ∘ (dp - rowsum(do ∘ o))
+    dq += ds k · scale                   dk += dsᵀ q · scale
+
+Scores are kept in base 2 (q is pre-multiplied by log2 e) because exp2 is several times
+cheaper than exp on CPUs; logsumexp is returned in natural log.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from qkv.nn.masks import broadcast_shape
+
+LOG2E = 1.4426950408889634
+LN2 = 0.6931471805599453
+NEG_INF = float("-inf")
+BLOCK_Q, BLOCK_K = 256, 512  # (8 heads x 256 x 512) float32 scores: 4 MB, measured best here
+
+
+class _Masks:
+    """Block masks (True = may attend); causal ones are cached by their diagonal's position."""
+
+    def __init__(self, allowed: torch.Tensor | None, offset: int | None, device: torch.device):
+        self.allowed, self.offset, self.device = allowed, offset, device
+        self._causal: dict[tuple[int, int, int], torch.Tensor] = {}
+
+    def __call__(self, i0: int, i1: int, j0: int, j1: int) -> torch.Tensor | None:
+        """The mask for queries i0:i1 and keys j0:j1; None when all may attend."""
+        mask = None
+        if self.offset is not None and j1 - 1 > i0 + self.offset:  # crosses the diagonal
+            # key j0 + c is visible to query i0 + r when c - r <= i0 - j0 + offset
+            key = (i0 - j0 + self.offset, i1 - i0, j1 - j0)
+            mask = self._causal.get(key)
+            if mask is None:
+                r = torch.arange(i1 - i0, device=self.device)[:, None]
+                c = torch.arange(j1 - j0, device=self.device)[None, :]
+                mask = self._causal[key] = c - r <= key[0]
+        if self.allowed is not None:
+            a = self.allowed[..., i0:i1, j0:j1]
+            mask = a if mask is None else a & mask
+        return mask
+
+
+def _key_end(offset: int | None, i1: int, n_keys: int) -> int:
+    """Keys past this are masked for every query before i1 (causal): skip their blocks."""
+    return n_keys if offset is None else max(0, min(n_keys, i1 + offset))
+
+
+Tensor = torch.Tensor
+OptTensor = torch.Tensor | None
+
+
+def _scores(
+    qb: Tensor,
+    kt: Tensor,
+    bias: OptTensor,
+    masks: _Masks,
+    i0: int,
+    i1: int,
+    j0: int,
+    j1: int,
+) -> Tensor:
+    """Block scores in base-2 units, masked with -inf."""
+    s = torch.matmul(qb, kt[..., j0:j1])
+    if bias is not None:
+        s.add_(bias[..., i0:i1, j0:j1], alpha=LOG2E)
+    mask = masks(i0, i1, j0, j1)
+    if mask is not None:
+        s.masked_fill_(~mask, NEG_INF)
+    return s
+
+
+def forward(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    allowed: OptTensor,
+    bias: OptTensor,
+    scale: float,
+    offset: int | None,
+    block_q: int = BLOCK_Q,
+    block_k: int = BLOCK_K,
+) -> tuple[Tensor, Tensor]:
+    """(output, logsumexp) of float32 q (..., L, d), k (..., S, d), v (..., S, dv)."""
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    batch = broadcast_shape(q.shape[:-2], k.shape[:-2]) or ()
+    out = q.new_empty(*batch, n_q, v.shape[-1])
+    lse = q.new_empty(*batch, n_q)
+    kt = k.transpose(-1, -2)
+    masks = _Masks(allowed, offset, q.device)
+    for i0 in range(0, n_q, block_q):
+        i1 = min(i0 + block_q, n_q)
+        qb = q[..., i0:i1, :] * (scale * LOG2E)  # per block: no scaled copy of all of q
+        m = q.new_full((*batch, i1 - i0, 1), NEG_INF)  # running max (base 2)
+        total = q.new_zeros((*batch, i1 - i0, 1))  # running sum of exp2(s - m)
+        acc = q.new_zeros((*batch, i1 - i0, v.shape[-1]))  # running sum of exp2(s - m) v
+        for j0 in range(0, _key_end(offset, i1, n_k), block_k):
+            j1 = min(j0 + block_k, n_k)
+            s = _scores(qb, kt, bias, masks, i0, i1, j0, j1)
+            m_new = torch.maximum(m, s.amax(dim=-1, keepdim=True))
+            shift = torch.where(m_new == NEG_INF, 0.0, m_new)  # a row with nothing seen yet
+            p = s.sub_(shift).exp2_()  # in place: s is not needed again
+            alpha = torch.exp2(m - shift)  # rescales what was summed under the old max
+            total.mul_(alpha).add_(p.sum(dim=-1, keepdim=True))
+            acc.mul_(alpha).add_(torch.matmul(p, v[..., j0:j1, :]))
+            m = m_new
+        seen = total > 0
+        out[..., i0:i1, :] = acc / torch.where(seen, total, 1.0)
+        lse[..., i0:i1] = torch.where(seen, (m + torch.log2(total)) * LN2, NEG_INF).squeeze(-1)
+    return out, lse
+
+
+def backward(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    dout: Tensor,
+    dlse: OptTensor,
+    allowed: OptTensor,
+    bias: OptTensor,
+    scale: float,
+    offset: int | None,
+    block_q: int = BLOCK_Q,
+    block_k: int = BLOCK_K,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(dq, dk, dv) in the broadcast shapes, recomputing each block's weights."""
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    batch = broadcast_shape(q.shape[:-2], k.shape[:-2]) or ()
+    delta = (dout * out).sum(dim=-1)  # rowsum(do ∘ o): (..., L)
+    if dlse is not None:
+        delta = delta - dlse  # d lse / d s = p, so the lse gradient joins the same term
+    lse2 = torch.where(torch.isfinite(lse), lse * LOG2E, float("inf"))  # empty rows: p = 0
+    kt = k.transpose(-1, -2)
+    masks = _Masks(allowed, offset, q.device)
+    dq = q.new_zeros(*batch, n_q, q.shape[-1])
+    dk = q.new_zeros(*batch, n_k, k.shape[-1])
+    dv = q.new_zeros(*batch, n_k, v.shape[-1])
+    for j0 in range(0, n_k, block_k):
+        j1 = min(j0 + block_k, n_k)
+        first = 0 if offset is None else max(0, j0 - offset)  # earlier queries see none of it
+        for i0 in range(first - first % block_q, n_q, block_q):
+            i1 = min(i0 + block_q, n_q)
+            qb = q[..., i0:i1, :] * (scale * LOG2E)
+            p = _scores(qb, kt, bias, masks, i0, i1, j0, j1)
+            p.sub_(lse2[..., i0:i1, None]).exp2_()  # the block's weights, recomputed
+            do = dout[..., i0:i1, :]
+            dv[..., j0:j1, :] += torch.matmul(p.transpose(-1, -2), do)
+            ds = torch.matmul(do, v[..., j0:j1, :].transpose(-1, -2))  # dp
+            ds.sub_(delta[..., i0:i1, None]).mul_(p)
+            dq[..., i0:i1, :].add_(torch.matmul(ds, k[..., j0:j1, :]), alpha=scale)
+            dk[..., j0:j1, :].add_(
+                torch.matmul(ds.transpose(-1, -2), q[..., i0:i1, :]), alpha=scale
+            )
+    return dq, dk, dv
+
+
+def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Sum a gradient over the dimensions its input was broadcast along (GQA groups)."""
+    while grad.dim() > len(shape):
+        grad = grad.sum(0)
+    dims = [i for i, (g, s) in enumerate(zip(grad.shape, shape, strict=True)) if s == 1 and g != 1]
+    return grad.sum(dims, keepdim=True) if dims else grad
+
+
+class TiledAttention(torch.autograd.Function):
+    """Autograd wrapper: saves q, k, v, output and logsumexp; recomputes blocks backward."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        allowed: OptTensor,
+        bias: OptTensor,
+        scale: float,
+        offset: int | None,
+    ) -> tuple[Tensor, Tensor]:
+        out, lse = forward(q, k, v, allowed, bias, scale, offset)
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.extras = (allowed, bias, scale, offset)
+        return out, lse
+
+    @staticmethod
+    def backward(ctx, dout: Tensor, dlse: Tensor) -> tuple[OptTensor, ...]:  # type: ignore[override]
+        q, k, v, out, lse = ctx.saved_tensors
+        allowed, bias, scale, offset = ctx.extras
+        dq, dk, dv = backward(
+            q, k, v, out, lse, dout.contiguous(), dlse, allowed, bias, scale, offset
+        )
+        return (
+            _reduce_to(dq, q.shape),
+            _reduce_to(dk, k.shape),
+            _reduce_to(dv, v.shape),
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    allowed: OptTensor,
+    bias: OptTensor,
+    scale: float,
+    causal_offset: int | None,
+) -> tuple[Tensor, Tensor]:
+    """(output, logsumexp); differentiable in q, k and v."""
+    return TiledAttention.apply(q, k, v, allowed, bias, scale, causal_offset)
