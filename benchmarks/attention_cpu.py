@@ -143,7 +143,7 @@ def in_subprocess(call: str, limit_gb: float) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def mha_case(reps: int = 5) -> dict:
+def mha_case(reps: int = 9) -> dict:
     """MultiHeadAttention vs torch.nn.MultiheadAttention, forward+backward, in one process."""
     import torch
     from torch import nn

@@ -295,3 +295,28 @@ def test_unbatched_and_return_order():
 def test_bad_input_is_a_value_error_that_names_it(kwargs, message):
     with pytest.raises(ValueError, match=message):
         attention(**kwargs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_outside_a_causal_mask_does_not_leak(backend):
+    # top-left, S > L: keys 4.. are seen by no query; bottom-right, L > S: queries 0..2 see none
+    for n_q, n_k, align, where in ((4, 7, "top_left", "keys"), (7, 4, "bottom_right", "queries")):
+        q, k, v, _, _ = make_case(n_q, n_k, torch.float32, heads=(4, 2), seed=6)
+        dirty = [t.clone() for t in (q, k, v)]
+        if where == "keys":
+            dirty[1][..., 4:, :] = float("nan")
+            dirty[2][..., 4:, :] = float("nan")
+        else:
+            dirty[0][..., :3, :] = float("nan")
+        g = torch.randn(1, 4, n_q, 16)
+        fn = lambda a, b, c: attention(a, b, c, causal=align, backend=backend)  # noqa: B023, E731
+        clean = [t.clone() for t in (q, k, v)]
+        if where == "keys":
+            clean[1][..., 4:, :] = 0
+            clean[2][..., 4:, :] = 0
+        else:
+            clean[0][..., :3, :] = 0
+        torch.testing.assert_close(fn(*dirty), fn(*clean))
+        for r, o in zip(grads(fn, *clean, g), grads(fn, *dirty, g), strict=True):
+            assert not torch.isnan(o).any()
+            torch.testing.assert_close(o, r)

@@ -191,18 +191,8 @@ def _make_trace(args: argparse.Namespace, lang: str) -> Any:
         extra = sorted(set(kw) - {"mask", "causal", "scale", "tokens"})
         if extra:
             raise InputError(f"--{extra[0]} needs --x or --q/--k/--v (or --input)")
-        ex = find_example(args.example or "笔记本")
-        override = {k: v for k, v in kw.items() if v is not None}
-        if override:
-            base = dict(ex.args)
-            base.pop("contrast", None) if "scale" in override else None
-            base.update(override)
-            tokens = ex.tokens.get(lang, ex.tokens.get("zh")) if ex.tokens else None
-            base.setdefault("tokens", tokens)
-            if ex.key_tokens:
-                base.setdefault("key_tokens", ex.key_tokens.get(lang, ex.key_tokens["zh"]))
-            return trace(example=ex.name, **base)
-        return ex.trace(lang)
+        example = find_example(args.example or "笔记本")
+        return example.trace(lang, **{k: v for k, v in kw.items() if v is not None})
     kw.setdefault("scale", "sqrt")
     return trace(**kw)
 

@@ -20,12 +20,14 @@ class Example:
     tokens: dict[str, list[str]] = field(default_factory=dict)  # lang -> query tokens
     key_tokens: dict[str, list[str]] = field(default_factory=dict)
 
-    def trace(self, lang: str = "zh") -> Trace:
+    def trace(self, lang: str = "zh", **overrides: Any) -> Trace:
+        """The preset's trace; ``overrides`` (scale, mask, causal, tokens) replace its own."""
         kw = dict(self.args)
         if self.tokens:
             kw["tokens"] = self.tokens.get(lang, self.tokens["zh"])
         if self.key_tokens:
             kw["key_tokens"] = self.key_tokens.get(lang, self.key_tokens["zh"])
+        kw.update(overrides)
         return trace(example=self.name, **kw)
 
 

@@ -17,6 +17,7 @@ head h // (Hq / Hkv).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -113,20 +114,44 @@ def _group(
     )
 
 
+Reach = Callable[[], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _mask_reach(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) -> Reach:
+    """(asks, seen) from a boolean mask, reduced to q's and k's leading shapes."""
+
+    def reach() -> tuple[torch.Tensor, torch.Tensor]:
+        batch = broadcast_shape(q.shape[:-2], k.shape[:-2], allowed.shape[:-2])
+        assert batch is not None  # checked by _validate
+        full = allowed.expand(*batch, q.shape[-2], k.shape[-2])
+        return (
+            _reduce_any(full.any(dim=-1), q.shape[:-1]),
+            _reduce_any(full.any(dim=-2), k.shape[:-1]),
+        )
+
+    return reach
+
+
+def _causal_reach(n_q: int, n_k: int, align: str, device: torch.device) -> Reach:
+    """(asks, seen) of a causal mask without forming it: i + offset >= 0, j <= L - 1 + offset."""
+    offset = n_k - n_q if align == "bottom_right" else 0
+    return lambda: (
+        torch.arange(n_q, device=device) + offset >= 0,
+        torch.arange(n_k, device=device) <= n_q - 1 + offset,
+    )
+
+
 def _sanitize(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, reach: Reach
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Zero non-finite values that nobody may look at, so that 0 · NaN cannot leak.
 
-    Works on the grouped (GQA) shapes: everything broadcasts against everything.
+    ``reach()`` gives (asks: this query may attend something, seen: some query may attend
+    this key); it is only evaluated when an input holds a non-finite value.
     """
     if bool(torch.isfinite(q).all() and torch.isfinite(k).all() and torch.isfinite(v).all()):
         return q, k, v
-    batch = broadcast_shape(q.shape[:-2], k.shape[:-2], allowed.shape[:-2])
-    assert batch is not None  # checked by _validate
-    full = allowed.expand(*batch, q.shape[-2], k.shape[-2])
-    seen = _reduce_any(full.any(dim=-2), k.shape[:-1])  # some query may attend this key
-    asks = _reduce_any(full.any(dim=-1), q.shape[:-1])  # this query may attend something
+    asks, seen = reach()
     zero = torch.zeros((), dtype=q.dtype, device=q.device)
     q = torch.where(asks[..., None] | torch.isfinite(q), q, zero)
     k = torch.where(seen[..., None] | torch.isfinite(k), k, zero)
@@ -188,12 +213,16 @@ def attention(
     if backend == "sdpa":
         return _sdpa(q, k, v, mask, align, s, p)
 
-    allowed, bias = combine(mask, align, n_q, n_k, q.device)
+    # tiled computes a causal mask per block: never form the (L, S) matrix for it
+    causal_by_blocks = backend == "tiled" and align is not None and mask is None
+    allowed, bias = combine(mask, None if causal_by_blocks else align, n_q, n_k, q.device)
     if bias is not None and backend == "tiled" and bias.requires_grad:
         raise ValueError("backend 'tiled' does not differentiate a float mask; use 'math'")
     gq, gk, gv, gallowed, gbias, q_shape = _group(q, k, v, allowed, bias)
     if gallowed is not None:
-        gq, gk, gv = _sanitize(gq, gk, gv, gallowed)
+        gq, gk, gv = _sanitize(gq, gk, gv, _mask_reach(gq, gk, gallowed))
+    elif causal_by_blocks:
+        gq, gk, gv = _sanitize(gq, gk, gv, _causal_reach(n_q, n_k, align, q.device))
     if backend == "math":
         out, weights, lse = explicit.attention(
             gq, gk, gv, allowed=gallowed, bias=gbias, scale=s, dropout_p=p
@@ -202,8 +231,7 @@ def attention(
         dtype = q.dtype
         wide = torch.promote_types(dtype, torch.float32)
         offset = None
-        if align is not None and mask is None:  # causal alone: computed per block, no mask
-            gallowed = None
+        if causal_by_blocks:
             offset = n_k - n_q if align == "bottom_right" else 0
         out, lse = tiled.attention(
             gq.to(wide),
@@ -241,13 +269,15 @@ def _sdpa(
     gqa = q.dim() >= 3 and q.shape[-3] != k.shape[-3]
     if mask is None and (align is None or n_q == n_k or align == "top_left"):
         # the fast paths: no mask at all, or torch's own (top-left) is_causal
+        if align is not None:
+            q, k, v = _sanitize(q, k, v, _causal_reach(n_q, n_k, align, q.device))
         return torch.nn.functional.scaled_dot_product_attention(
             q, k, v, dropout_p=dropout_p, is_causal=align is not None, scale=scale, enable_gqa=gqa
         )
     allowed, bias = combine(mask, align, n_q, n_k, q.device)
     if allowed is not None:
         gq, gk, gv, gallowed, _, grouped = _group(q, k, v, allowed, None)
-        gq, gk, gv = _sanitize(gq, gk, gv, gallowed)
+        gq, gk, gv = _sanitize(gq, gk, gv, _mask_reach(gq, gk, gallowed))
         if grouped is not None:
             q, k, v = gq.flatten(-4, -3), gk.squeeze(-3), gv.squeeze(-3)
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from qkv.review.extract import Matrix
 from qkv.review.hints import Hints, read_hints
 
 INPUTS = ("x", "wq", "wk", "wv", "q", "k", "v")
+QUANTITIES = ("xt", "q", "k", "v", "scores", "scaled", "masked", "weights", "output")
 DEPENDS_ON_SETTING = ("scaled", "masked", "weights", "output")
 SCALES = ("none", "sqrt", "double")  # double: 1/sqrt(d_k) applied twice (only as a diagnosis)
 DIAGNOSES = (
@@ -278,48 +280,65 @@ def judge(matrices: list[Matrix]) -> list[Judged]:
     return judged
 
 
+class Fit(NamedTuple):
+    """How well one candidate (a quantity under a setting) explains a matrix."""
+
+    share: float  # of the written numbers that the candidate's true values round to
+    qty: str
+    setting: Setting
+    normal: bool  # a setting the text allows, rather than a known mistake
+    true: np.ndarray
+
+
+def _hinted_quantity(h: Hints, c: Candidates) -> str | None:
+    hint = h.quantity
+    if hint == "scores" and h.scale == "sqrt":
+        return "scaled"
+    if hint == "scores" and h.causal:
+        return "masked"
+    if hint in INPUTS and hint not in c.fixed:
+        return None  # a second input-like matrix: let the numbers say what it is
+    return hint
+
+
+def _fits(
+    m: Matrix, c: Candidates, claim_scale: str | None, claim_causal: bool | None
+) -> list[Fit]:
+    fits = []
+    for qty in QUANTITIES:
+        for s in [Setting()] if qty in c.fixed else c.settings():
+            arr = c.get(qty, s)
+            if arr is not None and arr.shape == m.shape:
+                normal = qty in c.fixed or _is_normal(s, claim_scale, claim_causal)
+                fits.append(Fit(fit(m, arr), qty, s, normal, arr))
+    return fits
+
+
 def _judge_one(
     m: Matrix, h: Hints, c: Candidates, claim_scale: str | None, claim_causal: bool | None
 ) -> Judged:
-    hint = h.quantity
-    if hint == "scores" and h.scale == "sqrt":
-        hint = "scaled"
-    if hint == "scores" and h.causal:
-        hint = "masked"
-    if hint in INPUTS and hint not in c.fixed:
-        hint = None  # a second input-like matrix: let the numbers say what it is
-    quantities = [
-        q
-        for q in ("xt", "q", "k", "v", "scores", "scaled", "masked", "weights", "output")
-        if q in c.fixed or any(k[0] == q for k in c.table)
-    ]
-    scored = []  # (fit, hint match, -rank, qty, setting, array)
-    for qty in quantities:
-        settings = [Setting()] if qty in c.fixed else c.settings()
-        for s in settings:
-            arr = c.get(qty, s)
-            if arr is None or arr.shape != m.shape:
-                continue
-            normal = qty in c.fixed or _is_normal(s, claim_scale, claim_causal)
-            scored.append((fit(m, arr), qty == hint, normal, s, qty, arr))
-    normal = [x for x in scored if x[2]]
-    normal.sort(key=lambda x: (x[0], x[1], [-r for r in _setting_rank(x[3])]), reverse=True)
-    if hint is not None:
-        hinted = [x for x in normal if x[4] == hint]
-        best = hinted[0] if hinted and hinted[0][0] == 1.0 else (normal[0] if normal else None)
-        if best is not None and best[0] < 1.0 and hinted:
-            best = hinted[0]
-    else:
-        best = normal[0] if normal else None
+    """Match one matrix: ok, one diagnosis, mismatched numbers, or unrecognised."""
+    hint = _hinted_quantity(h, c)
+    fits = _fits(m, c, claim_scale, claim_causal)
+    normal = sorted(
+        (f for f in fits if f.normal),
+        key=lambda f: (f.share, f.qty == hint, [-r for r in _setting_rank(f.setting)]),
+        reverse=True,
+    )
+    hinted = [f for f in normal if f.qty == hint]
+    # The caption's quantity wins unless another quantity fits every number.
+    best = normal[0] if normal else None
+    if hinted and (best is None or best.share < 1.0 or hinted[0].share == 1.0):
+        best = hinted[0]
     n_cells = m.shape[0] * m.shape[1]
-    if best is not None and best[0] == 1.0:
-        return Judged(m, best[4], _setting_of(best[4], best[3], c), "ok", n_cells)
+    if best is not None and best.share == 1.0:
+        return Judged(m, best.qty, _setting_of(best.qty, best.setting, c), "ok", n_cells)
     # A diagnosis: the whole matrix fits another computation of the claimed quantity.
-    target = hint or (best[4] if best else None)
-    for f, _, is_normal, s, qty, _arr in sorted(scored, key=lambda x: _setting_rank(x[3])):
-        if f == 1.0 and not is_normal and (target is None or qty == target):
-            kind = _diagnosis(s, claim_scale, claim_causal)
-            return _diagnosed(m, qty, best[3] if best else s, kind, n_cells)
+    target = hint or (best.qty if best else None)
+    for f in sorted(fits, key=lambda f: _setting_rank(f.setting)):
+        if f.share == 1.0 and not f.normal and (target is None or f.qty == target):
+            kind = _diagnosis(f.setting, claim_scale, claim_causal)
+            return _diagnosed(m, f.qty, best.setting if best else f.setting, kind, n_cells)
     if target in ("scores", "scaled", "masked", "weights"):
         for s in c.settings():
             arr = c.get(target, s)
@@ -328,29 +347,28 @@ def _judge_one(
             symmetric = arr.shape == arr.T.shape and np.array_equal(arr, arr.T)
             if not symmetric and fit(m, arr.T) == 1.0:
                 return _diagnosed(m, target, s, "k_transposed", n_cells)
-    if best is not None and best[4] == "weights" and _dropout_fits(m, best[5]):
-        return _diagnosed(m, "weights", best[3], "dropout", n_cells)
-    if best is None or (best[0] < 0.5 and hint is None):
+    if best is not None and best.qty == "weights" and _dropout_fits(m, best.true):
+        return _diagnosed(m, "weights", best.setting, "dropout", n_cells)
+    if best is None or (best.share < 0.5 and hint is None):
         return Judged(m, None, None, "unrecognised", 0)
-    f, _, _, s, qty, arr = best
-    findings = []
-    for i, row in enumerate(m.cells):
-        for j, claim in enumerate(row):
-            true = float(arr[i, j])
-            if not claim.consistent(true):
-                findings.append(
-                    Finding(
-                        m.index,
-                        "mismatch",
-                        m.line + _row_offset(m, i),
-                        i,
-                        j,
-                        claim.text,
-                        true,
-                        claim.rounded(true),
-                    )
-                )
-    return Judged(m, qty, _setting_of(qty, s, c), "mismatch", n_cells, findings)
+    findings = [
+        Finding(
+            m.index,
+            "mismatch",
+            m.line + _row_offset(m, i),
+            i,
+            j,
+            claim.text,
+            float(best.true[i, j]),
+            claim.rounded(float(best.true[i, j])),
+        )
+        for i, row in enumerate(m.cells)
+        for j, claim in enumerate(row)
+        if not claim.consistent(float(best.true[i, j]))
+    ]
+    return Judged(
+        m, best.qty, _setting_of(best.qty, best.setting, c), "mismatch", n_cells, findings
+    )
 
 
 def _setting_of(qty: str, s: Setting, c: Candidates) -> Setting | None:
