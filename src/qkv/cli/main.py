@@ -10,7 +10,7 @@ from qkv.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qkv.cli import check, explain
+    from qkv.cli import check, explain, gpt
 
     parser = argparse.ArgumentParser(
         prog="qkv",
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     explain.add_parser(sub)
     check.add_parser(sub)
+    gpt.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,227 @@
+"""qkv gpt: train a tiny GPT, sample from it, probe its next-token probabilities, see its heads."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from qkv.errors import InputError
+
+DEFAULT_DIR = "qkv-gpt"
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "gpt",
+        help="a tiny GPT: train, sample, probe, attention",
+        description="Train a tiny GPT on your CPU and watch next-token prediction.",
+    )
+    verbs = p.add_subparsers(dest="gpt_verb", metavar="VERB", required=True)
+
+    t = verbs.add_parser("train", help="train on a text (default: the built-in Chinese corpus)")
+    t.add_argument("--text", metavar="FILE", help="a UTF-8 training text")
+    t.add_argument("--preset", default="tiny", help="tiny (default), baby or small")
+    t.add_argument("--steps", type=int, help="training steps (default: the preset's)")
+    t.add_argument("--out", default=DEFAULT_DIR, metavar="DIR", help=f"default {DEFAULT_DIR}")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    t.set_defaults(run=run_train)
+
+    s = verbs.add_parser("sample", help="generate text after a prompt (with a KV cache)")
+    _checkpoint_arg(s)
+    s.add_argument("--prompt", required=True)
+    s.add_argument("--max-new-tokens", type=int, default=100)
+    s.add_argument("--temperature", type=float, default=0.8, help="0 means greedy")
+    s.add_argument("--top-k", type=int)
+    s.add_argument("--top-p", type=float)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-cache", action="store_true", help="recompute the context every token")
+    s.set_defaults(run=run_sample)
+
+    pr = verbs.add_parser("probe", help="probabilities of candidate words after a prompt")
+    _checkpoint_arg(pr)
+    pr.add_argument("--prompt", required=True)
+    pr.add_argument("--candidates", default="", metavar="A,B", help="words, comma-separated")
+    pr.add_argument("--top", type=int, default=10, help="how many next characters to list")
+    pr.add_argument("--format", choices=("text", "json"), default="text")
+    pr.set_defaults(run=run_probe)
+
+    a = verbs.add_parser("attention", help="every layer's and head's attention for a prompt")
+    _checkpoint_arg(a)
+    a.add_argument("--prompt", required=True)
+    a.add_argument("-o", "--output", default="attention.npz", help="the .npz to write")
+    a.set_defaults(run=run_attention)
+
+
+def _checkpoint_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--checkpoint", default=DEFAULT_DIR, metavar="DIR_OR_FILE", help=f"default {DEFAULT_DIR}"
+    )
+
+
+def _load(path: str) -> tuple[Any, Any]:
+    from qkv.gpt import checkpoint
+
+    return checkpoint.restore(checkpoint.load(Path(path)))
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from qkv.gpt.config import preset
+    from qkv.gpt.train import set_threads, train
+
+    model_config, train_config = preset(args.preset)
+    if args.steps is not None:
+        if args.steps < 1:
+            raise InputError(f"--steps must be at least 1, not {args.steps}")
+        from dataclasses import replace
+
+        train_config = replace(train_config, steps=args.steps)
+    if args.text is None:
+        from qkv.gpt.data import builtin_corpus
+
+        text, source = builtin_corpus(), "the built-in corpus"
+    else:
+        from qkv.cli.output import read_text
+
+        text, source = read_text(args.text, "--text"), args.text
+        if not text.strip():
+            raise InputError(f"--text {args.text} is empty")
+    threads = set_threads()
+    print(f"training {args.preset} on {source} ({len(text):,} characters, {threads} threads)")
+    columns = (
+        TextColumn("[bold]step {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}  {task.fields[tps]:,.0f} tok/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("train", total=train_config.steps, loss=float("nan"), tps=0.0)
+
+        def show(p: Any) -> None:
+            bar.update(task, completed=p.step, loss=p.loss, tps=p.tokens_per_s)
+            if p.val_loss is not None:
+                mark = " (saved)" if p.saved else ""
+                bar.console.print(
+                    f"step {p.step}: train loss {p.train_loss:.4f}, val loss {p.val_loss:.4f}{mark}"
+                )
+
+        try:
+            result = train(
+                text,
+                model_config,
+                train_config,
+                Path(args.out),
+                seed=args.seed,
+                resume=args.resume,
+                on_progress=show,
+            )
+        except KeyboardInterrupt:
+            bar.console.print(f"interrupted; the last good checkpoint in {args.out} is intact")
+            return 130
+    print(f"best val loss {result['best_val']:.4f}; checkpoint: {Path(args.out) / 'checkpoint.pt'}")
+    return 0
+
+
+def _prompt_ids(tok: Any, prompt: str) -> list[int]:
+    if not prompt:
+        raise InputError("--prompt is empty")
+    return tok.encode(prompt, "the prompt")
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from qkv.gpt.generate import generate
+
+    if args.max_new_tokens < 1:
+        raise InputError("--max-new-tokens must be at least 1")
+    if args.temperature < 0:
+        raise InputError("--temperature must be 0 (greedy) or more")
+    if args.top_k is not None and args.top_k < 1:
+        raise InputError("--top-k must be at least 1")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise InputError("--top-p must be in (0, 1]")
+    model, tok = _load(args.checkpoint)
+    ids = generate(
+        model,
+        _prompt_ids(tok, args.prompt),
+        args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        use_cache=not args.no_cache,
+    )
+    print(tok.decode(ids))
+    return 0
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    import json
+
+    from qkv.gpt.generate import next_chars, word_probability
+
+    model, tok = _load(args.checkpoint)
+    _prompt_ids(tok, args.prompt)
+    words = [w.strip() for w in args.candidates.replace(",", ",").split(",") if w.strip()]
+    probs = [(w, word_probability(model, tok, args.prompt, w)) for w in words]
+    top = next_chars(model, tok, args.prompt, args.top)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "schema": "qkv.probe/1",
+                    "prompt": args.prompt,
+                    "candidates": [{"word": w, "probability": p} for w, p in probs],
+                    "next": [{"char": c, "probability": p} for c, p in top],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    if probs:
+        table = Table(title=Text(f"P(word | {args.prompt})"), box=None)
+        table.add_column("word")
+        table.add_column("probability", justify="right")
+        for w, p in sorted(probs, key=lambda x: -x[1]):
+            table.add_row(Text(w), f"{p:.3g}")
+        console.print(table)
+        if len(probs) >= 2:
+            (w1, p1), (w2, p2) = sorted(probs, key=lambda x: -x[1])[:2]
+            ratio = "∞" if p2 == 0 else f"{p1 / p2:,.0f}"
+            console.print(Text(f"{w1} is {ratio}× as likely as {w2}"))
+    table = Table(title=Text(f"next character after {args.prompt}"), box=None)
+    table.add_column("char")
+    table.add_column("probability", justify="right")
+    for c, p in top:
+        table.add_row(Text(repr(c) if c.isspace() else c), f"{p:.3g}")
+    console.print(table)
+    return 0
+
+
+def run_attention(args: argparse.Namespace) -> int:
+    from qkv.gpt.generate import attention_maps
+
+    model, tok = _load(args.checkpoint)
+    _prompt_ids(tok, args.prompt)
+    maps = attention_maps(model, tok, args.prompt)
+    out = Path(args.output)
+    if not out.parent.exists():
+        raise InputError(f"cannot write {out}: folder {out.parent} does not exist")
+    maps.save(out)
+    print(f"{maps.layers} layers x {maps.heads} heads x {len(maps.tokens)} tokens -> {out}")
+    last = maps.tokens[-1]
+    for layer in range(maps.layers):
+        tops = [maps.tokens[int(maps.maps[layer, h, -1].argmax())] for h in range(maps.heads)]
+        print(
+            f"layer {layer + 1}: {last!r} attends most to "
+            + ", ".join(f"head {h + 1}: {t!r}" for h, t in enumerate(tops))
+        )
+    return 0

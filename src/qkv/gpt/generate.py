@@ -1,0 +1,117 @@
+"""Sampling with a KV cache, next-token probabilities, and attention maps of a prompt.
+
+The model sees at most block_size tokens. When the window is full it keeps the last half
+and starts over (cached or not, so both see the same context and give the same tokens):
+with absolute positions, a cache cannot slide one token at a time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from qkv.errors import InputError
+from qkv.gpt.data import CharTokenizer
+from qkv.gpt.model import GPT
+from qkv.maps import AttentionMaps
+
+
+def _pick(
+    logits: torch.Tensor,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    gen: torch.Generator | None,
+) -> int:
+    """One token from the last position's logits (V,)."""
+    if temperature == 0:
+        return int(torch.argmax(logits))
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if top_p is not None and top_p < 1.0:
+        sorted_p, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_p, dim=0) - sorted_p < top_p  # smallest set reaching top_p
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
+    return int(torch.multinomial(probs, 1, generator=gen))
+
+
+@torch.inference_mode()
+def generate(
+    model: GPT,
+    prompt: list[int],
+    max_new_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    use_cache: bool = True,
+) -> list[int]:
+    """The prompt followed by max_new_tokens sampled tokens (temperature 0: greedy)."""
+    if not prompt:
+        raise InputError("the prompt is empty")
+    model.eval()
+    window = model.config.block_size
+    keep = max(1, window // 2)
+    gen = None if seed is None else torch.Generator().manual_seed(seed)
+    tokens = list(prompt)
+    start = max(0, len(tokens) - window)  # first token of the current context window
+    caches = model.new_caches() if use_cache else None
+    fed = 0  # tokens of the window already in the cache
+    for _ in range(max_new_tokens):
+        if len(tokens) - start > window:  # full: keep the last half and start over
+            start = len(tokens) - keep
+            caches = model.new_caches() if use_cache else None
+            fed = 0
+        if caches is not None:
+            new = torch.tensor([tokens[start + fed :]])
+            logits, _, _ = model(new, caches=caches)
+            fed = len(tokens) - start
+        else:
+            logits, _, _ = model(torch.tensor([tokens[start:]]))
+        tokens.append(_pick(logits[0, -1], temperature, top_k, top_p, gen))
+    return tokens
+
+
+@torch.inference_mode()
+def word_probability(model: GPT, tok: CharTokenizer, prompt: str, word: str) -> float:
+    """P(word | prompt), one character at a time: the product of each next-char probability."""
+    ids = tok.encode(prompt, "the prompt") + tok.encode(word, f"the candidate {word!r}")
+    ids = ids[-(model.config.block_size + 1) :]
+    model.eval()
+    logits, _, _ = model(torch.tensor([ids[:-1]]))
+    logp = torch.log_softmax(logits[0], dim=-1)
+    n = len(word)
+    picked = logp[-n:].gather(1, torch.tensor(ids[-n:])[:, None])
+    return math.exp(float(picked.sum()))
+
+
+@torch.inference_mode()
+def next_chars(
+    model: GPT, tok: CharTokenizer, prompt: str, top: int = 10
+) -> list[tuple[str, float]]:
+    ids = tok.encode(prompt, "the prompt")[-model.config.block_size :]
+    model.eval()
+    logits, _, _ = model(torch.tensor([ids]))
+    probs = torch.softmax(logits[0, -1], dim=-1)
+    values, order = torch.topk(probs, min(top, probs.numel()))
+    return [(tok.chars[int(i)], float(p)) for p, i in zip(values, order, strict=True)]
+
+
+@torch.inference_mode()
+def attention_maps(model: GPT, tok: CharTokenizer, prompt: str) -> AttentionMaps:
+    ids = tok.encode(prompt, "the prompt")
+    if len(ids) > model.config.block_size:
+        raise InputError(
+            f"the prompt has {len(ids)} characters; the model sees at most "
+            f"{model.config.block_size}"
+        )
+    model.eval()
+    _, _, weights = model(torch.tensor([ids]), need_weights=True)
+    maps = np.stack([w[0].float().numpy() for w in weights])  # (layers, heads, T, T)
+    return AttentionMaps(maps, list(prompt), {"source": "qkv.gpt", "prompt": prompt})

@@ -1,0 +1,162 @@
+"""Training: AdamW, warm-up then cosine learning rate, evaluation, best-val checkpoints."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from qkv.errors import InputError
+from qkv.gpt import checkpoint
+from qkv.gpt.config import GPTConfig, TrainConfig
+from qkv.gpt.data import CharTokenizer
+from qkv.gpt.model import GPT
+
+
+@dataclass
+class Progress:
+    step: int
+    steps: int
+    loss: float
+    tokens_per_s: float
+    train_loss: float | None = None  # set at evaluation steps
+    val_loss: float | None = None
+    saved: bool = False
+
+
+def set_threads() -> int:
+    """Use the CPUs this process may run on (containers often allow fewer than exist)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n = os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def split(data: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    n = int(0.9 * len(data))
+    train, val = data[:n], data[n:]
+    if len(val) < block_size + 2:
+        need = math.ceil((block_size + 2) / 0.1)
+        raise InputError(
+            f"the corpus is too short: {len(data)} characters; this preset needs at least {need}"
+        )
+    return train, val
+
+
+def batch(
+    data: torch.Tensor, size: int, block: int, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    starts = torch.randint(len(data) - block - 1, (size,), generator=gen)
+    offsets = starts[:, None] + torch.arange(block + 1)
+    chunk = data[offsets]  # (B, T + 1)
+    return chunk[:, :-1], chunk[:, 1:]
+
+
+def lr_at(step: int, t: TrainConfig) -> float:
+    if step < t.warmup:
+        return t.lr * (step + 1) / t.warmup
+    progress = min(1.0, (step - t.warmup) / max(1, t.steps - t.warmup))
+    return t.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (t.lr - t.min_lr)
+
+
+@torch.no_grad()
+def evaluate(model: GPT, data: torch.Tensor, t: TrainConfig, seed: int) -> float:
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)  # the same batches at every evaluation
+    losses = [
+        model(*batch(data, t.batch_size, model.config.block_size, gen))[1].item()
+        for _ in range(t.eval_batches)
+    ]
+    model.train()
+    return sum(losses) / len(losses)
+
+
+def optimizer_for(model: GPT, t: TrainConfig) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": t.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=t.lr,
+        betas=(0.9, 0.99),
+    )
+
+
+def train(
+    text: str,
+    model_config: GPTConfig,
+    train_config: TrainConfig,
+    out: Path,
+    *,
+    seed: int = 0,
+    resume: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> dict[str, float]:
+    """Train on text; keep the checkpoint with the best validation loss at out/checkpoint.pt."""
+    path = out / checkpoint.FILENAME
+    torch.manual_seed(seed)
+    if resume:
+        state = checkpoint.load(path)
+        model, tokenizer = checkpoint.restore(state)
+        train_config = replace(
+            train_config, **{k: v for k, v in state["train"].items() if k != "steps"}
+        )
+        optimizer = optimizer_for(model, train_config)
+        if state["optimizer"] is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        start, best = int(state["step"]), float(state["best_val"])
+        missing = tokenizer.unknown(text)
+        if missing:
+            raise InputError(
+                f"the text has {len(missing)} characters the checkpoint's "
+                "vocabulary lacks; resume with the text it was trained on"
+            )
+    else:
+        if path.exists():
+            raise InputError(f"{path} exists; use --resume to continue it, or another --out")
+        if not text:
+            raise InputError("the corpus is empty")
+        tokenizer = CharTokenizer.from_text(text)
+        model = GPT(replace(model_config, vocab_size=len(tokenizer)))
+        optimizer = optimizer_for(model, train_config)
+        start, best = 0, math.inf
+    if start >= train_config.steps:
+        raise InputError(f"the checkpoint is at step {start}; ask for more --steps than that")
+    data = torch.tensor(tokenizer.encode(text, "the corpus"), dtype=torch.long)
+    train_data, val_data = split(data, model.config.block_size)
+    gen = torch.Generator().manual_seed(seed + start)
+    t = train_config
+    model.train()
+    tokens = t.batch_size * model.config.block_size
+    clock = time.perf_counter()
+    last: dict[str, float] = {}
+    for step in range(start, t.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, t)
+        x, y = batch(train_data, t.batch_size, model.config.block_size, gen)
+        _, loss, _ = model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        now = time.perf_counter()
+        report = Progress(step + 1, t.steps, loss.item(), tokens / max(now - clock, 1e-9))
+        clock = now
+        if (step + 1) % t.eval_interval == 0 or step + 1 == t.steps:
+            report.train_loss = evaluate(model, train_data, t, seed + 1)
+            report.val_loss = evaluate(model, val_data, t, seed + 2)
+            last = {"step": step + 1, "train_loss": report.train_loss, "val_loss": report.val_loss}
+            if report.val_loss < best:
+                best = report.val_loss
+                checkpoint.save(path, model, optimizer, step + 1, best, t, tokenizer)
+                report.saved = True
+            clock = time.perf_counter()  # evaluation time is not training throughput
+        if on_progress is not None:
+            on_progress(report)
+    return {**last, "best_val": best}
