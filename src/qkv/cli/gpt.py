@@ -62,7 +62,9 @@ def _checkpoint_arg(p: argparse.ArgumentParser) -> None:
 
 def _load(path: str) -> tuple[Any, Any]:
     from qkv.gpt import checkpoint
+    from qkv.gpt.train import configure_cpu
 
+    configure_cpu()
     return checkpoint.restore(checkpoint.load(Path(path)))
 
 
@@ -70,7 +72,7 @@ def run_train(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from qkv.gpt.config import preset
-    from qkv.gpt.train import set_threads, train
+    from qkv.gpt.train import configure_cpu, train
 
     model_config, train_config = preset(args.preset)
     if args.steps is not None:
@@ -89,7 +91,7 @@ def run_train(args: argparse.Namespace) -> int:
         text, source = read_text(args.text, "--text"), args.text
         if not text.strip():
             raise InputError(f"--text {args.text} is empty")
-    threads = set_threads()
+    threads = configure_cpu()
     print(f"training {args.preset} on {source} ({len(text):,} characters, {threads} threads)")
     columns = (
         TextColumn("[bold]step {task.completed}/{task.total}"),

@@ -16,6 +16,10 @@ from qkv.nn import MultiHeadAttention
 from qkv.nn.modules import KVCache
 
 
+def _dropout(p: float) -> nn.Module:
+    return nn.Dropout(p) if p > 0 else nn.Identity()  # p = 0: no call at all
+
+
 class Block(nn.Module):
     """x + attention(norm(x)), then x + mlp(norm(x))."""
 
@@ -28,9 +32,9 @@ class Block(nn.Module):
             nn.Linear(c.n_embd, 4 * c.n_embd, bias=c.bias),
             nn.GELU(),
             nn.Linear(4 * c.n_embd, c.n_embd, bias=c.bias),
-            nn.Dropout(c.dropout),
+            _dropout(c.dropout),
         )
-        self.drop = nn.Dropout(c.dropout)
+        self.drop = _dropout(c.dropout)
 
     def forward(
         self, x: torch.Tensor, cache: KVCache | None = None, need_weights: bool = False
@@ -55,7 +59,7 @@ class GPT(nn.Module):
         self.config = c = config
         self.wte = nn.Embedding(c.vocab_size, c.n_embd)
         self.wpe = nn.Embedding(c.block_size, c.n_embd)
-        self.drop = nn.Dropout(c.dropout)
+        self.drop = _dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
         self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias)
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)

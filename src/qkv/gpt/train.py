@@ -29,13 +29,16 @@ class Progress:
     saved: bool = False
 
 
-def set_threads() -> int:
-    """Use the CPUs this process may run on (containers often allow fewer than exist)."""
+def configure_cpu() -> int:
+    """Threads for the CPUs this process may run on (containers often allow fewer than
+    exist), and denormals flushed to zero: tiny gradients otherwise take the slow path of the
+    floating-point unit (about 25% of a `baby` training step here). Returns the threads."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:
         n = os.cpu_count() or 1
     torch.set_num_threads(n)
+    torch.set_flush_denormal(True)
     return n
 
 

@@ -59,7 +59,7 @@ def _validate(
         hq, hkv = q.shape[-3], k.shape[-3]
         if hq % hkv:
             raise ValueError(f"{hq} query heads are not a multiple of {hkv} key/value heads (GQA)")
-        if broadcast_shape(q.shape[:-3], k.shape[:-3]) is None:
+        if q.shape[:-3] != k.shape[:-3] and broadcast_shape(q.shape[:-3], k.shape[:-3]) is None:
             raise ValueError(
                 f"batch dims of q {tuple(q.shape)} and k {tuple(k.shape)} do not broadcast"
             )
@@ -132,9 +132,14 @@ def _mask_reach(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) -> Reac
     return reach
 
 
-def _causal_reach(n_q: int, n_k: int, align: str, device: torch.device) -> Reach:
-    """(asks, seen) of a causal mask without forming it: i + offset >= 0, j <= L - 1 + offset."""
+def _causal_reach(n_q: int, n_k: int, align: str, device: torch.device) -> Reach | None:
+    """(asks, seen) of a causal mask without forming it: i + offset >= 0, j <= L - 1 + offset.
+
+    None when every query asks and every key is seen (L == S, for one): nothing to clean.
+    """
     offset = n_k - n_q if align == "bottom_right" else 0
+    if offset >= 0 and n_q - 1 + offset >= n_k - 1:
+        return None
     return lambda: (
         torch.arange(n_q, device=device) + offset >= 0,
         torch.arange(n_k, device=device) <= n_q - 1 + offset,
@@ -142,13 +147,16 @@ def _causal_reach(n_q: int, n_k: int, align: str, device: torch.device) -> Reach
 
 
 def _sanitize(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, reach: Reach
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, reach: Reach | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Zero non-finite values that nobody may look at, so that 0 · NaN cannot leak.
 
     ``reach()`` gives (asks: this query may attend something, seen: some query may attend
-    this key); it is only evaluated when an input holds a non-finite value.
+    this key); it is only evaluated when an input holds a non-finite value. None: everything
+    is attended, so a non-finite value is everyone's business and stays.
     """
+    if reach is None:
+        return q, k, v
     if bool(torch.isfinite(q).all() and torch.isfinite(k).all() and torch.isfinite(v).all()):
         return q, k, v
     asks, seen = reach()
@@ -193,6 +201,8 @@ def attention(
     _validate(q, k, v, mask, dropout_p, scale, backend)
     align = normalize_causal(causal)
     n_q, n_k = q.shape[-2], k.shape[-2]
+    if align is not None and (n_k - n_q if align == "bottom_right" else 0) >= n_k - 1:
+        align = None  # every query sees every key (one new token against a KV cache)
     s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     p = float(dropout_p) if training else 0.0
     if backend == "auto":
