@@ -172,12 +172,13 @@ def main() -> None:
         f"{tp['plain_tokens_per_s']:,.0f}, ratio {tp['ratio']:.2f}×",
         flush=True,
     )
-    g = results["generation"] = generation()
-    print(
-        f"256 new tokens, baby: KV cache {g['cached_s'] * 1000:.0f} ms, without "
-        f"{g['uncached_s'] * 1000:.0f} ms, speedup {g['speedup']:.1f}×",
-        flush=True,
-    )
+    for name in ("baby", "small"):
+        g = results[f"generation_{name}"] = generation(name)
+        print(
+            f"256 new tokens, {name}: KV cache {g['cached_s'] * 1000:.0f} ms, without "
+            f"{g['uncached_s'] * 1000:.0f} ms, speedup {g['speedup']:.1f}×",
+            flush=True,
+        )
     if not args.skip_corpora and DATA.exists():
         for name in ("tinyshakespeare.txt", "tang_wuyan_lushi.txt"):
             r = results[name] = corpus(name)
