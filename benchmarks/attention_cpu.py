@@ -29,27 +29,6 @@ IMPLS = ("sdpa", "auto", "tiled", "article")
 SIZES = (1024, 2048, 4096, 8192, 16384)
 
 
-def _article_class():
-    import torch
-    from torch import nn
-    from torch.nn import functional as F
-
-    class ArticleAttention(nn.Module):  # the seed article's class, as printed there
-        def __init__(self, temperature, attn_dropout=0.1):
-            super().__init__()
-            self.temperature = temperature
-            self.dropout = nn.Dropout(attn_dropout)
-
-        def forward(self, q, k, v, mask=None):
-            attn = torch.matmul(q / self.temperature, k.transpose(2, 3))
-            if mask is not None:
-                attn = attn.masked_fill(mask == 0, -1e9)
-            attn = self.dropout(F.softmax(attn, dim=-1))
-            return torch.matmul(attn, v), attn
-
-    return ArticleAttention
-
-
 def _setup(impl: str, n: int, mode: str, causal: bool):
     """Inputs and a step() that runs one forward (and backward) of one implementation."""
     import torch
@@ -70,7 +49,9 @@ def _setup(impl: str, n: int, mode: str, causal: bool):
         def f():
             return attention(q, k, v, causal=causal, backend=impl)
     else:
-        module = _article_class()(64**0.5, attn_dropout=0.0).eval()
+        from qkv.nn.article import ArticleScaledDotProductAttention
+
+        module = ArticleScaledDotProductAttention(64**0.5, attn_dropout=0.0).eval()
         mask = torch.tril(torch.ones(n, n, dtype=torch.bool)) if causal else None
 
         def f():

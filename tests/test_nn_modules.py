@@ -5,27 +5,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
 
 from qkv.nn import MultiHeadAttention, ScaledDotProductAttention  # noqa: E402
+from qkv.nn.article import ArticleScaledDotProductAttention as ArticleAttention  # noqa: E402
 from qkv.nn.modules import KVCache  # noqa: E402
-
-
-class ArticleAttention(nn.Module):
-    """The seed article's class, as printed there (the behaviour ours is compared with)."""
-
-    def __init__(self, temperature, attn_dropout=0.1):
-        super().__init__()
-        self.temperature = temperature
-        self.dropout = nn.Dropout(attn_dropout)
-
-    def forward(self, q, k, v, mask=None):
-        attn = torch.matmul(q / self.temperature, k.transpose(2, 3))
-        if mask is not None:
-            attn = attn.masked_fill(mask == 0, -1e9)
-        attn = self.dropout(F.softmax(attn, dim=-1))
-        output = torch.matmul(attn, v)
-        return output, attn
 
 
 def test_article_signature_and_results_match_in_eval():
