@@ -74,6 +74,9 @@ def test_latex_projections_are_checked():
     assert quantities == ["x", "wq", "wk", "wv", "q", "k", "v", "scores", "weights", "output"]
     assert report.judged[8].setting.scale == "sqrt"
     assert report.findings[0].claimed == "3" and report.findings[0].expected == 2
+    text = (ARTICLES / "latex_projections_errors.md").read_text(encoding="utf-8").splitlines()
+    for f in report.findings:  # each finding names the line its row is on
+        assert f.claimed in text[f.line - 1]
 
 
 def test_written_precision():

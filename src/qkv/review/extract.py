@@ -36,7 +36,11 @@ class Matrix:
     row_labels: list[str] | None = None
     col_labels: list[str] | None = None
     lead: str = ""  # text on the same line before it ("S = " in S = \begin{bmatrix})
-    notes: list[str] = field(default_factory=list)
+    row_lines: list[int] = field(default_factory=list)  # 1-based line of each row
+
+    def __post_init__(self) -> None:
+        if not self.row_lines:  # rows one per line (tables, bracket rows)
+            self.row_lines = [self.line + i for i in range(len(self.cells))]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -257,16 +261,25 @@ def extract(text: str) -> list[Matrix]:
         offsets.append(offsets[-1] + len(line) + 1)
     for pattern in (_LATEX, _ARRAY_LATEX):
         for m in pattern.finditer(text):
-            body = m.group(m.lastindex or 1)
+            group = m.lastindex or 1
+            body = m.group(group)
             line0 = _line_of(offsets, m.start())
             if line0 in taken:
                 continue
-            latex_rows = [r for r in re.split(r"\\\\", body) if r.strip()]
-            rows = []
-            for r in latex_rows:
-                r = re.sub(r"\\hline|\\\\|\\cline\{[^}]*\}", "", r)
-                rows.append([c.strip() for c in r.split("&")])
-            rows = [r for r in rows if any(c for c in r)]
+            rows, row_lines = [], []
+            pos = m.start(group)
+            for chunk in re.split(r"(\\\\)", body):
+                start, pos = pos, pos + len(chunk)
+                if chunk == "\\\\":
+                    continue
+                cells = [
+                    c.strip() for c in re.sub(r"\\hline|\\cline\{[^}]*\}", "", chunk).split("&")
+                ]
+                if any(cells):
+                    rows.append(cells)
+                    row_lines.append(
+                        _line_of(offsets, start + len(chunk) - len(chunk.lstrip())) + 1
+                    )
             if not rows:
                 continue
             row_labels = col_labels = None
@@ -277,6 +290,8 @@ def extract(text: str) -> list[Matrix]:
                 if table is None:
                     continue
                 numbers, row_labels, col_labels = table
+                if col_labels is not None:
+                    row_lines = row_lines[1:]  # the header row held the labels
             if len({len(r) for r in numbers}) > 1:
                 raise InputError(f"line {line0 + 1}: LaTeX matrix rows have different lengths")
             start_of_line = offsets[line0]
@@ -290,6 +305,7 @@ def extract(text: str) -> list[Matrix]:
                 row_labels,
                 col_labels,
                 lead=lead,
+                row_lines=row_lines,
             )
             found.append((line0, mat))
             taken.update(range(line0, _line_of(offsets, m.end()) + 1))

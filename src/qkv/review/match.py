@@ -355,7 +355,7 @@ def _judge_one(
         Finding(
             m.index,
             "mismatch",
-            m.line + _row_offset(m, i),
+            m.row_lines[i],
             i,
             j,
             claim.text,
@@ -373,10 +373,6 @@ def _judge_one(
 
 def _setting_of(qty: str, s: Setting, c: Candidates) -> Setting | None:
     return None if qty in c.fixed else s
-
-
-def _row_offset(m: Matrix, i: int) -> int:
-    return i if m.kind in ("table", "brackets") else 0
 
 
 def _diagnosed(m: Matrix, qty: str, s: Setting, kind: str, n: int) -> Judged:
