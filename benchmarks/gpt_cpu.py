@@ -36,12 +36,14 @@ DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 class PlainBlock(nn.Module):
     """A straightforward pre-norm block with torch's fused attention (the peer)."""
 
-    def __init__(self, e: int, h: int):
+    def __init__(self, e: int, h: int, bias: bool):
         super().__init__()
         self.h = h
-        self.ln1, self.ln2 = nn.LayerNorm(e), nn.LayerNorm(e)
-        self.qkv, self.proj = nn.Linear(e, 3 * e), nn.Linear(e, e)
-        self.mlp = nn.Sequential(nn.Linear(e, 4 * e), nn.GELU(), nn.Linear(4 * e, e))
+        self.ln1, self.ln2 = nn.LayerNorm(e, bias=bias), nn.LayerNorm(e, bias=bias)
+        self.qkv, self.proj = nn.Linear(e, 3 * e, bias=bias), nn.Linear(e, e, bias=bias)
+        self.mlp = nn.Sequential(
+            nn.Linear(e, 4 * e, bias=bias), nn.GELU(), nn.Linear(4 * e, e, bias=bias)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, e = x.shape
@@ -59,8 +61,10 @@ class PlainGPT(nn.Module):
             nn.Embedding(c.vocab_size, c.n_embd),
             nn.Embedding(c.block_size, c.n_embd),
         )
-        self.blocks = nn.ModuleList(PlainBlock(c.n_embd, c.n_head) for _ in range(c.n_layer))
-        self.ln_f = nn.LayerNorm(c.n_embd)
+        self.blocks = nn.ModuleList(
+            PlainBlock(c.n_embd, c.n_head, c.bias) for _ in range(c.n_layer)
+        )
+        self.ln_f = nn.LayerNorm(c.n_embd, bias=c.bias)
         self.head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
         self.head.weight = self.wte.weight
 

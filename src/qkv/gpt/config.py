@@ -34,7 +34,8 @@ class TrainConfig:
 
 
 # tiny: learns the built-in corpus in well under a minute on two cores.
-# baby: nanoGPT's CPU setting (4 layers, 128 wide, context 64, batch 12, 2000 steps, no dropout).
+# baby: nanoGPT's CPU setting (4 layers, 128 wide, context 64, batch 12, 2000 steps, no dropout,
+# no biases as in nanoGPT's train.py).
 PRESETS: dict[str, tuple[GPTConfig, TrainConfig]] = {
     "tiny": (
         GPTConfig(n_layer=2, n_head=4, n_embd=64, block_size=32),

@@ -88,10 +88,10 @@ class KVCache:
         if self._k is None or self._v is None:
             self._k = k.new_empty(*k.shape[:-2], self.max_len, k.shape[-1])
             self._v = v.new_empty(*v.shape[:-2], self.max_len, v.shape[-1])
-        self._k[..., self.length : self.length + t, :] = k
-        self._v[..., self.length : self.length + t, :] = v
+        self._k.narrow(-2, self.length, t).copy_(k)
+        self._v.narrow(-2, self.length, t).copy_(v)
         self.length += t
-        return self._k[..., : self.length, :], self._v[..., : self.length, :]
+        return self._k.narrow(-2, 0, self.length), self._v.narrow(-2, 0, self.length)
 
     def reset(self) -> None:
         self.length = 0
