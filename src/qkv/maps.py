@@ -41,23 +41,19 @@ class AttentionMaps:
 
     def save(self, path: str | Path) -> Path:
         """Write a .npz (atomically: a failed write leaves no half file)."""
-        import os
-        import tempfile
+        from qkv.atomic import write_atomic
 
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        os.close(fd)
-        try:
-            np.savez_compressed(
+        meta = json.dumps({"schema": SCHEMA, **self.meta}, ensure_ascii=False)
+        write_atomic(
+            path,
+            lambda tmp: np.savez_compressed(
                 tmp,
                 maps=self.maps.astype(np.float32),
                 tokens=np.array(self.tokens, dtype=str),
-                meta=np.array(json.dumps({"schema": SCHEMA, **self.meta}, ensure_ascii=False)),
-            )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+                meta=np.array(meta),
+            ),
+        )
         return path
 
     @classmethod

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from qkv.errors import InputError
@@ -17,14 +15,9 @@ def write_text(text: str, path: str | None) -> None:
     target = Path(path)
     if not target.parent.exists():
         raise InputError(f"cannot write {path}: folder {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from qkv.atomic import write_atomic
+
+    write_atomic(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def read_text(path: str, what: str, limit: int = 50_000_000) -> str:

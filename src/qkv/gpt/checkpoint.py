@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from qkv.atomic import write_atomic
 from qkv.errors import InputError
 from qkv.gpt.config import GPTConfig, TrainConfig
 from qkv.gpt.data import CharTokenizer
@@ -40,14 +39,7 @@ def save(
         "best_val": best_val,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""qkv.viz: pictures of attention (needs the `viz` extra: matplotlib)."""

@@ -1,0 +1,126 @@
+"""Heatmaps of a Trace step or of one head of AttentionMaps, saved as PNG, SVG or PDF."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qkv.errors import InputError
+from qkv.viz.fonts import label_fonts
+
+FORMATS = (".png", ".svg", ".pdf")
+MAX_ANNOTATED = 12  # write the values in the cells up to this many rows and columns
+
+
+def heatmap(
+    matrix: np.ndarray,
+    rows: list[str],
+    cols: list[str],
+    *,
+    title: str = "",
+    texts: list[list[str]] | None = None,
+    cmap: str = "viridis",
+) -> Any:
+    """A matplotlib Figure: the matrix as colours, token labels, values in small matrices.
+
+    ``texts`` are the cell captions (the digits a person reads); -inf cells show as masked.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed; safe to call more than once
+    from matplotlib.figure import Figure
+
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape != (len(rows), len(cols)):
+        raise InputError(
+            f"a heatmap needs a 2-D matrix with {len(rows)}x{len(cols)} labels, got shape {m.shape}"
+        )
+    labels, family = label_fonts([*rows, *cols, title])
+    rows, cols, title = labels[: len(rows)], labels[len(rows) : -1], labels[-1]
+    n, k = m.shape
+    cell = 0.55 if max(n, k) <= MAX_ANNOTATED else max(0.12, 8.0 / max(n, k))
+    fig = Figure(figsize=(1.6 + cell * k, 1.2 + cell * n), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    finite = np.where(np.isfinite(m), m, np.nan)
+    image = ax.imshow(np.ma.masked_invalid(finite), cmap=cmap, aspect="equal")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    font = {"family": family} if family else {}
+    ax.set_xticks(range(k), cols, rotation=90 if k > 6 else 0, fontdict=font)
+    ax.set_yticks(range(n), rows, fontdict=font)
+    ax.xaxis.tick_top()
+    if title:
+        ax.set_title(title, fontdict=font)
+    if texts is not None and max(n, k) <= MAX_ANNOTATED:
+        lo, hi = (
+            np.nanmin(finite) if np.isfinite(finite).any() else 0,
+            np.nanmax(finite) if np.isfinite(finite).any() else 1,
+        )
+        middle = (lo + hi) / 2
+        for i in range(n):
+            for j in range(k):
+                dark = not math.isfinite(m[i, j]) or m[i, j] < middle
+                ax.text(
+                    j,
+                    i,
+                    texts[i][j],
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if dark else "black",
+                )
+    return fig
+
+
+def trace_heatmap(trace: Any, step_id: str, digits: int = 3) -> Any:
+    """The heatmap of one Trace step, with the digits qkv explain prints."""
+    from qkv.render.layout import step_table
+
+    try:
+        step = trace[step_id]
+    except KeyError:
+        raise InputError(f"no step {step_id!r}; steps: {', '.join(trace.ids)}") from None
+    table = step_table(step, digits)
+    return heatmap(
+        step.matrix,
+        step.rows,
+        step.cols,
+        title=f"{step.id}: {step.formula}",
+        texts=[cells for _, cells in table.rows],
+    )
+
+
+def maps_heatmap(maps: Any, layer: int, head: int) -> Any:
+    """One head of AttentionMaps (0-based layer and head)."""
+    if not (0 <= layer < maps.layers and 0 <= head < maps.heads):
+        raise InputError(
+            f"layer {layer + 1}, head {head + 1} is outside {maps.layers} layers x "
+            f"{maps.heads} heads"
+        )
+    m = maps.maps[layer, head]
+    texts = [[f"{v:.2f}" for v in row] for row in m]
+    return heatmap(
+        m, maps.tokens, maps.tokens, title=f"layer {layer + 1}, head {head + 1}", texts=texts
+    )
+
+
+def save(fig: Any, path: str | Path) -> Path:
+    """Write PNG, SVG (labels kept as text) or PDF, chosen by the file's suffix."""
+    import matplotlib
+
+    from qkv.atomic import write_atomic
+
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise InputError(f"{path}: choose a .png, .svg or .pdf file name")
+    if not path.parent.exists():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+
+    def write(tmp: str) -> None:
+        with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays searchable
+            fig.savefig(tmp, format=path.suffix[1:].lower())
+
+    write_atomic(path, write)
+    return path

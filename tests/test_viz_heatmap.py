@@ -1,0 +1,80 @@
+"""Heatmaps: content, labels, fonts, formats (qkv.viz needs matplotlib, the `viz` extra)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from qkv.core.attention import trace
+from qkv.core.examples import find_example
+from qkv.errors import InputError
+from qkv.maps import AttentionMaps
+from qkv.viz import fonts
+from qkv.viz.heatmap import heatmap, maps_heatmap, save, trace_heatmap
+
+
+def pixels(path):
+    import matplotlib.image
+
+    return matplotlib.image.imread(str(path))
+
+
+def test_png_pixels_follow_the_matrix(tmp_path):
+    a = save(heatmap(np.eye(3), list("abc"), list("abc")), tmp_path / "a.png")
+    b = save(heatmap(np.ones((3, 3)) - np.eye(3), list("abc"), list("abc")), tmp_path / "b.png")
+    pa, pb = pixels(a), pixels(b)
+    assert pa.shape == pb.shape and pa.shape[0] > 100 and pa.shape[1] > 100
+    assert np.abs(pa - pb).mean() > 0.005  # different matrices, different pictures
+    c = save(heatmap(np.eye(3), list("abc"), list("abc")), tmp_path / "c.png")
+    assert np.array_equal(pixels(c), pa)  # and the same matrix, the same picture
+
+
+def test_svg_keeps_labels_and_values_as_escaped_text(tmp_path):
+    t = trace([[1, 0], [0, 1]], tokens=["<script>", "cat"], scale="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no CJK here: no warning expected
+        path = save(trace_heatmap(t, "weights"), tmp_path / "w.svg")
+    svg = path.read_text(encoding="utf-8")
+    assert "&lt;script&gt;" in svg and "<script>" not in svg
+    assert "cat" in svg and "0.731" in svg and "0.269" in svg  # e/(1+e), 1/(1+e)
+
+
+def test_chinese_labels_without_a_cjk_font_warn_and_never_draw_boxes(tmp_path, monkeypatch):
+    monkeypatch.setattr(fonts, "find_cjk_font", lambda: None)
+    t = find_example("笔记本").trace("zh")
+    with pytest.warns(fonts.CJKFontWarning, match="fonts-wqy-microhei"):
+        fig = trace_heatmap(t, "scores")
+    svg = save(fig, tmp_path / "s.svg").read_text(encoding="utf-8")
+    assert "U+7B14" in svg and "笔" not in svg  # 笔 as its code point, not an empty box
+
+
+@pytest.mark.filterwarnings("ignore:Glyph")  # the stand-in font really lacks the glyphs
+def test_chinese_labels_with_a_cjk_font_are_drawn_as_text(tmp_path, monkeypatch):
+    monkeypatch.setattr(fonts, "find_cjk_font", lambda: "DejaVu Sans")
+    t = find_example("笔记本").trace("zh")
+    svg = save(trace_heatmap(t, "weights"), tmp_path / "w.svg").read_text(encoding="utf-8")
+    assert "笔" in svg and "0.0634" in svg and "DejaVu Sans" in svg
+
+
+def test_pdf_and_maps(tmp_path):
+    maps = AttentionMaps(np.random.default_rng(0).random((2, 3, 4, 4)), list("abcd"))
+    path = save(maps_heatmap(maps, 1, 2), tmp_path / "m.pdf")
+    assert path.read_bytes().startswith(b"%PDF")
+    with pytest.raises(InputError, match="outside 2 layers x 3 heads"):
+        maps_heatmap(maps, 2, 0)
+
+
+def test_bad_requests(tmp_path):
+    fig = heatmap(np.eye(2), ["a", "b"], ["a", "b"])
+    with pytest.raises(InputError, match=r"\.png, \.svg or \.pdf"):
+        save(fig, tmp_path / "x.gif")
+    with pytest.raises(InputError, match="does not exist"):
+        save(fig, tmp_path / "nowhere" / "x.png")
+    with pytest.raises(InputError, match="2x3 labels"):
+        heatmap(np.eye(2), ["a", "b"], ["a", "b", "c"])
+    t = find_example("笔记本").trace("en")
+    with pytest.raises(InputError, match="no step 'nope'"):
+        trace_heatmap(t, "nope")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing half-written
