@@ -78,3 +78,26 @@ def test_bad_requests(tmp_path):
     with pytest.raises(InputError, match="no step 'nope'"):
         trace_heatmap(t, "nope")
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_cli_viz(tmp_path, capsys):
+    from qkv.cli.main import main
+
+    out = tmp_path / "w.svg"
+    assert (
+        main(["viz", "--example", "笔记本", "--step", "weights", "--lang", "en", "-o", str(out)])
+        == 0
+    )
+    assert "0.0634" in out.read_text(encoding="utf-8")
+    err = capsys.readouterr().err
+    if fonts.find_cjk_font() is None:
+        assert err.startswith("qkv viz: warning: no CJK font found") and err.count("\n") == 1
+    maps = AttentionMaps(np.full((1, 2, 3, 3), 1 / 3), list("xyz"))
+    npz = maps.save(tmp_path / "m.npz")
+    png = tmp_path / "m.png"
+    assert main(["viz", "--maps", str(npz), "--layer", "1", "--head", "2", "-o", str(png)]) == 0
+    assert pixels(png).shape[0] > 100
+    capsys.readouterr()
+    assert main(["viz", "--maps", str(npz), "--head", "3", "-o", str(png)]) == 2
+    assert "outside 1 layers x 2 heads" in capsys.readouterr().err
+    assert main(["viz", "--step", "nope", "-o", str(png)]) == 2

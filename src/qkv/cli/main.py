@@ -10,7 +10,7 @@ from qkv.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qkv.cli import check, explain, gpt
+    from qkv.cli import check, explain, gpt, viz
 
     parser = argparse.ArgumentParser(
         prog="qkv",
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_parser(sub)
     check.add_parser(sub)
     gpt.add_parser(sub)
+    viz.add_parser(sub)
     return parser
 
 
