@@ -22,11 +22,22 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--layer", type=int, default=1, help="1-based layer of --maps")
     p.add_argument("--head", type=int, default=1, help="1-based head of --maps")
     p.add_argument("--lang", choices=("zh", "en"), help="labels of the presets")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help=".png, .svg or .pdf")
+    p.add_argument(
+        "--view",
+        choices=("heatmap", "summary"),
+        default="heatmap",
+        help="heatmap (a picture) or summary (per-head numbers of --maps)",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="for summary")
+    p.add_argument("-o", "--output", metavar="FILE", help="the picture: .png, .svg or .pdf")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.view == "summary":
+        return _summary(args)
+    if args.output is None:
+        raise InputError("-o FILE is needed for a picture (.png, .svg or .pdf)")
     try:
         from qkv.viz.heatmap import maps_heatmap, save, trace_heatmap
     except ImportError:
@@ -49,4 +60,38 @@ def run(args: argparse.Namespace) -> int:
     for w in caught:  # one plain line each, not Python's file:line form
         print(f"qkv viz: warning: {w.message}", file=sys.stderr)
     print(save(fig, args.output))
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    import json
+
+    from qkv.maps import AttentionMaps
+    from qkv.viz.summary import summarise
+
+    if args.maps is None:
+        raise InputError("--view summary needs --maps FILE.npz (from qkv gpt attention)")
+    rows = summarise(AttentionMaps.load(args.maps))
+    if args.format == "json":
+        print(
+            json.dumps({"schema": "qkv.summary/1", "heads": [r.to_dict() for r in rows]}, indent=2)
+        )
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold cyan")
+    for name in ("layer", "head", "entropy (bits)", "first", "previous", "same", "distance"):
+        table.add_column(name, justify="right")
+    for r in rows:
+        table.add_row(
+            str(r.layer),
+            str(r.head),
+            f"{r.entropy:.2f}",
+            f"{r.first:.2f}",
+            f"{r.previous:.2f}",
+            f"{r.same:.2f}",
+            f"{r.distance:.2f}",
+        )
+    Console().print(table)
     return 0

@@ -1,0 +1,38 @@
+import math
+
+import numpy as np
+import pytest
+
+from qkv.maps import AttentionMaps
+from qkv.viz.summary import summarise
+
+
+def test_known_heads():
+    n = 4
+    first = np.zeros((n, n))
+    first[:, 0] = 1  # everything on the first token
+    previous = np.eye(n, k=-1)
+    previous[0, 0] = 1  # the first token can only see itself
+    uniform = np.tril(np.ones((n, n)))
+    uniform /= uniform.sum(-1, keepdims=True)
+    maps = AttentionMaps(np.stack([np.stack([first, previous, uniform])]), list("abcd"))
+    a, b, c = summarise(maps)
+    assert (a.layer, a.head) == (1, 1) and a.first == 1 and a.entropy == 0
+    assert a.distance == pytest.approx((0 + 1 + 2 + 3) / 4)
+    assert b.previous == 1 and b.same == 0.25 and b.distance == pytest.approx(0.75)
+    # query i spreads evenly over i + 1 keys: entropy log2(i + 1)
+    assert c.entropy == pytest.approx(np.mean([math.log2(k) for k in range(1, n + 1)]))
+    assert c.same == pytest.approx(np.mean([1 / k for k in range(1, n + 1)]))
+
+
+def test_cli_summary(tmp_path, capsys):
+    import json
+
+    from qkv.cli.main import main
+
+    npz = AttentionMaps(np.full((2, 2, 3, 3), 1 / 3), list("xyz")).save(tmp_path / "m.npz")
+    assert main(["viz", "--maps", str(npz), "--view", "summary", "--format", "json"]) == 0
+    heads = json.loads(capsys.readouterr().out)["heads"]
+    assert len(heads) == 4 and heads[0]["entropy"] == pytest.approx(math.log2(3))
+    assert main(["viz", "--view", "summary"]) == 2
+    assert "needs --maps" in capsys.readouterr().err
