@@ -8,6 +8,6 @@ pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@"; }
 # torch first, pinned: on the project machines 2.13.0 is a local CPU wheel, while an unpinned
 # torch would pull a multi-GB CUDA build.
 "$PY" -c "import torch" 2>/dev/null || pip_install "torch==2.13.0"
-pip_install -e ".[dev,torch,viz]"
+pip_install -e ".[dev,torch,viz,hf]"
 "$PY" -m ruff check .
 "$PY" -m pytest "$@"

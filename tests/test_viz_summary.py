@@ -36,3 +36,5 @@ def test_cli_summary(tmp_path, capsys):
     assert len(heads) == 4 and heads[0]["entropy"] == pytest.approx(math.log2(3))
     assert main(["viz", "--view", "summary"]) == 2
     assert "needs --maps" in capsys.readouterr().err
+    assert main(["viz", "--model", "minilm", "--view", "summary"]) == 2
+    assert "--model needs --text" in capsys.readouterr().err

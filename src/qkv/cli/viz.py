@@ -18,6 +18,13 @@ def add_parser(sub: Any) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--example", metavar="NAME", help="a preset of qkv explain (default 笔记本)")
     src.add_argument("--maps", metavar="FILE.npz", help="attention maps saved by qkv")
+    src.add_argument(
+        "--model",
+        metavar="NAME",
+        help="a Hugging Face model: minilm (offline, the hf extra) or a local folder; with --text",
+    )
+    p.add_argument("--text", help="the text for --model")
+    p.add_argument("--save", metavar="FILE.npz", help="also save the attention maps")
     p.add_argument("--step", default="weights", help="the Trace step to draw (default weights)")
     p.add_argument("--layer", type=int, default=1, help="1-based layer of --maps")
     p.add_argument("--head", type=int, default=1, help="1-based head of --maps")
@@ -31,6 +38,25 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text", help="for summary")
     p.add_argument("-o", "--output", metavar="FILE", help="the picture: .png, .svg or .pdf")
     p.set_defaults(run=run)
+
+
+def _maps(args: argparse.Namespace) -> Any:
+    """AttentionMaps from --maps or --model/--text, or None for a preset."""
+    from qkv.maps import AttentionMaps
+
+    if args.model is not None:
+        if not args.text:
+            raise InputError("--model needs --text")
+        from qkv.hf import attention_maps
+
+        maps = attention_maps(args.model, args.text)
+    elif args.maps is not None:
+        maps = AttentionMaps.load(args.maps)
+    else:
+        return None
+    if args.save:
+        maps.save(args.save)
+    return maps
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,10 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if args.maps is not None:
-            from qkv.maps import AttentionMaps
-
-            fig = maps_heatmap(AttentionMaps.load(args.maps), args.layer - 1, args.head - 1)
+        maps = _maps(args)
+        if maps is not None:
+            fig = maps_heatmap(maps, args.layer - 1, args.head - 1)
         else:
             from qkv.core.examples import find_example
             from qkv.render.messages import default_lang
@@ -66,12 +91,12 @@ def run(args: argparse.Namespace) -> int:
 def _summary(args: argparse.Namespace) -> int:
     import json
 
-    from qkv.maps import AttentionMaps
     from qkv.viz.summary import summarise
 
-    if args.maps is None:
-        raise InputError("--view summary needs --maps FILE.npz (from qkv gpt attention)")
-    rows = summarise(AttentionMaps.load(args.maps))
+    maps = _maps(args)
+    if maps is None:
+        raise InputError("--view summary needs --maps FILE.npz or --model with --text")
+    rows = summarise(maps)
     if args.format == "json":
         print(
             json.dumps({"schema": "qkv.summary/1", "heads": [r.to_dict() for r in rows]}, indent=2)
