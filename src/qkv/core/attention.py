@@ -123,12 +123,13 @@ def attention(
         scores = scores + additive
     weights, lse = masked_softmax(scores, allowed)
     out = _weighted_sum(weights, v, allowed)
-    result = [out]
-    if return_weights:
-        result.append(weights)
-    if return_lse:
-        result.append(lse)
-    return out if len(result) == 1 else tuple(result)
+    return pack(out, weights, lse, return_weights, return_lse)
+
+
+def pack(out: Any, weights: Any, lse: Any, return_weights: bool, return_lse: bool) -> Any:
+    """output, or (output, weights), (output, lse), (output, weights, lse): one convention."""
+    extra = [x for x, asked in ((weights, return_weights), (lse, return_lse)) if asked]
+    return (out, *extra) if extra else out
 
 
 def _weighted_sum(weights: np.ndarray, v: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:

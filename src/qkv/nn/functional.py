@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from qkv.core.attention import pack
 from qkv.nn import explicit, tiled
 from qkv.nn.masks import broadcast_shape, combine, normalize_causal
 
@@ -257,12 +258,7 @@ def attention(
         out = out.flatten(-4, -3)
         lse = lse.flatten(-3, -2)
         weights = None if weights is None else weights.flatten(-4, -3)
-    result = [out]
-    if return_weights:
-        result.append(weights)
-    if return_lse:
-        result.append(lse)
-    return out if len(result) == 1 else tuple(result)
+    return pack(out, weights, lse, return_weights, return_lse)
 
 
 def _sdpa(
