@@ -38,3 +38,12 @@ def test_cli_summary(tmp_path, capsys):
     assert "needs --maps" in capsys.readouterr().err
     assert main(["viz", "--model", "minilm", "--view", "summary"]) == 2
     assert "--model needs --text" in capsys.readouterr().err
+
+
+def test_maps_display_in_jupyter_without_scripts():
+    maps = AttentionMaps(np.full((1, 2, 2, 2), 0.5), ["<img src=x onerror=alert(1)>", "b"])
+    html = maps._repr_html_()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<script" not in html
+    assert "onerror=alert(1)>" not in html.replace("&gt;", "")  # the label stays text
+    assert html.count("<tr>") == 3  # header + two heads
+    assert "data:image/png;base64," in html

@@ -42,13 +42,18 @@ def heatmap(
     rows, cols, title = labels[: len(rows)], labels[len(rows) : -1], labels[-1]
     n, k = m.shape
     cell = 0.55 if max(n, k) <= MAX_ANNOTATED else max(0.12, 8.0 / max(n, k))
-    fig = Figure(figsize=(1.6 + cell * k, 1.2 + cell * n), dpi=100, layout="constrained")
+    # room for the labels: ~0.08 inch a character (rotated column labels stand upright)
+    rotate = k > 6 or max(len(c) for c in cols) > 4
+    row_room = 0.08 * max(len(r) for r in rows)
+    col_room = 0.08 * max(len(c) for c in cols) if rotate else 0.2
+    fig = Figure(figsize=(1.6 + cell * k + row_room, 1.2 + cell * n + col_room), dpi=100,
+                 layout="constrained")
     ax = fig.add_subplot()
     finite = np.where(np.isfinite(m), m, np.nan)
     image = ax.imshow(np.ma.masked_invalid(finite), cmap=cmap, aspect="equal")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     font = {"family": family} if family else {}
-    ax.set_xticks(range(k), cols, rotation=90 if k > 6 else 0, fontdict=font)
+    ax.set_xticks(range(k), cols, rotation=90 if rotate else 0, fontdict=font)
     ax.set_yticks(range(n), rows, fontdict=font)
     ax.xaxis.tick_top()
     if title:
