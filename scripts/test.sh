@@ -9,5 +9,11 @@ pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@"; }
 # torch would pull a multi-GB CUDA build.
 "$PY" -c "import torch" 2>/dev/null || pip_install "torch==2.13.0"
 pip_install -e ".[dev,torch,viz,hf]"
+# Browser tests drive Debian's chromium through the playwright package (never
+# `playwright install`); as root, install it when missing, else those tests are skipped.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+    >/dev/null 2>&1 || echo "chromium could not be installed: browser tests will be skipped"
+fi
 "$PY" -m ruff check .
 "$PY" -m pytest "$@"

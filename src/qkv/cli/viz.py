@@ -31,12 +31,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--lang", choices=("zh", "en"), help="labels of the presets")
     p.add_argument(
         "--view",
-        choices=("heatmap", "summary"),
+        choices=("heatmap", "summary", "model", "head", "trace"),
         default="heatmap",
-        help="heatmap (a picture) or summary (per-head numbers of --maps)",
+        help="heatmap (a picture), summary (per-head numbers), model or head (an offline "
+        "HTML page of all layers and heads), trace (the hand calculation of --example)",
     )
     p.add_argument("--format", choices=("text", "json"), default="text", help="for summary")
-    p.add_argument("-o", "--output", metavar="FILE", help="the picture: .png, .svg or .pdf")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="the picture (.png, .svg, .pdf) or page (.html)"
+    )
     p.set_defaults(run=run)
 
 
@@ -62,6 +65,8 @@ def _maps(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     if args.view == "summary":
         return _summary(args)
+    if args.view in ("model", "head", "trace"):
+        return _page(args)
     if args.output is None:
         raise InputError("-o FILE is needed for a picture (.png, .svg or .pdf)")
     try:
@@ -119,4 +124,33 @@ def _summary(args: argparse.Namespace) -> int:
             f"{r.distance:.2f}",
         )
     Console().print(table)
+    return 0
+
+
+def _page(args: argparse.Namespace) -> int:
+    """An offline HTML page: the model and head views of maps, or a preset's hand calculation."""
+    from qkv.cli.output import write_text
+
+    if args.output is None or not args.output.endswith(".html"):
+        raise InputError("-o FILE.html is needed for a page")
+    if args.view == "trace":
+        if args.maps is not None or args.model is not None:
+            raise InputError("--view trace draws a preset (--example), not attention maps")
+        from qkv.core.examples import find_example
+        from qkv.render.html import render
+        from qkv.render.layout import build
+        from qkv.render.messages import default_lang
+
+        lang = args.lang or default_lang()
+        text = render(build(find_example(args.example or "笔记本").trace(lang), lang))
+    else:
+        maps = _maps(args)
+        if maps is None:
+            raise InputError(f"--view {args.view} needs --maps FILE.npz or --model with --text")
+        from qkv.viz.html import page
+
+        title = maps.meta.get("text") or maps.meta.get("prompt") or "attention"
+        text = page(maps, title=f"{title} ({maps.layers} layers x {maps.heads} heads)")
+    write_text(text, args.output)
+    print(args.output)
     return 0

@@ -46,8 +46,11 @@ def heatmap(
     rotate = k > 6 or max(len(c) for c in cols) > 4
     row_room = 0.08 * max(len(r) for r in rows)
     col_room = 0.08 * max(len(c) for c in cols) if rotate else 0.2
-    fig = Figure(figsize=(1.6 + cell * k + row_room, 1.2 + cell * n + col_room), dpi=100,
-                 layout="constrained")
+    fig = Figure(
+        figsize=(1.6 + cell * k + row_room, 1.2 + cell * n + col_room),
+        dpi=100,
+        layout="constrained",
+    )
     ax = fig.add_subplot()
     finite = np.where(np.isfinite(m), m, np.nan)
     image = ax.imshow(np.ma.masked_invalid(finite), cmap=cmap, aspect="equal")
