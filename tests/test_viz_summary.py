@@ -34,6 +34,10 @@ def test_cli_summary(tmp_path, capsys):
     assert main(["viz", "--maps", str(npz), "--view", "summary", "--format", "json"]) == 0
     heads = json.loads(capsys.readouterr().out)["heads"]
     assert len(heads) == 4 and heads[0]["entropy"] == pytest.approx(math.log2(3))
+    plot = tmp_path / "entropy.svg"
+    assert main(["viz", "--maps", str(npz), "--view", "summary", "-o", str(plot)]) == 0
+    svg = plot.read_text(encoding="utf-8")
+    assert "entropy per head" in svg and "1.58" in svg and "L2" in svg and "H2" in svg
     assert main(["viz", "--view", "summary"]) == 2
     assert "needs --maps" in capsys.readouterr().err
     assert main(["viz", "--model", "minilm", "--view", "summary"]) == 2

@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     import json
+    import sys
 
     from qkv.viz.summary import summarise
 
@@ -102,6 +103,11 @@ def _summary(args: argparse.Namespace) -> int:
     if maps is None:
         raise InputError("--view summary needs --maps FILE.npz or --model with --text")
     rows = summarise(maps)
+    if args.output is not None:  # a small plot: entropy per layer and head
+        from qkv.viz.heatmap import save
+        from qkv.viz.summary import summary_figure
+
+        print(save(summary_figure(maps), args.output), file=sys.stderr)
     if args.format == "json":
         print(
             json.dumps({"schema": "qkv.summary/1", "heads": [r.to_dict() for r in rows]}, indent=2)

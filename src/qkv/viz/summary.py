@@ -51,3 +51,21 @@ def summarise(maps: AttentionMaps) -> list[HeadSummary]:
                 )
             )
     return out
+
+
+def summary_figure(maps: AttentionMaps, measure: str = "entropy") -> object:
+    """A layers x heads heatmap of one measure (entropy, first, previous, same, distance)."""
+    from qkv.errors import InputError
+    from qkv.viz.heatmap import heatmap
+
+    if measure not in ("entropy", "first", "previous", "same", "distance"):
+        raise InputError(f"unknown measure {measure!r}")
+    rows = summarise(maps)
+    grid = np.array([getattr(r, measure) for r in rows]).reshape(maps.layers, maps.heads)
+    return heatmap(
+        grid,
+        [f"L{i + 1}" for i in range(maps.layers)],
+        [f"H{j + 1}" for j in range(maps.heads)],
+        title=f"{measure} per head",
+        texts=[[f"{v:.2f}" for v in r] for r in grid],
+    )
