@@ -46,6 +46,7 @@ def test_bad_requests(minilm):
 
 def test_cli_model_view(tmp_path, capsys):
     from qkv.cli.main import main
+    from qkv.maps import AttentionMaps
 
     npz, png = tmp_path / "m.npz", tmp_path / "h.png"
     assert (
@@ -69,6 +70,9 @@ def test_cli_model_view(tmp_path, capsys):
         == 0
     )
     assert png.exists() and npz.exists()
+    from qkv.viz.html import encode
+
+    assert encode(AttentionMaps.load(npz))["special"] == [0, 7]  # [CLS] and [SEP] marked
     capsys.readouterr()
     assert main(["viz", "--model", "minilm", "--text", "我爱吃苹果", "-o", str(png)]) == 2
     assert "unknown to this model's vocabulary" in capsys.readouterr().err

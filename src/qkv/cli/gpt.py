@@ -51,6 +51,7 @@ def add_parser(sub: Any) -> None:
     _checkpoint_arg(a)
     a.add_argument("--prompt", required=True)
     a.add_argument("-o", "--output", default="attention.npz", help="the .npz to write")
+    a.add_argument("--html", metavar="FILE.html", help="also write the model and head views")
     a.set_defaults(run=run_attention)
 
 
@@ -219,6 +220,14 @@ def run_attention(args: argparse.Namespace) -> int:
         raise InputError(f"cannot write {out}: folder {out.parent} does not exist")
     maps.save(out)
     print(f"{maps.layers} layers x {maps.heads} heads x {len(maps.tokens)} tokens -> {out}")
+    if args.html:
+        from qkv.cli.output import write_text
+        from qkv.viz.html import page
+
+        if not args.html.endswith(".html"):
+            raise InputError("--html needs a FILE.html")
+        write_text(page(maps, title=f"{args.prompt} (qkv gpt)"), args.html)
+        print(f"views -> {args.html}")
     last = maps.tokens[-1]
     for layer in range(maps.layers):
         tops = [maps.tokens[int(maps.maps[layer, h, -1].argmax())] for h in range(maps.heads)]

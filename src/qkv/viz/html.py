@@ -51,6 +51,7 @@ def encode(maps: AttentionMaps, top: int = 8, min_weight: float = 0.01) -> dict[
         "s": s,
         "thumb": t,
         "tokens": maps.tokens,
+        "special": [int(i) for i in maps.meta.get("special", [])],
         "counts": _b64(counts),
         "idx": _b64(idx),
         "w": _b64(weights),
