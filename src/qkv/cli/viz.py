@@ -11,7 +11,7 @@ from qkv.errors import InputError
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "viz",
-        help="draw a step of the hand calculation, or saved attention maps",
+        help="pictures and pages: a hand-calculation step, saved or real-model attention",
         description="Draw attention as a heatmap (PNG, SVG or PDF, chosen by -o's suffix). "
         "Source: a preset (--example), or a .npz from `qkv gpt attention` (--maps).",
     )
