@@ -1,4 +1,4 @@
-"""qkv viz: pictures of a hand-calculation step or of saved attention maps."""
+"""qkv viz: heatmaps, per-head numbers and offline HTML views of attention."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "viz",
         help="pictures and pages: a hand-calculation step, saved or real-model attention",
-        description="Draw attention as a heatmap (PNG, SVG or PDF, chosen by -o's suffix). "
-        "Source: a preset (--example), or a .npz from `qkv gpt attention` (--maps).",
+        description="Draw attention: a heatmap (PNG, SVG or PDF, by -o's suffix), per-head "
+        "numbers (--view summary), or an offline HTML page (--view model, head or trace). "
+        "Sources: a preset (--example), saved maps (--maps), or a real model (--model, --text).",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--example", metavar="NAME", help="a preset of qkv explain (default 笔记本)")
