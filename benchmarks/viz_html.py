@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from qkv.maps import AttentionMaps
+from qkv.viz.browser import launch
 from qkv.viz.html import page
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 def maps(n: int, layers: int, heads: int) -> AttentionMaps:
@@ -27,17 +26,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = launch(p)
         for n, layers, heads in ((128, 6, 12), (512, 12, 12)):
             t0 = time.perf_counter()
             html = page(maps(n, layers, heads))

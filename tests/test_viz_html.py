@@ -1,6 +1,5 @@
 """The offline HTML views: size, escaping, and (in headless Chromium) interaction."""
 
-import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import pytest
 
 from qkv.cli.main import main
 from qkv.maps import AttentionMaps
+from qkv.viz.browser import CHROMIUM, launch
 from qkv.viz.html import encode, page
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -58,9 +58,6 @@ def test_cli_pages(tmp_path, capsys):
     assert "FILE.html" in capsys.readouterr().err
 
 
-CHROMIUM = os.environ.get("QKV_CHROMIUM", "/usr/bin/chromium")
-
-
 @pytest.fixture(scope="module")
 def browser():
     pytest.importorskip("playwright")
@@ -69,17 +66,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        b = launch(p)
         yield b
         b.close()
 
