@@ -32,7 +32,7 @@ class Block(nn.Module):
             nn.Linear(c.n_embd, 4 * c.n_embd, bias=c.bias),
             nn.GELU(),
             nn.Linear(4 * c.n_embd, c.n_embd, bias=c.bias),
-            _dropout(c.dropout),
+            *([nn.Dropout(c.dropout)] if c.dropout > 0 else []),
         )
         self.drop = _dropout(c.dropout)
 
@@ -91,8 +91,8 @@ class GPT(nn.Module):
         start = caches[0].length if caches else 0
         if start + t > self.config.block_size:
             raise ValueError(f"{start + t} tokens exceed the context of {self.config.block_size}")
-        pos = torch.arange(start, start + t, device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, E)
+        # positions start..start+t-1: a slice of the table (no index tensor per step)
+        x = self.drop(self.wte(idx) + self.wpe.weight[start : start + t])  # (B, T, E)
         weights = []
         for i, block in enumerate(self.blocks):
             x, w = block(x, None if caches is None else caches[i], need_weights)
