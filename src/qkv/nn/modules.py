@@ -197,8 +197,9 @@ class MultiHeadAttention(nn.Module):
             )
         e, kv = self.embed_dim, self.kv_dim
         self_attention = (key is None or key is query) and (value is None or value is query)
-        if self_attention:
-            q, k, v = self.qkv_proj(query).split([e, kv, kv], dim=-1)
+        h, hkv = self.num_heads, self.num_kv_heads
+        if self_attention:  # one projection, one reshape: (B, Hq + 2 Hkv, T, hd), then split
+            q, k, v = self._heads(self.qkv_proj(query), h + 2 * hkv).split([h, hkv, hkv], dim=1)
         else:
             key = query if key is None else key
             value = key if value is None else value
@@ -206,8 +207,7 @@ class MultiHeadAttention(nn.Module):
             q = nn.functional.linear(query, w[:e], None if b is None else b[:e])
             k = nn.functional.linear(key, w[e : e + kv], None if b is None else b[e : e + kv])
             v = nn.functional.linear(value, w[e + kv :], None if b is None else b[e + kv :])
-        q = self._heads(q, self.num_heads)
-        k, v = self._heads(k, self.num_kv_heads), self._heads(v, self.num_kv_heads)
+            q, k, v = self._heads(q, h), self._heads(k, hkv), self._heads(v, hkv)
         if cache is not None:
             k, v = cache.append(k, v)
         mask = self._mask(key_padding_mask, attn_mask, q.shape[0], q.shape[-2], k.shape[-2])
