@@ -5,8 +5,9 @@
    as nanoGPT trains on the CPU, measured in the same process, interleaved; and the models
    alone (qkv's model with the plain optimizer).
 2. Generation of 256 new tokens on `baby` and `small`, with the KV cache and without, and the
-   plain GPT's own cached and uncached decoding (same weights, same window policy; all four
-   must give the same tokens): the peer's speedup is what eager PyTorch reaches here.
+   plain GPT's own cached and uncached decoding, and the same function as bare F.* calls
+   (same weights, same window policy; all six must give the same tokens): the bare speedup is
+   about the most eager PyTorch can show on this machine.
 3. When ../shared/data is present: `baby` on tiny Shakespeare for 2000 steps (nanoGPT's CPU
    figure is val loss 1.88), and on the Tang poems (val loss in bits per character, and the
    share of sampled poems with the 5-5-punctuation shape).
@@ -113,8 +114,46 @@ class PlainGPT(nn.Module):
         return [[torch.empty(shape), torch.empty(shape), 0] for _ in self.blocks]
 
 
+class BareGPT:
+    """The plain GPT's function as bare F.* calls on its weights: no modules, no checks, no
+    generality. Not a way to write a model; it measures what eager PyTorch itself costs a
+    token on this machine, with the cache and without."""
+
+    def __init__(self, plain: PlainGPT):
+        self.c, self.plain = plain.c, plain
+
+    def new_caches(self) -> list:
+        return self.plain.new_caches()
+
+    def __call__(self, idx: torch.Tensor, caches: list | None = None):
+        p, c = self.plain, self.c
+        e, h = c.n_embd, c.n_head
+        b, t = idx.shape
+        n = caches[0][2] if caches else 0
+        x = F.embedding(idx, p.wte.weight) + p.wpe.weight[n : n + t]
+        for i, blk in enumerate(p.blocks):
+            y = F.layer_norm(x, (e,), blk.ln1.weight, blk.ln1.bias)
+            qkv = F.linear(y, blk.qkv.weight, blk.qkv.bias).view(b, t, 3 * h, e // h)
+            q, k, v = qkv.transpose(1, 2).split(h, dim=1)
+            if caches is not None:
+                keys, values, _ = cache = caches[i]
+                keys[:, :, n : n + t] = k
+                values[:, :, n : n + t] = v
+                k, v = keys[:, :, : n + t], values[:, :, : n + t]
+                cache[2] = n + t
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=n == 0 and t > 1)
+            x = x + F.linear(y.transpose(1, 2).reshape(b, t, e), blk.proj.weight, blk.proj.bias)
+            fc, out = blk.mlp[0], blk.mlp[2]
+            y = F.layer_norm(x, (e,), blk.ln2.weight, blk.ln2.bias)
+            x = x + F.linear(F.gelu(F.linear(y, fc.weight, fc.bias)), out.weight, out.bias)
+        x = F.layer_norm(x, (e,), p.ln_f.weight, p.ln_f.bias)
+        return F.linear(x, p.wte.weight), None, []
+
+
 @torch.inference_mode()
-def plain_generate(model: PlainGPT, prompt: list[int], new: int, use_cache: bool) -> list[int]:
+def plain_generate(
+    model: PlainGPT | BareGPT, prompt: list[int], new: int, use_cache: bool
+) -> list[int]:
     """Greedy decoding with the same window policy as qkv.gpt.generate (full: keep the last
     half and start over), so that both produce the same tokens."""
     window, keep = model.c.block_size, max(1, model.c.block_size // 2)
@@ -189,24 +228,27 @@ def throughput(rounds: int = 8, steps: int = 20) -> dict:
     }
 
 
-def generation(name: str = "baby", new_tokens: int = 256, reps: int = 5) -> dict:
-    """qkv.gpt.generate with and without the KV cache, and the plain peer the same two ways
-    (its cached path is the floor of eager PyTorch here: a handful of ops per layer)."""
+def generation(name: str = "baby", new_tokens: int = 256, reps: int = 9) -> dict:
+    """qkv.gpt.generate with and without the KV cache; the plain peer and the bare floor the
+    same two ways, on the same weights (all six must give the same tokens)."""
     model_config, _ = preset(name)
     c = GPTConfig(**{**model_config.to_dict(), "vocab_size": 65, "dropout": 0.0})
     torch.manual_seed(0)
     model = GPT(c).eval()
     plain = PlainGPT(c).load_from(model).eval()
+    bare = BareGPT(plain)
     runs = {
         "qkv_cached": lambda: generate(model, [0], new_tokens, temperature=0, use_cache=True),
         "qkv_uncached": lambda: generate(model, [0], new_tokens, temperature=0, use_cache=False),
         "plain_cached": lambda: plain_generate(plain, [0], new_tokens, True),
         "plain_uncached": lambda: plain_generate(plain, [0], new_tokens, False),
+        "bare_cached": lambda: plain_generate(bare, [0], new_tokens, True),
+        "bare_uncached": lambda: plain_generate(bare, [0], new_tokens, False),
     }
     outputs = {key: run() for key, run in runs.items()}  # also the warm-up
     reference = outputs["qkv_uncached"]
     assert len(reference) == new_tokens + 1
-    assert all(out == reference for out in outputs.values()), "the four ways disagree"
+    assert all(out == reference for out in outputs.values()), "the six ways disagree"
     times: dict[str, list[float]] = {key: [] for key in runs}
     for _ in range(reps):  # interleaved, so that the machine's moods hit all four alike
         for key, run in runs.items():
@@ -218,6 +260,7 @@ def generation(name: str = "baby", new_tokens: int = 256, reps: int = 5) -> dict
         **{f"{key}_s": v for key, v in s.items()},
         "speedup": s["qkv_uncached"] / s["qkv_cached"],
         "plain_speedup": s["plain_uncached"] / s["plain_cached"],
+        "bare_speedup": s["bare_uncached"] / s["bare_cached"],
         "cached_vs_plain_cached": s["plain_cached"] / s["qkv_cached"],
     }
 
@@ -279,7 +322,9 @@ def main() -> None:
             f"{g['qkv_uncached_s'] * 1000:.0f} ms, speedup {g['speedup']:.2f}×; plain peer "
             f"{g['plain_cached_s'] * 1000:.0f} / {g['plain_uncached_s'] * 1000:.0f} ms, "
             f"speedup {g['plain_speedup']:.2f}×; qkv cached vs peer cached "
-            f"{g['cached_vs_plain_cached']:.2f}×",
+            f"{g['cached_vs_plain_cached']:.2f}×; bare F.* calls (eager PyTorch's floor) "
+            f"{g['bare_cached_s'] * 1000:.0f} / {g['bare_uncached_s'] * 1000:.0f} ms, "
+            f"speedup {g['bare_speedup']:.2f}×",
             flush=True,
         )
     if not args.skip_corpora and DATA.exists():
