@@ -12,7 +12,8 @@
    figure is val loss 1.88), and on the Tang poems (val loss in bits per character, and the
    share of sampled poems with the 5-5-punctuation shape).
 
-    python benchmarks/gpt_cpu.py [--skip-corpora] [--json out.json]
+    python benchmarks/gpt_cpu.py [--skip-corpora | --only-corpora] [--seed S] [--lr LR]
+                                 [--json out.json]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import math
 import re
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -268,9 +270,12 @@ def generation(name: str = "baby", new_tokens: int = 256, reps: int = 9) -> dict
 POEM = re.compile(r"^(?:[^，。\n]{5}，[^，。\n]{5}。){4}$")  # full-width punctuation
 
 
-def corpus(name: str, steps: int = 2000) -> dict:
+def corpus(name: str, steps: int = 2000, seed: int = 0, lr: float | None = None) -> dict:
+    """`baby` on a corpus; lr (with min_lr = lr / 10) replaces the preset's when given."""
     text = (DATA / name).read_text(encoding="utf-8")
     model_config, train_config = preset("baby")
+    if lr is not None:
+        train_config = replace(train_config, lr=lr, min_lr=lr / 10)
     out = Path("benchmarks/results") / f"gpt-{name.split('.')[0]}"
     if (out / "checkpoint.pt").exists():
         (out / "checkpoint.pt").unlink()
@@ -278,12 +283,14 @@ def corpus(name: str, steps: int = 2000) -> dict:
     result = train(
         text,
         model_config,
-        train_config.__class__(**{**train_config.__dict__, "steps": steps}),
+        replace(train_config, steps=steps),
         out,
-        seed=0,
+        seed=seed,
     )
     wall = time.perf_counter() - t0
     report = {
+        "seed": seed,
+        "lr": train_config.lr,
         "steps": steps,
         "val_loss": result["best_val"],
         "wall_s": wall,
@@ -304,10 +311,34 @@ def corpus(name: str, steps: int = 2000) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-corpora", action="store_true")
+    ap.add_argument("--only-corpora", action="store_true")
+    ap.add_argument("--seed", type=int, default=0, help="for the corpus runs")
+    ap.add_argument("--lr", type=float, help="for the corpus runs (default: the preset's)")
     ap.add_argument("--json", default="benchmarks/results/gpt_cpu.json")
     args = ap.parse_args()
     threads = configure_cpu()  # for both models: threads, denormals flushed
     results: dict[str, object] = {"threads": threads}
+    if not args.only_corpora:
+        speed(results)
+    if not args.skip_corpora and DATA.exists():
+        for name in ("tinyshakespeare.txt", "tang_wuyan_lushi.txt"):
+            r = results[name] = corpus(name, seed=args.seed, lr=args.lr)
+            extra = (
+                f", poems with the 5-5 shape: {r['poem_shape_share']:.0%}"
+                if "poem_shape_share" in r
+                else ""
+            )
+            print(
+                f"{name}: val loss {r['val_loss']:.3f} ({r['bits_per_char']:.2f} bits/char) "
+                f"after {r['steps']} steps in {r['wall_s']:.0f} s (lr {r['lr']:g}, seed "
+                f"{r['seed']}){extra}",
+                flush=True,
+            )
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def speed(results: dict[str, object]) -> None:
     tp = results["throughput"] = throughput()
     print(
         f"training tokens/s, baby: qkv {tp['qkv_tokens_per_s']:,.0f}, plain PyTorch GPT "
@@ -327,21 +358,6 @@ def main() -> None:
             f"speedup {g['bare_speedup']:.2f}×",
             flush=True,
         )
-    if not args.skip_corpora and DATA.exists():
-        for name in ("tinyshakespeare.txt", "tang_wuyan_lushi.txt"):
-            r = results[name] = corpus(name)
-            extra = (
-                f", poems with the 5-5 shape: {r['poem_shape_share']:.0%}"
-                if "poem_shape_share" in r
-                else ""
-            )
-            print(
-                f"{name}: val loss {r['val_loss']:.3f} ({r['bits_per_char']:.2f} bits/char) "
-                f"after {r['steps']} steps in {r['wall_s']:.0f} s{extra}",
-                flush=True,
-            )
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ class TrainConfig:
 # baby: nanoGPT's CPU setting (4 layers, 128 wide, context 64, batch 12, 2000 steps, no dropout,
 # no biases as in nanoGPT's train.py) with the learning rate of tiny: nanoGPT's 1e-3 was set for
 # its 6-layer, 384-wide GPU model; at this size 3e-3 ends 2000 steps of tiny Shakespeare at
-# val loss 1.76 instead of 1.88-1.90 (two seeds each; benchmarks/gpt_cpu.py).
+# val loss 1.76 instead of 1.88-1.90 (seeds 0 and 1 each: benchmarks/gpt_cpu.py --only-corpora
+# --lr 1e-3 --seed 1).
 PRESETS: dict[str, tuple[GPTConfig, TrainConfig]] = {
     "tiny": (
         GPTConfig(n_layer=2, n_head=4, n_embd=64, block_size=32),
