@@ -101,7 +101,13 @@ class PlainGPT(nn.Module):
 
     def load_from(self, model: GPT) -> PlainGPT:
         """qkv's weights under the peer's names: both then compute the same function."""
-        names = {"attn.qkv_proj": "qkv", "attn.out_proj": "proj", "lm_head": "head"}
+        names = {
+            "attn.qkv_proj": "qkv",
+            "attn.out_proj": "proj",
+            "lm_head": "head",
+            "mlp.c_fc": "mlp.0",
+            "mlp.c_proj": "mlp.2",
+        }
         state = {}
         for key, value in model.state_dict().items():
             for ours, theirs in names.items():

@@ -16,4 +16,5 @@ if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get 
     >/dev/null 2>&1 || echo "chromium could not be installed: browser tests will be skipped"
 fi
 "$PY" -m ruff check .
+"$PY" -m mypy  # strict on qkv.core and qkv.nn (pyproject.toml)
 "$PY" -m pytest "$@"

@@ -3,9 +3,12 @@ import math
 import numpy as np
 import pytest
 
-from qkv.core.attention import attention, causal_mask, resolve_scale, trace
+from qkv.core.attention import attention
 from qkv.core.examples import EXAMPLES, find_example
+from qkv.core.masks import causal_mask
+from qkv.core.scale import resolve_scale
 from qkv.core.softmax import masked_softmax
+from qkv.core.trace import trace
 from qkv.errors import InputError
 
 X = [[1, 2, 1, 2, 1], [1, 1, 1, 2, 1], [3, 2, 1, 1, 1]]

@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from qkv.core.attention import attention, trace
+from qkv.core.attention import attention
+from qkv.core.trace import trace
 from tests.plain import plain_attention
 
 finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False, width=64)

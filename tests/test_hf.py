@@ -70,7 +70,7 @@ def test_cli_model_view(tmp_path, capsys):
         == 0
     )
     assert png.exists() and npz.exists()
-    from qkv.viz.html import encode
+    from qkv.viz.page import encode
 
     assert encode(AttentionMaps.load(npz))["special"] == [0, 7]  # [CLS] and [SEP] marked
     capsys.readouterr()

@@ -104,10 +104,14 @@ def test_forward_within_naive_error(backend, shape, dtype, causal, masked):
     out, lse = result if want_lse else (result, None)
     assert out.dtype == dtype and out.shape == ref_out.shape
     assert not torch.isnan(out).any()
-    assert max_err(out, ref_out) <= 2 * max_err(naive_out, ref_out) + floor(dtype, ref_out)
+    # The floor allows for the order of a sum over n_k terms, which changes with the blocks
+    # and with the number of threads (float64's own rounding is a few ulps either way).
+    bound = 2 * max_err(naive_out, ref_out) + floor(dtype, ref_out, n_k)
+    assert max_err(out, ref_out) <= bound
     if lse is not None:
         assert torch.equal(torch.isneginf(lse), torch.isneginf(ref_lse))
-        assert max_err(lse, ref_lse) <= 2 * max_err(naive_lse, ref_lse) + floor(dtype, ref_lse)
+        bound = 2 * max_err(naive_lse, ref_lse) + floor(dtype, ref_lse, n_k)
+        assert max_err(lse, ref_lse) <= bound
     if allowed is not None:
         empty = ~allowed.expand(*out.shape[:-1], n_k).any(-1)
         assert (out[empty] == 0).all()

@@ -3,10 +3,9 @@ import json
 import numpy as np
 from markdown_it import MarkdownIt
 
-from qkv.core.attention import trace
 from qkv.core.exact import fmt
 from qkv.core.examples import find_example
-from qkv.core.trace import Trace
+from qkv.core.trace import Trace, trace
 from qkv.render import html, latex, markdown
 from qkv.render.layout import build
 from qkv.render.messages import MESSAGES

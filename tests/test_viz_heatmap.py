@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from qkv.core.attention import trace
 from qkv.core.examples import find_example
+from qkv.core.trace import trace
 from qkv.errors import InputError
 from qkv.maps import AttentionMaps
 from qkv.viz import fonts

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from qkv.core import display as _display
+
 __version__ = "0.1.0"
 
 _LAZY = {
     "attention": "qkv.core.attention",
-    "trace": "qkv.core.attention",
-    "causal_mask": "qkv.core.attention",
+    "trace": "qkv.core.trace",
+    "causal_mask": "qkv.core.masks",
     "softmax": "qkv.core.softmax",
     "Trace": "qkv.core.trace",
     "Step": "qkv.core.trace",
     "InputError": "qkv.errors",
-    "explain": "qkv.core.explain",
+    "explain": "qkv.core.examples",
 }
 
 __all__ = [
@@ -33,11 +35,17 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from qkv.core.attention import attention, causal_mask, trace
-    from qkv.core.explain import explain
+    from qkv.core.attention import attention
+    from qkv.core.examples import explain
+    from qkv.core.masks import causal_mask
     from qkv.core.softmax import softmax
-    from qkv.core.trace import Step, Trace
+    from qkv.core.trace import Step, Trace, trace
     from qkv.errors import InputError
+
+# How the faces show core objects (the core itself imports no face): loaded when first shown.
+_display.register("text", "qkv.core.trace.record.Trace", "qkv.render:text_of")
+_display.register("html", "qkv.core.trace.record.Trace", "qkv.render.html:render_fragment")
+_display.register("html", "qkv.maps.AttentionMaps", "qkv.viz.notebook:maps_html")
 
 
 def __getattr__(name: str) -> Any:

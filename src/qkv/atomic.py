@@ -14,7 +14,7 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: str | Path, write: Callable[[str], None]) -> Path:
+def write_atomic(path: str | Path, write: Callable[[str], object]) -> Path:
     """Call ``write(temporary_name)``, then move the result onto ``path``.
 
     An error or Ctrl-C midway leaves the old file (if any) and no temporary file. The new file

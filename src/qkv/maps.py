@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from qkv.core import display
 from qkv.errors import InputError
 
 SCHEMA = "qkv.maps/1"
@@ -56,27 +57,9 @@ class AttentionMaps:
         )
         return path
 
-    def _repr_html_(self) -> str:
-        """Jupyter: the shape, the tokens, each head's summary, and one head as a picture."""
-        from html import escape
-
-        from qkv.viz.summary import summarise
-
-        rows = "".join(
-            f"<tr><td>{h.layer}</td><td>{h.head}</td><td>{h.entropy:.2f}</td>"
-            f"<td>{h.first:.2f}</td><td>{h.previous:.2f}</td><td>{h.same:.2f}</td>"
-            f"<td>{h.distance:.2f}</td></tr>"
-            for h in summarise(self)
-        )
-        tokens = " ".join(f"<code>{escape(t)}</code>" for t in self.tokens[:64])
-        more = f" … ({len(self.tokens)} tokens)" if len(self.tokens) > 64 else ""
-        return (
-            f"<div class='qkv-maps'><p>{self.layers} layers × {self.heads} heads × "
-            f"{len(self.tokens)} tokens: {tokens}{more}</p>{_picture(self)}"
-            "<table><thead><tr><th>layer</th><th>head</th><th>entropy (bits)</th>"
-            "<th>first</th><th>previous</th><th>same</th><th>distance</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table></div>"
-        )
+    def _repr_html_(self) -> str | None:
+        """Jupyter: shown by qkv.viz when it is installed (see qkv.core.display)."""
+        return display.show("html", self)
 
     @classmethod
     def load(cls, path: str | Path) -> AttentionMaps:
@@ -90,24 +73,3 @@ class AttentionMaps:
             raise InputError(f"{path} does not exist") from None
         except (OSError, ValueError, KeyError) as e:
             raise InputError(f"{path} is not a readable attention-maps file ({e})") from None
-
-
-def _picture(maps: AttentionMaps) -> str:
-    """The last layer's first head as an inline PNG, when matplotlib is there."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return ""
-    import base64
-    import io
-    import warnings
-
-    from qkv.viz.heatmap import maps_heatmap
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a missing CJK font is said by qkv viz, not here
-        fig = maps_heatmap(maps, maps.layers - 1, 0)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f"<img alt='layer {maps.layers}, head 1' src='data:image/png;base64,{data}'>"

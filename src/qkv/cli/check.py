@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from qkv.cli.output import read_text, write_text
-    from qkv.render.messages import default_lang
+    from qkv.core.lang import default_lang
     from qkv.review.check import check
 
     lang = args.lang or default_lang()

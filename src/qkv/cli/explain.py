@@ -96,10 +96,15 @@ def _matrix_arg(value: str, name: str) -> list[list[Any]]:
 
 def _mask_arg(value: str) -> tuple[Any, str | None]:
     """(boolean mask or None, causal alignment or None)."""
-    if value in ("causal", "causal-bottom-right"):
-        return None, "bottom_right"
-    if value == "causal-top-left":
-        return None, "top_left"
+    if value.startswith("causal"):
+        from qkv.core.masks import normalize_causal
+
+        try:
+            return None, normalize_causal(value)
+        except InputError:
+            raise InputError(
+                f"--mask {value!r}: use causal, causal-top-left or a 0/1 matrix FILE"
+            ) from None
     from qkv.cli.output import read_text
     from qkv.core.parse import parse_matrix
 
@@ -152,7 +157,7 @@ def _entry(spec: str, trace: Any) -> tuple[int, int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qkv.render.messages import default_lang
+    from qkv.core.lang import default_lang
 
     lang = args.lang or default_lang()
     if args.list_examples:
@@ -160,24 +165,22 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.digits <= 15:
         raise InputError(f"--digits must be between 1 and 15, not {args.digits}")
     trace = _make_trace(args, lang)
-    text = render(
-        trace,
-        args.format,
-        lang,
-        args.digits,
-        _entry(args.expand, trace),
-        to_terminal=args.output is None,
-    )
-    if text is not None:
-        from qkv.cli.output import write_text
+    entry = _entry(args.expand, trace)
+    if args.format == "text" and args.output is None:
+        from qkv.render import show
 
-        write_text(text, args.output)
+        show(trace, lang=lang, digits=args.digits, entry=entry)
+        return 0
+    from qkv.cli.output import write_text
+    from qkv.render import render
+
+    write_text(render(trace, args.format, lang=lang, digits=args.digits, entry=entry), args.output)
     return 0
 
 
 def _make_trace(args: argparse.Namespace, lang: str) -> Any:
-    from qkv.core.attention import trace
-    from qkv.core.examples import find_example
+    from qkv.core.examples import DEFAULT_EXAMPLE, find_example
+    from qkv.core.trace import trace
 
     kw = _trace_kwargs(args)
     if args.mask is not None:
@@ -191,51 +194,10 @@ def _make_trace(args: argparse.Namespace, lang: str) -> Any:
         extra = sorted(set(kw) - {"mask", "causal", "scale", "tokens"})
         if extra:
             raise InputError(f"--{extra[0]} needs --x or --q/--k/--v (or --input)")
-        example = find_example(args.example or "笔记本")
+        example = find_example(args.example or DEFAULT_EXAMPLE)
         return example.trace(lang, **{k: v for k, v in kw.items() if v is not None})
     kw.setdefault("scale", "sqrt")
     return trace(**kw)
-
-
-def render(
-    trace: Any,
-    fmt: str,
-    lang: str,
-    digits: int,
-    entry: tuple[int, int] | None,
-    to_terminal: bool = False,
-) -> str | None:
-    """The trace in the chosen format; text for the terminal is printed (returns None)."""
-    if fmt == "json":
-        return trace.to_json()
-    from qkv.render.layout import MAX_TABLE, build, too_large
-
-    big = too_large(trace)
-    if big is not None:
-        step, n, m = big
-        raise InputError(
-            f"step {step} is {n}x{m}, too large for a table (at most {MAX_TABLE} rows and "
-            "columns); use --format json"
-        )
-    doc = build(trace, lang, digits, entry)
-    if fmt == "text":
-        from qkv.render.text import print_document, to_string
-
-        if not to_terminal:
-            return to_string(doc)
-        print_document(doc)
-        return None
-    if fmt == "markdown":
-        from qkv.render.markdown import render as md
-
-        return md(doc)
-    if fmt == "latex":
-        from qkv.render.latex import render as tex
-
-        return tex(doc)
-    from qkv.render.html import render as page
-
-    return page(doc)
 
 
 def _list_examples(lang: str) -> int:

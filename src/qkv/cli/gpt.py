@@ -222,7 +222,7 @@ def run_attention(args: argparse.Namespace) -> int:
     print(f"{maps.layers} layers x {maps.heads} heads x {len(maps.tokens)} tokens -> {out}")
     if args.html:
         from qkv.cli.output import write_text
-        from qkv.viz.html import page
+        from qkv.viz.page import page
 
         if not args.html.endswith(".html"):
             raise InputError("--html needs a FILE.html")

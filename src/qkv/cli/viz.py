@@ -83,11 +83,10 @@ def run(args: argparse.Namespace) -> int:
         if maps is not None:
             fig = maps_heatmap(maps, args.layer - 1, args.head - 1)
         else:
-            from qkv.core.examples import find_example
-            from qkv.render.messages import default_lang
+            from qkv.core.examples import DEFAULT_EXAMPLE, find_example
 
-            example = find_example(args.example or "笔记本")
-            fig = trace_heatmap(example.trace(args.lang or default_lang()), args.step)
+            example = find_example(args.example or DEFAULT_EXAMPLE)
+            fig = trace_heatmap(example.trace(args.lang), args.step)
     for w in caught:  # one plain line each, not Python's file:line form
         print(f"qkv viz: warning: {w.message}", file=sys.stderr)
     print(save(fig, args.output))
@@ -143,18 +142,16 @@ def _page(args: argparse.Namespace) -> int:
     if args.view == "trace":
         if args.maps is not None or args.model is not None:
             raise InputError("--view trace draws a preset (--example), not attention maps")
-        from qkv.core.examples import find_example
-        from qkv.render.html import render
-        from qkv.render.layout import build
-        from qkv.render.messages import default_lang
+        from qkv.core.examples import DEFAULT_EXAMPLE, find_example
+        from qkv.render import render
 
-        lang = args.lang or default_lang()
-        text = render(build(find_example(args.example or "笔记本").trace(lang), lang))
+        trace = find_example(args.example or DEFAULT_EXAMPLE).trace(args.lang)
+        text = render(trace, "html", lang=args.lang)
     else:
         maps = _maps(args)
         if maps is None:
             raise InputError(f"--view {args.view} needs --maps FILE.npz or --model with --text")
-        from qkv.viz.html import page
+        from qkv.viz.page import page
 
         title = maps.meta.get("text") or maps.meta.get("prompt") or "attention"
         text = page(maps, title=f"{title} ({maps.layers} layers x {maps.heads} heads)")

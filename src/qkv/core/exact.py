@@ -39,7 +39,8 @@ def matmul(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
         return None
     if a.shape[0] * a.shape[1] * b.shape[1] > EXACT_WORK_LIMIT:
         return None
-    return np.dot(a, b)
+    product: np.ndarray = np.dot(a, b)
+    return product
 
 
 def sqrt_exact(n: int) -> Fraction | None:
@@ -97,7 +98,7 @@ def fmt(value: float, digits: int = 3, exact: Fraction | None = None) -> str:
     return "0" if text in ("-0", "0.0") else text
 
 
-def fmt_exact(q: Fraction, digits: int = 3) -> str:
+def fmt_exact(q: Fraction) -> str:
     """An exact number for an expansion: decimal when short, else a fraction (11/3)."""
     if is_terminating(q):
         return format_fraction_decimal(q)

@@ -1,4 +1,4 @@
-"""Built-in presets. The article's 笔记本 example comes first."""
+"""Built-in presets (the article's 笔记本 example first), and ``qkv.explain()``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from qkv.core.attention import trace
-from qkv.core.trace import Trace
+from qkv.core.lang import default_lang
+from qkv.core.trace import Trace, trace
 from qkv.errors import InputError
+
+DEFAULT_EXAMPLE = "笔记本"  # what `qkv explain` shows with no input
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,10 @@ class Example:
     tokens: dict[str, list[str]] = field(default_factory=dict)  # lang -> query tokens
     key_tokens: dict[str, list[str]] = field(default_factory=dict)
 
-    def trace(self, lang: str = "zh", **overrides: Any) -> Trace:
-        """The preset's trace; ``overrides`` (scale, mask, causal, tokens) replace its own."""
+    def trace(self, lang: str | None = None, **overrides: Any) -> Trace:
+        """The preset's trace with tokens in ``lang`` (default: the locale's); ``overrides``
+        (scale, mask, causal, tokens) replace its own."""
+        lang = lang or default_lang()
         kw = dict(self.args)
         if self.tokens:
             kw["tokens"] = self.tokens.get(lang, self.tokens["zh"])
@@ -33,7 +37,7 @@ class Example:
 
 EXAMPLES: list[Example] = [
     Example(
-        name="笔记本",
+        name=DEFAULT_EXAMPLE,
         aliases=("notebook", "bijiben"),
         summary={
             "zh": "文章的例子:笔 记 本 三个字,Q = K = V = X,不缩放,再看 1/√d_k 改变了什么",
@@ -81,3 +85,20 @@ def find_example(name: str) -> Example:
             return e
     names = ", ".join(e.name for e in EXAMPLES)
     raise InputError(f"unknown example {name!r}; available: {names} (see --list-examples)")
+
+
+def explain(
+    x: Any = None, *, example: str | None = None, lang: str | None = None, **kwargs: Any
+) -> Trace:
+    """Trace of a preset (default: the article's 笔记本) or of your own matrices.
+
+    ``qkv.explain()`` is the article's example; ``qkv.explain(example="search")`` the search
+    picture; ``qkv.explain([[1, 0], [0, 1]], tokens=["a", "b"])`` your own X (scaled by
+    1/sqrt(d_k) unless ``scale`` says otherwise); ``q=, k=, v=`` for cross-attention.
+    ``lang`` picks the presets' tokens (default: from the locale, as the CLI does).
+    """
+    if x is None and not any(kwargs.get(n) is not None for n in ("q", "k", "v")):
+        return find_example(example or DEFAULT_EXAMPLE).trace(lang, **kwargs)
+    if example is not None:
+        raise InputError("give either an example or your own matrices, not both")
+    return trace(x, **kwargs)

@@ -27,8 +27,8 @@ def _paren(text: str) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
-def _power(e: Fraction | float | None, digits: int) -> tuple[str, str]:
-    text = fmt_exact(e) if isinstance(e, Fraction) else fmt(float(e), digits)  # type: ignore[arg-type]
+def _power(e: Fraction | float, digits: int) -> tuple[str, str]:
+    text = fmt_exact(e) if isinstance(e, Fraction) else fmt(float(e), digits)
     return f"e^{text}", f"e^{{{text}}}"
 
 
@@ -38,48 +38,69 @@ def expand(trace: Trace, step_id: str, i: int, j: int, digits: int = 3) -> Expan
     n, m = step.shape
     if not (0 <= i < n and 0 <= j < m) or step.same_as is not None:
         return None
-    result = _num(step, i, j, digits)
     if step.id == "weighted":
-        a, v = trace["weights"], trace["v"]
-        left, right = _num(a, 0, i, digits), _num(v, i, j, digits)
-        return Expansion(f"{left}·{_paren(right)} = {result}", rf"{left} \cdot {right} = {result}")
+        return _weighted(trace, step, i, j, digits)
     if step.operands is not None:
-        a, b = trace[step.operands[0]], trace[step.operands[1]]
-        # scores pair row i of Q with row j of K; the other products pair row i with column j.
-        if step.id == "scores":
-            pairs = [(_num(a, i, t, digits), _num(b, j, t, digits)) for t in range(a.shape[1])]
-        else:
-            pairs = [(_num(a, i, t, digits), _num(b, t, j, digits)) for t in range(a.shape[1])]
-        if step.id == "output" and a.mask is not None:
-            pairs = [p for t, p in enumerate(pairs) if a.mask[i, t]] or [("0", "0")]
-        plain = " + ".join(f"{x}·{_paren(y)}" for x, y in pairs)
-        latex = " + ".join(f"{x} \\cdot {y}" for x, y in pairs)
-        return Expansion(f"{plain} = {result}", f"{latex} = {result}")
+        return _product(trace, step, i, j, digits)
     if step.id == "scaled":
-        s = trace["scores"]
-        before = _num(s, i, j, digits)
-        if "√" in trace.scale_text:
-            return Expansion(
-                f"{_paren(before)} / √{trace.d_k} = {result}",
-                rf"{before} / \sqrt{{{trace.d_k}}} = {result}",
-            )
-        return Expansion(
-            f"{_paren(before)} · {trace.scale_text} = {result}",
-            rf"{before} \cdot {trace.scale_text} = {result}",
-        )
+        return _scaled(trace, step, i, j, digits)
     if step.id == "masked":
         if step.mask is not None and not step.mask[i, j]:
             return Expansion("masked: -∞", r"\text{masked}: -\infty")
         return None
     if step.id == "weights":
-        if step.exponents is None or step.exponents[i, j] is None:
-            return Expansion("masked: 0", r"\text{masked}: 0")
-        terms = [_power(e, digits) for e in step.exponents[i] if e is not None]
-        top = _power(step.exponents[i, j], digits)
-        plain = f"{top[0]} / ({' + '.join(t[0] for t in terms)}) = {result}"
-        latex = rf"\frac{{{top[1]}}}{{{' + '.join(t[1] for t in terms)}}} = {result}"
-        return Expansion(plain, latex)
+        return _softmax(step, i, j, digits)
     return None
+
+
+def _weighted(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion:
+    """a_i · v_ij for the single query's weights."""
+    result = _num(step, i, j, digits)
+    left, right = _num(trace["weights"], 0, i, digits), _num(trace["v"], i, j, digits)
+    return Expansion(f"{left}·{_paren(right)} = {result}", rf"{left} \cdot {right} = {result}")
+
+
+def _product(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion:
+    """A dot product: row i of the first operand with row j (scores) or column j (others)."""
+    assert step.operands is not None
+    a, b = trace[step.operands[0]], trace[step.operands[1]]
+    if step.id == "scores":
+        pairs = [(_num(a, i, t, digits), _num(b, j, t, digits)) for t in range(a.shape[1])]
+    else:
+        pairs = [(_num(a, i, t, digits), _num(b, t, j, digits)) for t in range(a.shape[1])]
+    if step.id == "output" and a.mask is not None:
+        pairs = [p for t, p in enumerate(pairs) if a.mask[i, t]] or [("0", "0")]
+    result = _num(step, i, j, digits)
+    plain = " + ".join(f"{x}·{_paren(y)}" for x, y in pairs)
+    latex = " + ".join(f"{x} \\cdot {y}" for x, y in pairs)
+    return Expansion(f"{plain} = {result}", f"{latex} = {result}")
+
+
+def _scaled(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion:
+    """A score times the scale: s / √d_k, or s · scale."""
+    result = _num(step, i, j, digits)
+    before = _num(trace["scores"], i, j, digits)
+    if "√" in trace.scale_text:
+        return Expansion(
+            f"{_paren(before)} / √{trace.d_k} = {result}",
+            rf"{before} / \sqrt{{{trace.d_k}}} = {result}",
+        )
+    return Expansion(
+        f"{_paren(before)} · {trace.scale_text} = {result}",
+        rf"{before} \cdot {trace.scale_text} = {result}",
+    )
+
+
+def _softmax(step: Step, i: int, j: int, digits: int) -> Expansion:
+    """e^(s_ij - m) over the sum of the row's terms."""
+    if step.exponents is None or step.exponents[i, j] is None:
+        return Expansion("masked: 0", r"\text{masked}: 0")
+    result = _num(step, i, j, digits)
+    terms = [_power(e, digits) for e in step.exponents[i] if e is not None]
+    top = _power(step.exponents[i, j], digits)
+    plain = f"{top[0]} / ({' + '.join(t[0] for t in terms)}) = {result}"
+    latex = rf"\frac{{{top[1]}}}{{{' + '.join(t[1] for t in terms)}}} = {result}"
+    return Expansion(plain, latex)
 
 
 def find_index(labels: list[str], key: str, what: str) -> int:

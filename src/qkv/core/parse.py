@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from qkv.core.matrix import check_rect
 from qkv.errors import InputError
 
 _SPLIT = re.compile(r"[,\t;]|\s+")
@@ -36,42 +37,26 @@ def parse_number(text: str, where: str) -> Fraction:
         raise InputError(f"{where}: {text.strip()!r} is not a number") from None
 
 
-def _check_rect(rows: list[list[Any]], name: str) -> None:
-    if not rows or not any(rows):
-        raise InputError(f"{name} is empty")
-    width = len(rows[0])
-    if width == 0:
-        raise InputError(f"{name} row 1 has no numbers")
-    for i, row in enumerate(rows, start=1):
-        if len(row) != width:
-            raise InputError(f"{name} row {i} has {_count(len(row))}, expected {width}")
-
-
-def _count(n: int) -> str:
-    return f"{n} number" if n == 1 else f"{n} numbers"
-
-
 def from_json_value(value: Any, name: str) -> Parsed:
     """A JSON list of rows (or one row) whose numbers were parsed as Fractions or strings."""
     if not isinstance(value, list):
         raise InputError(f"{name} must be a list of rows, like [[1, 2], [3, 4]]")
     rows = value if value and isinstance(value[0], list) else [value]
-    out: list[list[Fraction]] = []
-    for i, row in enumerate(rows, start=1):
-        if not isinstance(row, list):
-            raise InputError(f"{name} row {i} is not a list of numbers")
-        cells = []
-        for j, cell in enumerate(row, start=1):
-            where = f"{name} row {i}, column {j}"
-            if isinstance(cell, Fraction):
-                cells.append(cell)
-            elif isinstance(cell, str):
-                cells.append(parse_number(cell, where))
-            else:
-                raise InputError(f"{where}: {cell!r} is not a number")
-        out.append(cells)
-    _check_rect(out, name)
-    return Parsed(out)
+    check_rect(rows, name)
+    return Parsed(
+        [
+            [_json_cell(cell, f"{name} row {i}, column {j}") for j, cell in enumerate(row, 1)]
+            for i, row in enumerate(rows, start=1)
+        ]
+    )
+
+
+def _json_cell(cell: Any, where: str) -> Fraction:
+    if isinstance(cell, str):
+        return parse_number(cell, where)
+    if isinstance(cell, Fraction):
+        return cell
+    raise InputError(f"{where}: {cell!r} is not a number")
 
 
 def _load_json(text: str, name: str) -> Any:
@@ -107,7 +92,7 @@ def parse_matrix(text: str, name: str = "X") -> Parsed:
             if not inner.endswith("]"):
                 raise InputError(f"{name} row {i} does not end with ']'")
             rows.append(_split_cells(inner[1:-1], name, i))
-        _check_rect(rows, name)
+        check_rect(rows, name)
         return Parsed(rows)
     table = [[c for c in _SPLIT.split(ln) if c != ""] for ln in lines]
     labels = None
@@ -118,7 +103,7 @@ def parse_matrix(text: str, name: str = "X") -> Parsed:
         [parse_number(c, f"{name} row {i}, column {j}") for j, c in enumerate(r, start=1)]
         for i, r in enumerate(table, start=1)
     ]
-    _check_rect(rows, name)
+    check_rect(rows, name)
     return Parsed(rows, labels)
 
 

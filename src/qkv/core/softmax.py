@@ -1,6 +1,6 @@
 """The one softmax of qkv.core: max-shifted, masked, safe on fully masked rows.
 
-Every other place in the NumPy core that needs a softmax or a logsumexp calls these.
+Every other place in the NumPy core that needs a softmax or a logsumexp calls this.
 """
 
 from __future__ import annotations
@@ -38,8 +38,3 @@ def masked_softmax(
 def softmax(scores: np.ndarray, mask: np.ndarray | None = None, axis: int = -1) -> np.ndarray:
     """Row-wise softmax (see :func:`masked_softmax`)."""
     return masked_softmax(scores, mask, axis)[0]
-
-
-def logsumexp(scores: np.ndarray, mask: np.ndarray | None = None, axis: int = -1) -> np.ndarray:
-    """log(sum(exp(scores))) over allowed entries; -inf where nothing is allowed."""
-    return masked_softmax(scores, mask, axis)[1]

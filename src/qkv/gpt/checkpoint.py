@@ -58,11 +58,24 @@ def load(path: Path) -> dict[str, Any]:
     return state
 
 
+# Parameter names of earlier qkv versions (an unnamed nn.Sequential MLP) -> today's.
+RENAMED = {".mlp.0.": ".mlp.c_fc.", ".mlp.2.": ".mlp.c_proj."}
+
+
+def _current_names(weights: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in weights.items():
+        for old, new in RENAMED.items():
+            key = key.replace(old, new)
+        out[key] = value
+    return out
+
+
 def restore(state: dict[str, Any]) -> tuple[GPT, CharTokenizer]:
     tokenizer = CharTokenizer(state["vocab"])
     model = GPT(GPTConfig(**state["config"]))
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(_current_names(state["model"]))
     except RuntimeError:
         raise InputError("the checkpoint's weights do not fit its configuration") from None
     return model, tokenizer

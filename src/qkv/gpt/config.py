@@ -33,12 +33,11 @@ class TrainConfig:
     eval_batches: int = 20
 
 
-# tiny: learns the built-in corpus in well under a minute on two cores.
+# tiny: learns the built-in corpus in well under a minute on a laptop CPU.
 # baby: nanoGPT's CPU setting (4 layers, 128 wide, context 64, batch 12, 2000 steps, no dropout,
 # no biases as in nanoGPT's train.py) with the learning rate of tiny: nanoGPT's 1e-3 was set for
-# its 6-layer, 384-wide GPU model; at this size 3e-3 ends 2000 steps of tiny Shakespeare at
-# val loss 1.76 instead of 1.88-1.90 (seeds 0 and 1 each: benchmarks/gpt_cpu.py --only-corpora
-# --lr 1e-3 --seed 1).
+# its 6-layer, 384-wide GPU model, and is too low at this size (README, "Measured";
+# benchmarks/gpt_cpu.py --only-corpora --lr 1e-3 compares).
 PRESETS: dict[str, tuple[GPTConfig, TrainConfig]] = {
     "tiny": (
         GPTConfig(n_layer=2, n_head=4, n_embd=64, block_size=32),

@@ -17,9 +17,21 @@ from qkv.nn.modules import KVCache
 
 
 def _dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Residual and embedding dropout, and nothing at all when it is off: a module call costs
-    a few µs, and a decoding step makes ~10 of them per block."""
+    """Residual and embedding dropout, and no call at all when it is off: decoding makes many
+    small steps, and each module call adds Python overhead to every one."""
     return F.dropout(x, p, training=True) if training and p > 0 else x
+
+
+class MLP(nn.Module):
+    """c_proj(gelu(c_fc(x))): widen four times, bend, narrow back (nanoGPT's names)."""
+
+    def __init__(self, c: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(c.n_embd, 4 * c.n_embd, bias=c.bias)
+        self.c_proj = nn.Linear(4 * c.n_embd, c.n_embd, bias=c.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(F.gelu(self.c_fc(x)))
 
 
 class Block(nn.Module):
@@ -30,11 +42,7 @@ class Block(nn.Module):
         self.ln1 = nn.LayerNorm(c.n_embd, bias=c.bias)
         self.attn = MultiHeadAttention(c.n_embd, c.n_head, bias=c.bias, dropout=c.dropout)
         self.ln2 = nn.LayerNorm(c.n_embd, bias=c.bias)
-        self.mlp = nn.Sequential(
-            nn.Linear(c.n_embd, 4 * c.n_embd, bias=c.bias),
-            nn.GELU(),
-            nn.Linear(4 * c.n_embd, c.n_embd, bias=c.bias),
-        )
+        self.mlp = MLP(c)
         self.p = c.dropout
 
     def forward(
@@ -66,7 +74,7 @@ class GPT(nn.Module):
         self.lm_head.weight = self.wte.weight  # tied: one matrix reads and writes tokens
         self.apply(self._init)
         for name, p in self.named_parameters():  # residual projections, scaled (GPT-2)
-            if name.endswith(("out_proj.weight", "mlp.2.weight")):
+            if name.endswith(("attn.out_proj.weight", "mlp.c_proj.weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
 
     @staticmethod
@@ -104,6 +112,3 @@ class GPT(nn.Module):
         if targets is not None:
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
         return logits, loss, weights
-
-    def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())

@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import torch
 
-from qkv.core.attention import Align, normalize_causal
+from qkv.core.masks import Align, causal_offset, normalize_causal
 
-__all__ = ["Align", "broadcast_shape", "causal_mask", "combine", "normalize_causal"]
+__all__ = [
+    "Align",
+    "broadcast_shape",
+    "causal_mask",
+    "causal_offset",
+    "combine",
+    "normalize_causal",
+]
 
 
 def causal_mask(
     n_queries: int, n_keys: int, align: Align, device: torch.device | None = None
 ) -> torch.Tensor:
-    """(L, S) boolean, True = may attend. bottom_right: j <= i + S - L; top_left: j <= i."""
-    offset = n_keys - n_queries if align == "bottom_right" else 0
+    """(L, S) boolean, True = may attend (qkv.core.masks says where)."""
     i = torch.arange(n_queries, device=device)[:, None]
     j = torch.arange(n_keys, device=device)[None, :]
-    return j <= i + offset
+    return j <= i + causal_offset(n_queries, n_keys, align)
 
 
 def combine(
@@ -45,7 +51,8 @@ def combine(
 def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
     """NumPy broadcasting of shapes, or None when they do not broadcast.
 
-    (torch.broadcast_shapes would do, but its first call loads some 30 MB of code.)
+    (torch.broadcast_shapes would do, but its first call is slow: it loads torch's
+    symbolic-shape machinery.)
     """
     ndim = max(len(s) for s in shapes)
     out = []

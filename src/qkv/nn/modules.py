@@ -195,22 +195,10 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(
                 f"query must be (batch, length, {self.embed_dim}), got {tuple(query.shape)}"
             )
-        e, kv = self.embed_dim, self.kv_dim
-        self_attention = (key is None or key is query) and (value is None or value is query)
-        h, hkv = self.num_heads, self.num_kv_heads
-        if self_attention:  # one projection, one reshape: (B, Hq + 2 Hkv, T, hd), then split
-            q, k, v = self._heads(self.qkv_proj(query), h + 2 * hkv).split([h, hkv, hkv], dim=1)
-        else:
-            key = query if key is None else key
-            value = key if value is None else value
-            w, b = self.qkv_proj.weight, self.qkv_proj.bias
-            q = nn.functional.linear(query, w[:e], None if b is None else b[:e])
-            k = nn.functional.linear(key, w[e : e + kv], None if b is None else b[e : e + kv])
-            v = nn.functional.linear(value, w[e + kv :], None if b is None else b[e + kv :])
-            q, k, v = self._heads(q, h), self._heads(k, hkv), self._heads(v, hkv)
+        q, k, v = self._project(query, key, value)  # (B, H, T, hd), (B, Hkv, S, hd) twice
         if cache is not None:
             k, v = cache.append(k, v)
-        mask = self._mask(key_padding_mask, attn_mask, q.shape[0], q.shape[-2], k.shape[-2])
+        mask = self._mask(key_padding_mask, attn_mask, q.shape[0], k.shape[-2])
         result = attention(
             q,
             k,
@@ -223,19 +211,37 @@ class MultiHeadAttention(nn.Module):
         )
         out, weights = result if need_weights else (result, None)
         b, _, t, _ = out.shape
-        out = self.out_proj(out.transpose(1, 2).reshape(b, t, e))
+        out = self.out_proj(out.transpose(1, 2).reshape(b, t, self.embed_dim))
         if not self.batch_first:
             out = out.transpose(0, 1)
         if weights is not None and average_attn_weights:
             weights = weights.mean(dim=1)
         return out, weights
 
+    def _project(
+        self, query: torch.Tensor, key: torch.Tensor | None, value: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values split into heads."""
+        e, kv = self.embed_dim, self.kv_dim
+        h, hkv = self.num_heads, self.num_kv_heads
+        if (key is None or key is query) and (value is None or value is query):
+            # self-attention: one projection, one reshape to (B, Hq + 2 Hkv, T, hd), then split
+            heads = self._heads(self.qkv_proj(query), h + 2 * hkv)
+            q, k, v = torch.split(heads, [h, hkv, hkv], dim=1)
+            return q, k, v
+        key = query if key is None else key
+        value = key if value is None else value
+        w, b = self.qkv_proj.weight, self.qkv_proj.bias
+        q = nn.functional.linear(query, w[:e], None if b is None else b[:e])
+        k = nn.functional.linear(key, w[e : e + kv], None if b is None else b[e : e + kv])
+        v = nn.functional.linear(value, w[e + kv :], None if b is None else b[e + kv :])
+        return self._heads(q, h), self._heads(k, hkv), self._heads(v, hkv)
+
     @staticmethod
     def _mask(
         key_padding_mask: torch.Tensor | None,
         attn_mask: torch.Tensor | None,
         batch: int,
-        n_q: int,
         n_k: int,
     ) -> torch.Tensor | None:
         """One mask for qkv.nn.functional: bool True = may attend, or float added."""

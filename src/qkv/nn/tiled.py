@@ -18,6 +18,9 @@ cheaper than exp on CPUs; logsumexp is returned in natural log.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
 from qkv.nn.masks import broadcast_shape
@@ -25,7 +28,9 @@ from qkv.nn.masks import broadcast_shape
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
 NEG_INF = float("-inf")
-BLOCK_Q, BLOCK_K = 256, 512  # (8 heads x 256 x 512) float32 scores: 4 MB, measured best here
+# (8 heads x 256 x 512) float32 scores are 4 MB a block: they stay in a CPU's cache, and the
+# blocks are large enough that the Python loop costs little (benchmarks/attention_cpu.py).
+BLOCK_Q, BLOCK_K = 256, 512
 
 
 class _Masks:
@@ -61,6 +66,21 @@ Tensor = torch.Tensor
 OptTensor = torch.Tensor | None
 
 
+@dataclass(frozen=True)
+class Tiling:
+    """What every block needs besides q, k, v: the masks, the scale, the block sizes."""
+
+    allowed: OptTensor  # boolean mask (True = may attend), broadcast against the scores
+    bias: OptTensor  # float mask added to the scaled scores
+    scale: float
+    offset: int | None  # causal: query i sees key j <= i + offset; None: not causal
+    block_q: int = BLOCK_Q
+    block_k: int = BLOCK_K
+
+    def masks(self, device: torch.device) -> _Masks:
+        return _Masks(self.allowed, self.offset, device)
+
+
 def _scores(
     qb: Tensor,
     kt: Tensor,
@@ -81,24 +101,16 @@ def _scores(
     return s
 
 
-def forward(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    allowed: OptTensor,
-    bias: OptTensor,
-    scale: float,
-    offset: int | None,
-    block_q: int = BLOCK_Q,
-    block_k: int = BLOCK_K,
-) -> tuple[Tensor, Tensor]:
+def forward(q: Tensor, k: Tensor, v: Tensor, tiling: Tiling) -> tuple[Tensor, Tensor]:
     """(output, logsumexp) of float32 q (..., L, d), k (..., S, d), v (..., S, dv)."""
+    bias, scale, offset = tiling.bias, tiling.scale, tiling.offset
+    block_q, block_k = tiling.block_q, tiling.block_k
     n_q, n_k = q.shape[-2], k.shape[-2]
     batch = broadcast_shape(q.shape[:-2], k.shape[:-2]) or ()
     out = q.new_empty(*batch, n_q, v.shape[-1])
     lse = q.new_empty(*batch, n_q)
     kt = k.transpose(-1, -2)
-    masks = _Masks(allowed, offset, q.device)
+    masks = tiling.masks(q.device)
     for i0 in range(0, n_q, block_q):
         i1 = min(i0 + block_q, n_q)
         qb = q[..., i0:i1, :] * (scale * LOG2E)  # per block: no scaled copy of all of q
@@ -127,16 +139,14 @@ def backward(
     v: Tensor,
     out: Tensor,
     lse: Tensor,
+    *,
     dout: Tensor,
     dlse: OptTensor,
-    allowed: OptTensor,
-    bias: OptTensor,
-    scale: float,
-    offset: int | None,
-    block_q: int = BLOCK_Q,
-    block_k: int = BLOCK_K,
+    tiling: Tiling,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(dq, dk, dv) in the broadcast shapes, recomputing each block's weights."""
+    bias, scale, offset = tiling.bias, tiling.scale, tiling.offset
+    block_q, block_k = tiling.block_q, tiling.block_k
     n_q, n_k = q.shape[-2], k.shape[-2]
     batch = broadcast_shape(q.shape[:-2], k.shape[:-2]) or ()
     delta = (dout * out).sum(dim=-1)  # rowsum(do ∘ o): (..., L)
@@ -144,7 +154,7 @@ def backward(
         delta = delta - dlse  # d lse / d s = p, so the lse gradient joins the same term
     lse2 = torch.where(torch.isfinite(lse), lse * LOG2E, float("inf"))  # empty rows: p = 0
     kt = k.transpose(-1, -2)
-    masks = _Masks(allowed, offset, q.device)
+    masks = tiling.masks(q.device)
     dq = q.new_zeros(*batch, n_q, q.shape[-1])
     dk = q.new_zeros(*batch, n_k, k.shape[-1])
     dv = q.new_zeros(*batch, n_k, v.shape[-1])
@@ -179,37 +189,19 @@ class TiledAttention(torch.autograd.Function):
     """Autograd wrapper: saves q, k, v, output and logsumexp; recomputes blocks backward."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        allowed: OptTensor,
-        bias: OptTensor,
-        scale: float,
-        offset: int | None,
-    ) -> tuple[Tensor, Tensor]:
-        out, lse = forward(q, k, v, allowed, bias, scale, offset)
+    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, tiling: Tiling) -> tuple[Tensor, Tensor]:
+        out, lse = forward(q, k, v, tiling)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.extras = (allowed, bias, scale, offset)
+        ctx.tiling = tiling
         return out, lse
 
     @staticmethod
-    def backward(ctx, dout: Tensor, dlse: Tensor) -> tuple[OptTensor, ...]:  # type: ignore[override]
+    def backward(ctx: Any, dout: Tensor, dlse: Tensor) -> tuple[OptTensor, ...]:
         q, k, v, out, lse = ctx.saved_tensors
-        allowed, bias, scale, offset = ctx.extras
         dq, dk, dv = backward(
-            q, k, v, out, lse, dout.contiguous(), dlse, allowed, bias, scale, offset
+            q, k, v, out, lse, dout=dout.contiguous(), dlse=dlse, tiling=ctx.tiling
         )
-        return (
-            _reduce_to(dq, q.shape),
-            _reduce_to(dk, k.shape),
-            _reduce_to(dv, v.shape),
-            None,
-            None,
-            None,
-            None,
-        )
+        return _reduce_to(dq, q.shape), _reduce_to(dk, k.shape), _reduce_to(dv, v.shape), None
 
 
 def attention(
@@ -223,4 +215,6 @@ def attention(
     causal_offset: int | None,
 ) -> tuple[Tensor, Tensor]:
     """(output, logsumexp); differentiable in q, k and v."""
-    return TiledAttention.apply(q, k, v, allowed, bias, scale, causal_offset)
+    tiling = Tiling(allowed, bias, scale, causal_offset)
+    out, lse = TiledAttention.apply(q, k, v, tiling)  # type: ignore[no-untyped-call]
+    return out, lse

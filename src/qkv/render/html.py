@@ -27,7 +27,7 @@ def render(doc: Document) -> str:
 
 def render_fragment(trace: Trace, lang: str | None = None, digits: int = 3) -> str:
     """A <div> for Jupyter (no <html>, no scripts)."""
-    from qkv.render.messages import default_lang
+    from qkv.core.lang import default_lang
 
     doc = build(trace, lang or default_lang(), digits)
     return _env().get_template("trace.html").render(doc=doc, page=False)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from qkv.core.exact import fmt
 from qkv.core.expand import expand
-from qkv.core.trace import Step, Trace
+from qkv.core.trace import ScaleContrast, Step, Trace
 from qkv.render.messages import t
 
 MAX_TABLE = 64  # rows or columns beyond this do not fit a table a person reads
@@ -81,81 +81,17 @@ def build(
     sections = []
     same = [s for s in trace.steps if s.same_as is not None]
     for step in trace.steps:
-        if step.same_as is not None:
-            if step is same[0]:  # Q = K = V = X: one line, not three copies of X
-                ids = " = ".join(s.id.upper() for s in same)
-                sections.append(
-                    Section(
-                        id=step.id,
-                        title=f"{ids} = X",
-                        text=t(lang, "step.same.text", id=ids),
-                        formula="",
-                        latex="",
-                    )
-                )
-            continue
-        sec = Section(
-            id=step.id,
-            title=t(lang, f"step.{step.id}.title"),
-            text=_step_text(step, trace, lang),
-            formula=step.formula,
-            latex=step.latex,
-        )
         if step.same_as is None:
-            sec.table = step_table(step, digits)
-            if entry is not None:
-                ex = expand(trace, step.id, entry[0], entry[1], digits)
-                if ex is not None:
-                    heading = t(
-                        lang,
-                        "expand.title",
-                        row=step.rows[entry[0]],
-                        col=step.cols[entry[1]],
-                    )
-                    sec.expansion = (heading, ex.plain, ex.latex)
-        sections.append(sec)
+            sections.append(_step_section(step, trace, lang, digits, entry))
+        elif step is same[0]:  # Q = K = V = X: one line, not three copies of X
+            ids = " = ".join(s.id.upper() for s in same)
+            sections.append(
+                Section(id=step.id, title=f"{ids} = X", text=t(lang, "step.same.text", id=ids))
+            )
     if trace.ranking:
-        sections.append(
-            Section(
-                id="ranking",
-                title=t(lang, "ranking.title"),
-                text=t(lang, "ranking.text"),
-                table=Table(
-                    t(lang, "ranking.col.rank"),
-                    [
-                        t(lang, "ranking.col.key"),
-                        t(lang, "ranking.col.weight"),
-                        t(lang, "ranking.col.value"),
-                    ],
-                    [
-                        (str(n), [key, fmt(w, digits), fmt(val, digits)])
-                        for n, (key, w, val) in enumerate(trace.ranking, start=1)
-                    ],
-                ),
-            )
-        )
+        sections.append(_ranking_section(trace, lang, digits))
     if trace.contrast is not None:
-        c = trace.contrast
-        sections.append(
-            Section(
-                id="contrast",
-                title=t(lang, "contrast.title"),
-                text=t(lang, "contrast.text", scale=c.scale_text),
-                table=Table(
-                    t(lang, "contrast.col.token"),
-                    [
-                        t(lang, "contrast.col.top"),
-                        t(lang, "contrast.col.before"),
-                        t(lang, "contrast.col.after", scale=c.scale_text),
-                    ],
-                    [
-                        (row, [col, fmt(before, digits), fmt(after, digits)])
-                        for row, col, before, after in c.rows
-                    ],
-                ),
-                notes=[t(lang, "contrast.after")],
-            )
-        )
+        sections.append(_contrast_section(trace.contrast, lang, digits))
     subtitle = t(
         lang, "doc.settings", d_k=trace.d_k, scale=trace.scale_text, mask=mask_text(trace, lang)
     )
@@ -163,6 +99,57 @@ def build(
     if trace.example:
         title = f"{title} · {t(lang, 'doc.example', name=trace.example)}"
     return Document(lang, title, subtitle, sections)
+
+
+def _step_section(
+    step: Step, trace: Trace, lang: str, digits: int, entry: tuple[int, int] | None
+) -> Section:
+    sec = Section(
+        id=step.id,
+        title=t(lang, f"step.{step.id}.title"),
+        text=_step_text(step, trace, lang),
+        formula=step.formula,
+        latex=step.latex,
+        table=step_table(step, digits),
+    )
+    if entry is not None:
+        ex = expand(trace, step.id, entry[0], entry[1], digits)
+        if ex is not None:
+            row, col = step.rows[entry[0]], step.cols[entry[1]]
+            sec.expansion = (t(lang, "expand.title", row=row, col=col), ex.plain, ex.latex)
+    return sec
+
+
+def _ranking_section(trace: Trace, lang: str, digits: int) -> Section:
+    cols = [t(lang, f"ranking.col.{c}") for c in ("key", "weight", "value")]
+    rows = [
+        (str(n), [key, fmt(w, digits), fmt(val, digits)])
+        for n, (key, w, val) in enumerate(trace.ranking, start=1)
+    ]
+    return Section(
+        id="ranking",
+        title=t(lang, "ranking.title"),
+        text=t(lang, "ranking.text"),
+        table=Table(t(lang, "ranking.col.rank"), cols, rows),
+    )
+
+
+def _contrast_section(c: ScaleContrast, lang: str, digits: int) -> Section:
+    cols = [
+        t(lang, "contrast.col.top"),
+        t(lang, "contrast.col.before"),
+        t(lang, "contrast.col.after", scale=c.scale_text),
+    ]
+    rows = [
+        (row, [col, fmt(before, digits), fmt(after, digits)]) for row, col, before, after in c.rows
+    ]
+    return Section(
+        id="contrast",
+        title=t(lang, "contrast.title"),
+        text=t(lang, "contrast.text", scale=c.scale_text),
+        table=Table(t(lang, "contrast.col.token"), cols, rows),
+        notes=[t(lang, "contrast.after")],
+    )
 
 
 def too_large(trace: Trace) -> tuple[str, int, int] | None:

@@ -2,23 +2,8 @@
 
 from __future__ import annotations
 
-from qkv.render.layout import Document, Table
-
-
-def cell(text: str) -> str:
-    """Escape what would break a table cell or start Markdown syntax."""
-    out = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    for ch in "*_`[]<>":
-        out = out.replace(ch, "\\" + ch)
-    return out
-
-
-def table(t: Table) -> list[str]:
-    header = [cell(t.corner) or " "] + [cell(c) for c in t.cols]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for label, cells in t.rows:
-        lines.append("| " + " | ".join([cell(label), *(cell(c) for c in cells)]) + " |")
-    return lines
+from qkv.markup import cell, table
+from qkv.render.layout import Document
 
 
 def render(doc: Document) -> str:
@@ -29,7 +14,7 @@ def render(doc: Document) -> str:
             out += [f"${sec.latex}$", ""]
         out += [sec.text, ""]
         if sec.table is not None:
-            out += [*table(sec.table), ""]
+            out += [*table(sec.table.corner, sec.table.cols, sec.table.rows), ""]
         if sec.expansion is not None:
             heading, plain, _ = sec.expansion
             out += [f"{cell(heading)} `{plain}`", ""]

@@ -1,8 +1,8 @@
-"""zh and en texts for every renderer. Both catalogs have the same keys (a test checks)."""
+"""zh and en texts of the hand calculation. Both catalogs have the same keys (a test checks)."""
 
 from __future__ import annotations
 
-import os
+from qkv.catalog import Catalog
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
@@ -30,89 +30,41 @@ MESSAGES: dict[str, dict[str, str]] = {
         "step.v.text": "What each token hands over once it is chosen (the product's value).",
         "step.same.text": "No projection here: {id} = X, exactly as the article computes it.",
         "step.scores.title": "Scores S = Q·Kᵀ",
-        "step.scores.text": "Entry (i, j) is the dot product of query i with key j: "
-        "multiply number by number and add. Larger means more similar.",
+        "step.scores.text": "Entry (i, j) is the dot product of query i with key j: multiply "
+        "number by number and add. Larger means more similar.",
         "step.scaled.title": "Scaled scores",
-        "step.scaled.text": "Multiply every score by {scale}, so that the scores do not grow "
-        "with the dimension d_k and the softmax does not saturate.",
+        "step.scaled.text": "Multiply every score by {scale}, so that the scores do not grow with "
+        "the dimension d_k and the softmax does not saturate.",
         "step.masked.title": "Masked scores",
-        "step.masked.text": "Keys a query may not see get -∞, so that their weight becomes "
-        "exactly 0.",
+        "step.masked.text": "Keys a query may not see get -∞"
+        ", so that their weight becomes exactly 0.",
         "step.weights.title": "Attention weights A = softmax(S)",
         "step.weights.text": "Row by row: subtract the row's largest score m, take e^(s - m), "
         "divide by the row's sum. Every row sums to 1 (a row with nothing to see is all 0).",
         "step.weighted.title": "Weighted values",
         "step.weighted.text": "Each key's weight times its value: what it contributes.",
         "step.output.title": "Output O = A·V",
-        "step.output.text": "Each row is the weighted average of the rows of V: the token's "
-        "new position in the vector space.",
+        "step.output.text": "Each row is the weighted average of the rows of V: the token's new "
+        "position in the vector space.",
         "expand.title": "Entry ({row}, {col}):",
         "contrast.title": "What 1/√d_k changes",
-        "contrast.text": "The article leaves out 1/√d_k. With it (here {scale}), the scores "
-        "shrink and the weights spread out:",
-        "contrast.after": "Without scaling, dot products grow with d_k and the softmax "
-        "approaches one-hot: one key takes almost all the weight and the gradients of the "
-        "others vanish. Dividing by √d_k keeps the scores' spread near 1 for random vectors.",
+        "contrast.text": "The article leaves out 1/√"
+        "d_k. With it (here {scale}), the scores shrink and the weights spread out:",
+        "contrast.after": "Without scaling, dot products grow with d_k and the softmax approaches "
+        "one-hot: one key takes almost all the weight and the gradients of the others vanish. "
+        "Dividing by √d_k keeps the scores' spread near 1 for random vectors.",
         "contrast.col.token": "token",
         "contrast.col.top": "attends most to",
         "contrast.col.before": "weight, unscaled",
         "contrast.col.after": "weight, × {scale}",
         "ranking.title": "Ranking",
-        "ranking.text": "Keys sorted by weighted value, highest first: what the search "
-        "shows on top.",
+        "ranking.text": "Keys sorted by weighted value, highest first: what the search shows on "
+        "top.",
         "ranking.col.rank": "rank",
         "ranking.col.key": "key",
         "ranking.col.weight": "weight",
         "ranking.col.value": "weighted value",
         "examples.title": "Examples (qkv explain --example NAME)",
-        "check.title": "qkv check: {file}",
-        "check.summary": "{matrices} matrices, {checked} numbers checked, {wrong} wrong",
-        "check.ok": "Every checked number is right.",
-        "check.col.index": "#",
-        "check.col.line": "line",
-        "check.col.shape": "shape",
-        "check.col.quantity": "matched to",
-        "check.col.setting": "setting",
-        "check.col.status": "result",
-        "check.findings": "Findings",
-        "check.mismatch": "line {line}, row {row}, column {col}: written {claimed}, "
-        "true value {true} ({rounded} at the written precision)",
-        "check.diagnosis": "matrix {index} (line {line}, {quantity}): {text}",
-        "check.unrecognised": "matrix {index} (line {line}) matches no quantity of "
-        "attention computed from the input; its numbers were not checked",
-        "status.input": "input",
-        "status.ok": "ok",
-        "status.mismatch": "wrong numbers",
-        "status.diagnosis": "one systematic error",
-        "status.unrecognised": "unrecognised",
-        "qty.x": "X (input)",
-        "qty.wq": "W_Q (input)",
-        "qty.wk": "W_K (input)",
-        "qty.wv": "W_V (input)",
-        "qty.q": "Q",
-        "qty.k": "K",
-        "qty.v": "V",
-        "qty.xt": "Xᵀ",
-        "qty.scores": "scores",
-        "qty.scaled": "scaled scores",
-        "qty.masked": "masked scores",
-        "qty.weights": "softmax weights",
-        "qty.output": "output",
-        "qty.unrecognised": "?",
-        "setting.scaled": "scaled by 1/√d_k",
-        "setting.unscaled": "unscaled",
-        "setting.double": "divided by d_k",
-        "setting.causal": "causal",
-        "diag.scale_forgotten": "the 1/√d_k scaling was left out",
-        "diag.scale_applied_twice": "1/√d_k was applied twice (divided by d_k)",
-        "diag.scale_unexpected": "scaled by 1/√d_k although the text says unscaled",
-        "diag.softmax_over_columns": "the softmax was taken over columns instead of rows",
-        "diag.dropout": "the weights are shown after dropout (rows no longer sum to 1)",
-        "diag.mask_after_softmax": "the mask was applied after the softmax "
-        "(rows no longer sum to 1)",
-        "diag.mask_forgotten": "the causal mask was left out",
-        "diag.mask_unexpected": "a causal mask was applied although none was described",
-        "diag.k_transposed": "the matrix is transposed (K·Qᵀ instead of Q·Kᵀ)",
     },
     "zh": {
         "doc.title": "注意力机制,一步一步手算",
@@ -145,8 +97,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "step.masked.title": "加掩码后的相似度",
         "step.masked.text": "查询看不见的键记为 -∞,它的权重就正好是 0。",
         "step.weights.title": "注意力权重 A = softmax(S)",
-        "step.weights.text": "逐行计算:减去这一行的最大值 m,取 e^(s - m),再除以这一行的和。"
-        "每行之和为 1(什么都看不见的行全为 0)。",
+        "step.weights.text": "逐行计算:减去这一行的最大值 m,取 e^(s - m),再除以这一行的和。每行之"
+        "和为 1(什么都看不见的行全为 0)。",
         "step.weighted.title": "带权重的价值",
         "step.weighted.text": "每个键的权重乘以它的值:它贡献了多少。",
         "step.output.title": "输出 O = A·V",
@@ -154,9 +106,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "expand.title": "第 ({row}, {col}) 个数:",
         "contrast.title": "1/√d_k 改变了什么",
         "contrast.text": "文章省略了 1/√d_k。加上它(这里是 {scale})以后,相似度变小,权重变得平缓:",
-        "contrast.after": "不缩放时,点积随 d_k 增大,softmax 趋近 one-hot:"
-        "一个键几乎拿走全部权重,其他键的梯度几乎为零。除以 √d_k 让随机向量的相似度"
-        "保持在 1 左右的尺度。",
+        "contrast.after": "不缩放时,点积随 d_k 增大,softmax 趋近 one-hot:一个键几乎拿走全部权重,其"
+        "他键的梯度几乎为零。除以 √d_k 让随机向量的相似度保持在 1 左右的尺度。",
         "contrast.col.token": "字",
         "contrast.col.top": "最关注",
         "contrast.col.before": "不缩放的权重",
@@ -168,68 +119,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ranking.col.weight": "权重",
         "ranking.col.value": "带权重的价值",
         "examples.title": "例子(qkv explain --example 名字)",
-        "check.title": "qkv check:{file}",
-        "check.summary": "{matrices} 个矩阵,检查了 {checked} 个数,错 {wrong} 处",
-        "check.ok": "检查过的数全部正确。",
-        "check.col.index": "#",
-        "check.col.line": "行",
-        "check.col.shape": "形状",
-        "check.col.quantity": "对应",
-        "check.col.setting": "设定",
-        "check.col.status": "结果",
-        "check.findings": "发现的问题",
-        "check.mismatch": "第 {line} 行(矩阵第 {row} 行、第 {col} 列):写的是 {claimed},"
-        "正确值 {true}(按原文精度为 {rounded})",
-        "check.diagnosis": "矩阵 {index}(第 {line} 行,{quantity}):{text}",
-        "check.unrecognised": "矩阵 {index}(第 {line} 行)对不上由输入算出的任何注意力中间量,"
-        "没有检查它的数",
-        "status.input": "输入",
-        "status.ok": "正确",
-        "status.mismatch": "有错数",
-        "status.diagnosis": "一处系统性错误",
-        "status.unrecognised": "无法识别",
-        "qty.x": "X(输入)",
-        "qty.wq": "W_Q(输入)",
-        "qty.wk": "W_K(输入)",
-        "qty.wv": "W_V(输入)",
-        "qty.q": "Q",
-        "qty.k": "K",
-        "qty.v": "V",
-        "qty.xt": "Xᵀ",
-        "qty.scores": "相似度",
-        "qty.scaled": "缩放后的相似度",
-        "qty.masked": "加掩码的相似度",
-        "qty.weights": "softmax 权重",
-        "qty.output": "输出",
-        "qty.unrecognised": "?",
-        "setting.scaled": "除以 √d_k",
-        "setting.unscaled": "不缩放",
-        "setting.double": "除以 d_k",
-        "setting.causal": "因果掩码",
-        "diag.scale_forgotten": "漏掉了 1/√d_k 缩放",
-        "diag.scale_applied_twice": "1/√d_k 用了两次(等于除以 d_k)",
-        "diag.scale_unexpected": "正文说不缩放,数却是按 1/√d_k 缩放算的",
-        "diag.softmax_over_columns": "softmax 按列算了,应该按行",
-        "diag.dropout": "权重是 dropout 之后的(每行之和不再是 1)",
-        "diag.mask_after_softmax": "掩码加在了 softmax 之后(每行之和不再是 1)",
-        "diag.mask_forgotten": "漏掉了因果掩码",
-        "diag.mask_unexpected": "正文没有提掩码,数却加了因果掩码",
-        "diag.k_transposed": "矩阵转置了(算成了 K·Qᵀ,应为 Q·Kᵀ)",
     },
 }
 
-LANGS = tuple(MESSAGES)
-
-
-def default_lang() -> str:
-    """zh when the locale says Chinese, else en."""
-    for var in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
-        value = os.environ.get(var)
-        if value:
-            return "zh" if value.lower().startswith("zh") else "en"
-    return "en"
-
-
-def t(lang: str, key: str, **kwargs: object) -> str:
-    text = MESSAGES[lang][key]
-    return text.format(**kwargs) if kwargs else text
+t = Catalog(MESSAGES)

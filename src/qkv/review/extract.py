@@ -65,7 +65,8 @@ def _table_ranges(text: str) -> tuple[list[tuple[int, int]], set[int]]:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark").enable("table")
-    tables, code = [], set()
+    tables: list[tuple[int, int]] = []
+    code: set[int] = set()
     for tok in md.parse(text):
         if tok.map is None:
             continue
@@ -126,7 +127,7 @@ def _table_matrix(
 
 
 def _caption(lines: list[str], first: int, taken: set[int], n: int = 2) -> list[str]:
-    out = []
+    out: list[str] = []
     i = first - 1
     while i >= 0 and len(out) < n and first - i <= 4:
         s = lines[i].strip()
@@ -188,11 +189,32 @@ def _check_size(cells: list[list[Claim]], line: int) -> None:
         )
 
 
+Found = list[tuple[int, Matrix]]  # (0-based first line, matrix)
+
+
 def extract(text: str) -> list[Matrix]:
     """All matrices, in the order they appear."""
     lines = text.splitlines()
-    found: list[tuple[int, Matrix]] = []  # (0-based first line, matrix)
-    taken: set[int] = set()
+    found: Found = []
+    taken: set[int] = set()  # lines that belong to a matrix already found
+    _gfm_tables(text, lines, found, taken)
+    _bracket_rows(lines, found, taken)
+    _nested_brackets(lines, found, taken)
+    _latex_matrices(text, lines, found, taken)
+    found.sort(key=lambda p: p[0])
+    result = []
+    for k, (first, mat) in enumerate(found):
+        mat.index = k
+        mat.caption = _caption(lines, first, taken - {first})
+        if mat.lead.strip():
+            mat.caption.insert(0, mat.lead.strip())
+        _check_size(mat.cells, mat.line)
+        mat.cells = _refine_integers(mat.cells)
+        result.append(mat)
+    return result
+
+
+def _gfm_tables(text: str, lines: list[str], found: Found, taken: set[int]) -> None:
     table_ranges, code = _table_ranges(text)
     for start, end in table_ranges:
         if start in code:
@@ -203,7 +225,6 @@ def extract(text: str) -> list[Matrix]:
                 continue
             body, row_labels, col_labels = parsed
             first = header_line + (1 if col_labels is not None else 0)
-            span = range(header_line, header_line + len(rows) + 1)
             m = Matrix(
                 0,
                 first + 1 + (1 if col_labels is not None else 0),
@@ -214,8 +235,11 @@ def extract(text: str) -> list[Matrix]:
                 col_labels,
             )
             found.append((header_line, m))
-            taken.update(span)
-    # Bracket rows, one per line, as in the article: [1, 2, 1, 2, 1]
+            taken.update(range(header_line, header_line + len(rows) + 1))
+
+
+def _bracket_rows(lines: list[str], found: Found, taken: set[int]) -> None:
+    """Bracket rows, one per line, as in the article: [1, 2, 1, 2, 1]."""
     i = 0
     while i < len(lines):
         if i in taken or not _BRACKET_ROW.match(lines[i]):
@@ -229,19 +253,21 @@ def extract(text: str) -> list[Matrix]:
                 break
             rows.append(cells)
             j += 1
-        if rows:
-            widths = {len(r) for r in rows}
-            if len(widths) > 1:
-                bad = next(k for k, r in enumerate(rows) if len(r) != len(rows[0]))
-                raise InputError(
-                    f"line {i + bad + 1}: row has {len(rows[bad])} numbers, expected {len(rows[0])}"
-                )
-            found.append((i, Matrix(0, i + 1, "brackets", _claims(rows, i + 1), [])))
-            taken.update(range(i, j))
-            i = j
-        else:
+        if not rows:
             i += 1
-    # Nested brackets on one line: X = [[1, 2], [3, 4]]
+            continue
+        if len({len(r) for r in rows}) > 1:
+            bad = next(k for k, r in enumerate(rows) if len(r) != len(rows[0]))
+            raise InputError(
+                f"line {i + bad + 1}: row has {len(rows[bad])} numbers, expected {len(rows[0])}"
+            )
+        found.append((i, Matrix(0, i + 1, "brackets", _claims(rows, i + 1), [])))
+        taken.update(range(i, j))
+        i = j
+
+
+def _nested_brackets(lines: list[str], found: Found, taken: set[int]) -> None:
+    """Nested brackets on one line: X = [[1, 2], [3, 4]]."""
     for n, line in enumerate(lines):
         if n in taken:
             continue
@@ -255,71 +281,61 @@ def extract(text: str) -> list[Matrix]:
             mat = Matrix(0, n + 1, "brackets", _claims(rows, n + 1), [], lead=line[: m.start()])
             found.append((n, mat))
             taken.add(n)
-    # LaTeX matrices
+
+
+def _latex_matrices(text: str, lines: list[str], found: Found, taken: set[int]) -> None:
     offsets = [0]
     for line in lines:
         offsets.append(offsets[-1] + len(line) + 1)
     for pattern in (_LATEX, _ARRAY_LATEX):
         for m in pattern.finditer(text):
-            group = m.lastindex or 1
-            body = m.group(group)
             line0 = _line_of(offsets, m.start())
             if line0 in taken:
                 continue
-            rows, row_lines = [], []
-            pos = m.start(group)
-            for chunk in re.split(r"(\\\\)", body):
-                start, pos = pos, pos + len(chunk)
-                if chunk == "\\\\":
-                    continue
-                cells = [
-                    c.strip() for c in re.sub(r"\\hline|\\cline\{[^}]*\}", "", chunk).split("&")
-                ]
-                if any(cells):
-                    rows.append(cells)
-                    row_lines.append(
-                        _line_of(offsets, start + len(chunk) - len(chunk.lstrip())) + 1
-                    )
-            if not rows:
-                continue
-            row_labels = col_labels = None
-            if all(_is_number_cell(c) for r in rows for c in r):
-                numbers = rows
-            else:
-                table = _table_matrix([[_strip_text(c) for c in r] for r in rows])
-                if table is None:
-                    continue
-                numbers, row_labels, col_labels = table
-                if col_labels is not None:
-                    row_lines = row_lines[1:]  # the header row held the labels
-            if len({len(r) for r in numbers}) > 1:
-                raise InputError(f"line {line0 + 1}: LaTeX matrix rows have different lengths")
-            start_of_line = offsets[line0]
-            lead = text[start_of_line : m.start()]
-            mat = Matrix(
-                0,
-                line0 + 1,
-                "latex",
-                _claims(numbers, line0 + 1),
-                [],
-                row_labels,
-                col_labels,
-                lead=lead,
-                row_lines=row_lines,
-            )
-            found.append((line0, mat))
-            taken.update(range(line0, _line_of(offsets, m.end()) + 1))
-    found.sort(key=lambda p: p[0])
-    result = []
-    for k, (first, mat) in enumerate(found):
-        mat.index = k
-        mat.caption = _caption(lines, first, taken - {first})
-        if mat.lead.strip():
-            mat.caption.insert(0, mat.lead.strip())
-        _check_size(mat.cells, mat.line)
-        mat.cells = _refine_integers(mat.cells)
-        result.append(mat)
-    return result
+            mat = _latex_matrix(text, m, offsets, line0)
+            if mat is not None:
+                found.append((line0, mat))
+                taken.update(range(line0, _line_of(offsets, m.end()) + 1))
+
+
+def _latex_matrix(text: str, m: re.Match[str], offsets: list[int], line0: int) -> Matrix | None:
+    r"""One LaTeX matrix (rows split at \\, cells at &), with labels when it has them."""
+    group = m.lastindex or 1
+    rows, row_lines = [], []
+    pos = m.start(group)
+    for chunk in re.split(r"(\\\\)", m.group(group)):
+        start, pos = pos, pos + len(chunk)
+        if chunk == "\\\\":
+            continue
+        cells = [c.strip() for c in re.sub(r"\\hline|\\cline\{[^}]*\}", "", chunk).split("&")]
+        if any(cells):
+            rows.append(cells)
+            row_lines.append(_line_of(offsets, start + len(chunk) - len(chunk.lstrip())) + 1)
+    if not rows:
+        return None
+    row_labels = col_labels = None
+    if all(_is_number_cell(c) for r in rows for c in r):
+        numbers = rows
+    else:
+        table = _table_matrix([[_strip_text(c) for c in r] for r in rows])
+        if table is None:
+            return None
+        numbers, row_labels, col_labels = table
+        if col_labels is not None:
+            row_lines = row_lines[1:]  # the header row held the labels
+    if len({len(r) for r in numbers}) > 1:
+        raise InputError(f"line {line0 + 1}: LaTeX matrix rows have different lengths")
+    return Matrix(
+        0,
+        line0 + 1,
+        "latex",
+        _claims(numbers, line0 + 1),
+        [],
+        row_labels,
+        col_labels,
+        lead=text[offsets[line0] : m.start()],
+        row_lines=row_lines,
+    )
 
 
 def _strip_text(cell: str) -> str:

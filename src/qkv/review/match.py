@@ -11,31 +11,22 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from qkv.core.attention import causal_mask, trace
+from qkv.core.masks import causal_mask
 from qkv.core.softmax import softmax
+from qkv.core.trace import trace
 from qkv.errors import InputError
 from qkv.review.extract import Matrix
 from qkv.review.hints import Hints, read_hints
+from qkv.review.messages import t
 
 INPUTS = ("x", "wq", "wk", "wv", "q", "k", "v")
 QUANTITIES = ("xt", "q", "k", "v", "scores", "scaled", "masked", "weights", "output")
 DEPENDS_ON_SETTING = ("scaled", "masked", "weights", "output")
 SCALES = ("none", "sqrt", "double")  # double: 1/sqrt(d_k) applied twice (only as a diagnosis)
-DIAGNOSES = (
-    "scale_forgotten",
-    "scale_applied_twice",
-    "scale_unexpected",
-    "softmax_over_columns",
-    "dropout",
-    "mask_after_softmax",
-    "mask_forgotten",
-    "mask_unexpected",
-    "k_transposed",
-)  # their descriptions: "diag.*" in qkv.render.messages
 
 
 @dataclass(frozen=True)
@@ -124,7 +115,7 @@ class Candidates:
 
     def __init__(self, inputs: dict[str, np.ndarray]):
         self.inputs = inputs
-        base = {k: v for k, v in inputs.items() if k in INPUTS}
+        base: dict[str, Any] = {k: v for k, v in inputs.items() if k in INPUTS}
         first = trace(**base, scale="none")
         self.q, self.k, self.v = first["q"].matrix, first["k"].matrix, first["v"].matrix
         self.d = self.q.shape[1]
@@ -234,8 +225,6 @@ def find_inputs(matrices: list[Matrix], hints: list[Hints]) -> dict[str, int]:
         return out
     if all(n in named for n in ("q", "k", "v")):
         return {n: named[n] for n in ("q", "k", "v")}
-    if not matrices:
-        raise InputError("no matrix found")
     return {"x": 0}
 
 
@@ -339,19 +328,34 @@ def _judge_one(
         if f.share == 1.0 and not f.normal and (target is None or f.qty == target):
             kind = _diagnosis(f.setting, claim_scale, claim_causal)
             return _diagnosed(m, f.qty, best.setting if best else f.setting, kind, n_cells)
-    if target in ("scores", "scaled", "masked", "weights"):
-        for s in c.settings():
-            arr = c.get(target, s)
-            if arr is None or s.variant != "normal" or arr.T.shape != m.shape:
-                continue
-            symmetric = arr.shape == arr.T.shape and np.array_equal(arr, arr.T)
-            if not symmetric and fit(m, arr.T) == 1.0:
-                return _diagnosed(m, target, s, "k_transposed", n_cells)
+    transposed = _transposed(m, target, c)
+    if transposed is not None:
+        return _diagnosed(m, target or "", transposed, "k_transposed", n_cells)
     if best is not None and best.qty == "weights" and _dropout_fits(m, best.true):
         return _diagnosed(m, "weights", best.setting, "dropout", n_cells)
     if best is None or (best.share < 0.5 and hint is None):
         return Judged(m, None, None, "unrecognised", 0)
-    findings = [
+    setting = _setting_of(best.qty, best.setting, c)
+    return Judged(m, best.qty, setting, "mismatch", n_cells, _mismatches(m, best.true))
+
+
+def _transposed(m: Matrix, target: str | None, c: Candidates) -> Setting | None:
+    """The setting under which the matrix is the transpose of the claimed quantity."""
+    if target not in ("scores", "scaled", "masked", "weights"):
+        return None
+    for s in c.settings():
+        arr = c.get(target, s)
+        if arr is None or s.variant != "normal" or arr.T.shape != m.shape:
+            continue
+        symmetric = arr.shape == arr.T.shape and np.array_equal(arr, arr.T)
+        if not symmetric and fit(m, arr.T) == 1.0:
+            return s
+    return None
+
+
+def _mismatches(m: Matrix, true: np.ndarray) -> list[Finding]:
+    """A finding for every written number that the true value does not round to."""
+    return [
         Finding(
             m.index,
             "mismatch",
@@ -359,16 +363,13 @@ def _judge_one(
             i,
             j,
             claim.text,
-            float(best.true[i, j]),
-            claim.rounded(float(best.true[i, j])),
+            float(true[i, j]),
+            claim.rounded(float(true[i, j])),
         )
         for i, row in enumerate(m.cells)
         for j, claim in enumerate(row)
-        if not claim.consistent(float(best.true[i, j]))
+        if not claim.consistent(float(true[i, j]))
     ]
-    return Judged(
-        m, best.qty, _setting_of(best.qty, best.setting, c), "mismatch", n_cells, findings
-    )
 
 
 def _setting_of(qty: str, s: Setting, c: Candidates) -> Setting | None:
@@ -376,7 +377,5 @@ def _setting_of(qty: str, s: Setting, c: Candidates) -> Setting | None:
 
 
 def _diagnosed(m: Matrix, qty: str, s: Setting, kind: str, n: int) -> Judged:
-    from qkv.render.messages import t
-
     f = Finding(m.index, kind, m.line, detail=t("en", f"diag.{kind}"))
     return Judged(m, qty, s, "diagnosis", n, [f])

@@ -10,8 +10,6 @@ import math
 import re
 from dataclasses import dataclass
 
-from qkv.errors import InputError
-
 _NUMBER = re.compile(
     r"""^(?P<sign>[-+−]?)\s*
         (?P<int>\d+)(?:\.(?P<frac>\d*))?
@@ -84,10 +82,3 @@ def parse_claim(text: str) -> Claim | None:
     value = float(f"{m['sign'].replace('−', '-')}{m['int']}.{frac or '0'}e{exponent or 0}")
     half = 0.5 * 10.0 ** ((exponent or 0) - decimals)
     return Claim(text.strip(), value, half, decimals, exponent)
-
-
-def require_claim(text: str, where: str) -> Claim:
-    claim = parse_claim(text)
-    if claim is None:
-        raise InputError(f"{where}: {text.strip()!r} is not a number")
-    return claim

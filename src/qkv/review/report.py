@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qkv.core.exact import fmt
-from qkv.render.messages import t
 from qkv.review.match import Finding, Judged
+from qkv.review.messages import t
 
 SCHEMA = "qkv.check/1"
 
@@ -160,8 +160,7 @@ def print_report(report: Report, lang: str) -> None:
 
 
 def markdown(report: Report, lang: str) -> str:
-    from qkv.render.layout import Table
-    from qkv.render.markdown import cell, table
+    from qkv.markup import cell, table
 
     out = [
         f"### {cell(t(lang, 'check.title', file=report.file))}",
@@ -176,11 +175,9 @@ def markdown(report: Report, lang: str) -> str:
         "",
     ]
     out += table(
-        Table(
-            t(lang, "check.col.index"),
-            [t(lang, f"check.col.{h}") for h in HEADERS[1:]],
-            [(r[0], r[1:]) for r in _rows(report, lang)],
-        )
+        t(lang, "check.col.index"),
+        [t(lang, f"check.col.{h}") for h in HEADERS[1:]],
+        [(r[0], r[1:]) for r in _rows(report, lang)],
     )
     out.append("")
     found = lines(report, lang)

@@ -62,24 +62,21 @@ def heatmap(
     if title:
         ax.set_title(title, fontdict=font)
     if texts is not None and max(n, k) <= MAX_ANNOTATED:
-        lo, hi = (
-            np.nanmin(finite) if np.isfinite(finite).any() else 0,
-            np.nanmax(finite) if np.isfinite(finite).any() else 1,
-        )
-        middle = (lo + hi) / 2
-        for i in range(n):
-            for j in range(k):
-                dark = not math.isfinite(m[i, j]) or m[i, j] < middle
-                ax.text(
-                    j,
-                    i,
-                    texts[i][j],
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color="white" if dark else "black",
-                )
+        _annotate(ax, m, finite, texts)
     return fig
+
+
+def _annotate(ax: Any, m: np.ndarray, finite: np.ndarray, texts: list[list[str]]) -> None:
+    """Write each cell's digits on it, white on dark cells and black on light ones."""
+    some = np.isfinite(finite).any()
+    lo = np.nanmin(finite) if some else 0
+    hi = np.nanmax(finite) if some else 1
+    middle = (lo + hi) / 2
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            dark = not math.isfinite(m[i, j]) or m[i, j] < middle
+            colour = "white" if dark else "black"
+            ax.text(j, i, texts[i][j], ha="center", va="center", fontsize=8, color=colour)
 
 
 def trace_heatmap(trace: Any, step_id: str, digits: int = 3) -> Any:

@@ -1,6 +1,6 @@
 """The HTML model/head view: page size for long inputs, and time to draw in headless Chromium.
 
-python benchmarks/viz_html.py
+python benchmarks/viz_page.py
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from qkv.maps import AttentionMaps
 from qkv.viz.browser import launch
-from qkv.viz.html import page
+from qkv.viz.page import page
 
 
 def maps(n: int, layers: int, heads: int) -> AttentionMaps:

@@ -1,6 +1,7 @@
-"""Trace and Step: every intermediate of one attention computation, labelled.
+"""Trace and Step: every intermediate of one attention computation, labelled, and its JSON.
 
-A Trace is data. Renderers (qkv.render) lay it out; they compute nothing.
+A Trace is data. Renderers (qkv.render) lay it out; they compute nothing. ``str(trace)`` and
+Jupyter's HTML come from whichever face registered itself in :mod:`qkv.core.display`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+
+from qkv.core import display
 
 SCHEMA = "qkv.trace/1"
 
@@ -38,7 +41,8 @@ class Step:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.matrix.shape  # type: ignore[return-value]
+        n, m = self.matrix.shape
+        return n, m
 
     def exact_at(self, i: int, j: int) -> Fraction | None:
         return None if self.exact is None else self.exact[i, j]
@@ -98,7 +102,7 @@ class Step:
             exact=exact,
             mask=None if "mask" not in d else np.array(d["mask"], dtype=bool),
             exponents=exponents,
-            operands=tuple(d["operands"]) if "operands" in d else None,  # type: ignore[arg-type]
+            operands=(d["operands"][0], d["operands"][1]) if "operands" in d else None,
             same_as=d.get("same_as"),
         )
 
@@ -113,7 +117,7 @@ class ScaleContrast:
     rows: list[tuple[str, str, float, float]]  # (row token, col token, before, after)
 
 
-@dataclass
+@dataclass(repr=False)
 class Trace:
     """All steps of one attention computation, in order, plus its settings."""
 
@@ -184,7 +188,7 @@ class Trace:
                 scale=c["scale"],
                 scale_text=c["scale_text"],
                 weights=np.array(c["weights"], dtype=np.float64),
-                rows=[tuple(r) for r in c["rows"]],  # type: ignore[misc]
+                rows=[(str(a), str(b), float(x), float(y)) for a, b, x, y in c["rows"]],
             )
         return cls(
             steps=[Step.from_dict(s) for s in d["steps"]],
@@ -194,7 +198,7 @@ class Trace:
             causal=d.get("causal"),
             example=d.get("example"),
             contrast=contrast,
-            ranking=[tuple(r) for r in d.get("ranking", [])],  # type: ignore[misc]
+            ranking=[(str(t), float(w), float(x)) for t, w, x in d.get("ranking", [])],
         )
 
     @classmethod
@@ -203,10 +207,17 @@ class Trace:
 
         return cls.from_dict(json.loads(text))
 
-    def _repr_html_(self) -> str:
-        from qkv.render.html import render_fragment
+    def __repr__(self) -> str:
+        n_q, n_k = self["scores"].shape
+        name = f" {self.example}" if self.example else ""
+        return f"<Trace{name}: {' → '.join(self.ids)}; {n_q} queries × {n_k} keys>"
 
-        return render_fragment(self)
+    def __str__(self) -> str:
+        """The hand calculation as a person reads it (when qkv.render is installed)."""
+        return display.show("text", self) or repr(self)
+
+    def _repr_html_(self) -> str | None:
+        return display.show("html", self)
 
 
 def dumps(obj: Any, indent: int = 0) -> str:

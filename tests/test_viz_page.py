@@ -9,7 +9,7 @@ import pytest
 from qkv.cli.main import main
 from qkv.maps import AttentionMaps
 from qkv.viz.browser import CHROMIUM, launch
-from qkv.viz.html import encode, page
+from qkv.viz.page import encode, page
 
 XSS = "<img src=x onerror=alert(1)>"
 

@@ -1,0 +1,66 @@
+"""Which keys a query may see: the causal rule (written once) and how masks combine.
+
+Boolean masks are True where a query may attend (as torch SDPA); float masks are added to the
+scaled scores. Causal masks are aligned bottom-right by default: query i sees key j when
+j <= i + S - L (the last query sees every key, as FlashAttention and KV-cache decoding need);
+top-left is j <= i (torch's ``is_causal``). The two agree when L == S.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from qkv.errors import InputError
+
+Align = Literal["bottom_right", "top_left"]
+
+
+def normalize_causal(causal: bool | str | None) -> Align | None:
+    """False/None -> None; True, "bottom_right", "causal" -> bottom-right; "top_left"."""
+    if causal is None or causal is False:
+        return None
+    if causal is True or causal in (
+        "bottom_right",
+        "causal",
+        "bottom-right",
+        "causal-bottom-right",
+    ):
+        return "bottom_right"
+    if causal in ("top_left", "causal-top-left", "top-left"):
+        return "top_left"
+    raise InputError(f"causal must be False, True, 'bottom_right' or 'top_left', not {causal!r}")
+
+
+def causal_offset(n_queries: int, n_keys: int, align: Align) -> int:
+    """Query i may see key j when j <= i + offset: S - L bottom-right, 0 top-left."""
+    return n_keys - n_queries if align == "bottom_right" else 0
+
+
+def causal_mask(n_queries: int, n_keys: int, align: Align = "bottom_right") -> np.ndarray:
+    """Boolean (L, S) mask, True = may attend."""
+    i = np.arange(n_queries)[:, None]
+    j = np.arange(n_keys)[None, :]
+    return j <= i + causal_offset(n_queries, n_keys, align)
+
+
+def combine_masks(
+    mask: np.ndarray | None, causal: Align | None, shape: tuple[int, ...]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Split a user mask into (allowed bool, additive float) and fold the causal mask in."""
+    allowed = additive = None
+    if mask is not None:
+        m = np.asarray(mask)
+        try:
+            np.broadcast_shapes(m.shape, shape)
+        except ValueError:
+            raise InputError(f"mask of shape {m.shape} does not broadcast to {shape}") from None
+        if m.dtype == bool:
+            allowed = np.broadcast_to(m, shape)
+        else:
+            additive = np.broadcast_to(m.astype(np.float64), shape)
+    if causal is not None:
+        c = np.broadcast_to(causal_mask(shape[-2], shape[-1], causal), shape)
+        allowed = c if allowed is None else (allowed & c)
+    return allowed, additive

@@ -1,0 +1,36 @@
+"""The scale of the scores: 1/sqrt(d_k) by default, 1 for "none", or a given number."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from qkv.core import exact as ex
+from qkv.errors import InputError
+
+ScaleArg = None | str | float | int | Fraction
+
+
+def is_sqrt(scale: ScaleArg) -> bool:
+    """Does this argument ask for the default 1/sqrt(d_k)?"""
+    return scale is None or scale == "sqrt"
+
+
+def resolve_scale(scale: ScaleArg, d_k: int) -> tuple[float, str, Fraction | None]:
+    """(scale as float, how to write it, exact value or None).
+
+    None or "sqrt": 1/sqrt(d_k); "none": 1; a number: that number.
+    """
+    if is_sqrt(scale):
+        root = ex.sqrt_exact(d_k)
+        return 1.0 / math.sqrt(d_k), f"1/√{d_k}", None if root is None else 1 / root
+    if isinstance(scale, str) and scale.strip().lower() == "none":
+        return 1.0, "1", Fraction(1)
+    try:
+        q = Fraction(str(scale).replace("−", "-").strip())
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"scale must be 'sqrt', 'none' or a number, not {scale!r}") from None
+    value = float(q)
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"scale must be a positive finite number, not {scale!r}")
+    return value, ex.fmt_exact(q), q
