@@ -11,6 +11,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from qkv import limits
+
 # Exact (object-dtype) arithmetic is done only below this many multiply-adds per matmul;
 # above it a learner is not computing by hand anyway.
 EXACT_WORK_LIMIT = 200_000
@@ -39,8 +41,18 @@ def matmul(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
         return None
     if a.shape[0] * a.shape[1] * b.shape[1] > EXACT_WORK_LIMIT:
         return None
+    if not (small(a) and small(b)):  # 1e-300 as a Fraction: slow and of no use by hand
+        return None
     product: np.ndarray = np.dot(a, b)
     return product
+
+
+def small(a: np.ndarray) -> bool:
+    """Every entry's numerator and denominator fit limits.EXACT_BITS bits."""
+    bits = limits.EXACT_BITS
+    return all(
+        abs(q.numerator).bit_length() <= bits and q.denominator.bit_length() <= bits for q in a.flat
+    )
 
 
 def sqrt_exact(n: int) -> Fraction | None:

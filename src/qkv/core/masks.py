@@ -1,9 +1,10 @@
 """Which keys a query may see: the causal rule (written once) and how masks combine.
 
-Boolean masks are True where a query may attend (as torch SDPA); float masks are added to the
-scaled scores. Causal masks are aligned bottom-right by default: query i sees key j when
-j <= i + S - L (the last query sees every key, as FlashAttention and KV-cache decoding need);
-top-left is j <= i (torch's ``is_causal``). The two agree when L == S.
+Boolean masks are True where a query may attend (as torch SDPA); so is an integer mask of 0
+and 1 (1 = may attend, as in --mask FILE); float masks are added to the scaled scores. Causal
+masks are aligned bottom-right by default: query i sees key j when j <= i + S - L (the last
+query sees every key, as FlashAttention and KV-cache decoding need); top-left is j <= i
+(torch's ``is_causal``). The two agree when L == S.
 """
 
 from __future__ import annotations
@@ -45,13 +46,35 @@ def causal_mask(n_queries: int, n_keys: int, align: Align = "bottom_right") -> n
     return j <= i + causal_offset(n_queries, n_keys, align)
 
 
+def as_mask(mask: object) -> np.ndarray:
+    """A user mask as bool (True = may attend) or float64 (added); InputError if neither.
+
+    Integers are 0/1 may-attend flags, as in a --mask FILE: [[1, 0], [1, 1]] hides key 2
+    from query 1 (adding 1 and 0 to the scores instead would be a silent wrong result).
+    """
+    m = np.asarray(mask)
+    if m.dtype == bool:
+        return m
+    if m.dtype.kind in "iu":
+        if not np.isin(m, (0, 1)).all():
+            raise InputError("an integer mask holds 0 and 1 (1 = may attend); add floats instead")
+        return m.astype(bool)
+    try:
+        out = m.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError("a mask holds booleans (True = may attend) or numbers") from None
+    if np.isnan(out).any():
+        raise InputError("mask contains NaN")
+    return out
+
+
 def combine_masks(
     mask: np.ndarray | None, causal: Align | None, shape: tuple[int, ...]
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Split a user mask into (allowed bool, additive float) and fold the causal mask in."""
     allowed = additive = None
     if mask is not None:
-        m = np.asarray(mask)
+        m = as_mask(mask)
         try:
             np.broadcast_shapes(m.shape, shape)
         except ValueError:

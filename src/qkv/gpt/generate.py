@@ -8,6 +8,7 @@ with absolute positions, a cache cannot slide one token at a time.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
@@ -25,10 +26,15 @@ def _pick(
     top_p: float | None,
     gen: torch.Generator | None,
 ) -> int:
-    """One token from the last position's logits (V,)."""
-    if temperature == 0:
+    """One token from the last position's logits (V,).
+
+    In float64, shifted by the maximum before dividing: the largest is 0 and the rest are
+    <= 0 whatever the temperature, so a tiny one (1e-45) is as good as greedy, never inf - inf.
+    """
+    if temperature < sys.float_info.min:  # 0, or too small to divide by: greedy
         return int(torch.argmax(logits))
-    logits = logits / temperature
+    logits = logits.double()
+    logits = (logits - logits.max()) / temperature
     if top_k is not None and top_k < logits.numel():
         kth = torch.topk(logits, top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -81,6 +87,11 @@ def generate(
 @torch.inference_mode()
 def word_probability(model: GPT, tok: CharTokenizer, prompt: str, word: str) -> float:
     """P(word | prompt), one character at a time: the product of each next-char probability."""
+    if len(word) > model.config.block_size:
+        raise InputError(
+            f"the candidate {word[:12]!r} has {len(word)} characters; the model sees at most "
+            f"{model.config.block_size}"
+        )
     ids = tok.encode(prompt, "the prompt") + tok.encode(word, f"the candidate {word!r}")
     ids = ids[-(model.config.block_size + 1) :]
     model.eval()
@@ -99,7 +110,7 @@ def next_chars(
     model.eval()
     logits, _, _ = model(torch.tensor([ids]))
     probs = torch.softmax(logits[0, -1], dim=-1)
-    values, order = torch.topk(probs, min(top, probs.numel()))
+    values, order = torch.topk(probs, max(1, min(top, probs.numel())))
     return [(tok.chars[int(i)], float(p)) for p, i in zip(values, order, strict=True)]
 
 

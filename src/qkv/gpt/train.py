@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from qkv import limits
 from qkv.errors import InputError
 from qkv.gpt import checkpoint
 from qkv.gpt.config import GPTConfig, TrainConfig
@@ -105,7 +106,7 @@ def train(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> dict[str, float]:
     """Train on text; keep the checkpoint with the best validation loss at out/checkpoint.pt."""
-    path = out / checkpoint.FILENAME
+    path = prepare_out(out)
     torch.manual_seed(seed)
     if resume:
         run = _resume(path, text, train_config)
@@ -116,9 +117,14 @@ def train(
         raise InputError(f"the checkpoint is at step {run.step}; ask for more --steps than that")
     optimizer = optimizer_for(run.model, t)
     if run.optimizer_state is not None:
-        optimizer.load_state_dict(run.optimizer_state)
+        try:
+            optimizer.load_state_dict(run.optimizer_state)
+            _check_optimizer(optimizer)
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError):
+            raise InputError("the checkpoint's optimizer state does not fit its model") from None
     data = torch.tensor(run.tokenizer.encode(text, "the corpus"), dtype=torch.long)
     train_data, val_data = split(data, run.model.config.block_size)
+    _make_out(out)
     gen = torch.Generator().manual_seed(seed + run.step)
     model = run.model
     model.train()
@@ -145,6 +151,59 @@ def train(
     return {**last, "best_val": best}
 
 
+def _check_optimizer(optimizer: torch.optim.Optimizer) -> None:
+    """AdamW's moments have their parameter's shape and dtype (a stranger's may not)."""
+    for group in optimizer.param_groups:
+        betas, eps, decay = group.get("betas"), group.get("eps"), group.get("weight_decay")
+        if not (
+            isinstance(betas, (tuple, list))
+            and len(betas) == 2
+            and all(isinstance(b, float) and 0 <= b < 1 for b in betas)
+            and isinstance(eps, float)
+            and 0 < eps < 1
+            and isinstance(decay, float)
+            and 0 <= decay < 1
+        ):
+            raise ValueError("hyperparameters")
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                if key == "step":
+                    if torch.as_tensor(value).numel() != 1:
+                        raise ValueError("step")
+                elif not (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == p.shape
+                    and value.dtype == p.dtype
+                ):
+                    raise ValueError(key)
+
+
+def prepare_out(out: Path) -> Path:
+    """The checkpoint's path in ``out``, checked now (not at the first evaluation, minutes
+    later): a folder, or one that can be made; the folder itself is made when training
+    starts, so that a refused run leaves nothing behind."""
+    from qkv.files import check_target
+
+    target = out / checkpoint.FILENAME
+    if out.is_dir():
+        return check_target(target, "checkpoint")
+    if out.exists() or out.is_symlink():
+        raise InputError(f"--out {out} is not a folder")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise InputError(f"--out {out}: cannot make a folder in {parent}")
+    return target
+
+
+def _make_out(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot make the folder {out} ({e.strerror})") from None
+
+
 @dataclass
 class _Run:
     """Where training starts: a new model, or a checkpoint's model, optimizer and step."""
@@ -163,6 +222,11 @@ def _start(path: Path, text: str, model_config: GPTConfig, train_config: TrainCo
     if not text:
         raise InputError("the corpus is empty")
     tokenizer = CharTokenizer.from_text(text)
+    if len(tokenizer) > limits.MAX_VOCAB:
+        raise InputError(
+            f"the text has {len(tokenizer):,} distinct characters; a character model of qkv "
+            f"takes at most {limits.MAX_VOCAB:,}"
+        )
     model = GPT(replace(model_config, vocab_size=len(tokenizer)))
     return _Run(model, tokenizer, train_config)
 
