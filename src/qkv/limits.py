@@ -39,11 +39,12 @@ MAX_MAP_TOKENS = 100_000  # queries or keys
 MAX_MAP_LAYERS = 1_000  # layers or heads
 
 # The tiny GPT: what a checkpoint may declare, what a training text may hold.
-MAX_VOCAB = 50_000  # distinct characters (Chinese needs ~10,000; Unicode has ~150,000)
-MAX_GPT_PARAMS = 50_000_000  # parameters a checkpoint's configuration implies (200 MB)
+MAX_VOCAB = 20_000  # distinct characters (a Chinese text needs ~10,000; Unicode has 150,000)
+MAX_GPT_PARAMS = 10_000_000  # parameters a checkpoint's configuration implies (40 MB; the
+# largest preset, small, has 2.7 M)
 MAX_LAYERS = 64
 MAX_HEADS = 64
-MAX_CONTEXT = 4_096  # block_size
+MAX_CONTEXT = 1_024  # block_size (presets: 32 to 128)
 MAX_PROMPT_CHARS = 10_000
 MAX_NEW_TOKENS = 10_000
 MAX_CANDIDATES = 100  # qkv gpt probe --candidates: one forward pass each

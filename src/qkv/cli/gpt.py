@@ -98,7 +98,7 @@ def _load(path: str) -> tuple[Any, Any]:
 def _train_inputs(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
     """(model config, train config, text, where it came from), every argument checked."""
     from qkv.gpt.config import preset
-    from qkv.gpt.train import prepare_out
+    from qkv.gpt.train import check_vocabulary, prepare_out
 
     model_config, train_config = preset(args.preset)
     if args.resume and not (Path(args.out) / "checkpoint.pt").exists():
@@ -119,6 +119,7 @@ def _train_inputs(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
     text = read_text(args.text, "--text", limits.TEXT_BYTES)
     if not text.strip():
         raise InputError(f"--text {args.text} is empty")
+    check_vocabulary(text)
     return model_config, train_config, text, args.text
 
 

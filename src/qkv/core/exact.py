@@ -114,4 +114,6 @@ def fmt_exact(q: Fraction) -> str:
     """An exact number for an expansion: decimal when short, else a fraction (11/3)."""
     if is_terminating(q):
         return format_fraction_decimal(q)
+    if max(abs(q.numerator), q.denominator) >= 10**12:  # 1e300 is not written in 301 digits
+        return fmt(float(q), 6)
     return f"{q.numerator}/{q.denominator}"

@@ -16,7 +16,7 @@ import torch
 from qkv.errors import InputError
 from qkv.gpt.data import CharTokenizer
 from qkv.gpt.model import GPT
-from qkv.maps import AttentionMaps
+from qkv.maps import AttentionMaps, check_shape
 
 
 def _pick(
@@ -122,6 +122,9 @@ def attention_maps(model: GPT, tok: CharTokenizer, prompt: str) -> AttentionMaps
             f"the prompt has {len(ids)} characters; the model sees at most "
             f"{model.config.block_size}"
         )
+
+    c = model.config
+    check_shape((c.n_layer, c.n_head, len(ids), len(ids)), "the prompt's attention maps")
     model.eval()
     _, _, weights = model(torch.tensor([ids]), need_weights=True)
     maps = np.stack([w[0].float().numpy() for w in weights])  # (layers, heads, T, T)

@@ -23,6 +23,7 @@ BOUNDS = {
     "n_layer": limits.MAX_LAYERS,
     "n_head": limits.MAX_HEADS,
     "block_size": limits.MAX_CONTEXT,
+    "n_embd": 4_096,
 }
 MAX_BATCH_TOKENS = 1_000_000  # batch_size x block_size in one training step
 

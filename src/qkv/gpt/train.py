@@ -151,6 +151,16 @@ def train(
     return {**last, "best_val": best}
 
 
+def check_vocabulary(text: str) -> None:
+    """A character model's vocabulary is every distinct character: at most MAX_VOCAB."""
+    distinct = len(set(text))
+    if distinct > limits.MAX_VOCAB:
+        raise InputError(
+            f"the text has {distinct:,} distinct characters; a character model of qkv "
+            f"takes at most {limits.MAX_VOCAB:,}"
+        )
+
+
 def _check_optimizer(optimizer: torch.optim.Optimizer) -> None:
     """AdamW's moments have their parameter's shape and dtype (a stranger's may not)."""
     for group in optimizer.param_groups:
@@ -221,12 +231,8 @@ def _start(path: Path, text: str, model_config: GPTConfig, train_config: TrainCo
         raise InputError(f"{path} exists; use --resume to continue it, or another --out")
     if not text:
         raise InputError("the corpus is empty")
+    check_vocabulary(text)
     tokenizer = CharTokenizer.from_text(text)
-    if len(tokenizer) > limits.MAX_VOCAB:
-        raise InputError(
-            f"the text has {len(tokenizer):,} distinct characters; a character model of qkv "
-            f"takes at most {limits.MAX_VOCAB:,}"
-        )
     model = GPT(replace(model_config, vocab_size=len(tokenizer)))
     return _Run(model, tokenizer, train_config)
 
