@@ -47,6 +47,11 @@ PRELOAD = (
     "qkv.gpt.train",
     "matplotlib.figure",
     "matplotlib.backends.backend_agg",
+    "qkv.hf",
+    "transformers",
+    "transformers.models.auto.modeling_auto",
+    "transformers.models.auto.tokenization_auto",
+    "transformers.models.bert.modeling_bert",
 )
 
 
@@ -57,7 +62,7 @@ class Outcome:
     stderr: bytes
     seconds: float  # wall clock
     cpu: float  # user + system seconds of the child
-    grown_mb: float  # peak resident memory above the server's at the fork
+    grown_mb: float  # peak resident memory above the child's at the fork (-1: killed)
     why: str = ""  # "", "over the CPU limit", "still running at the wall-clock limit", "signal 11"
 
 
@@ -125,9 +130,9 @@ class Server:
 # --------------------------------------------------------------------------- the server
 
 
-def _rss_kb() -> int:
+def _status_kb(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
@@ -141,6 +146,7 @@ def _vm_bytes() -> int:
 
 def _child(request: dict[str, object]) -> None:
     """In the forked child: limits, redirections, then the command line. Never returns."""
+    import faulthandler
     import io
     import resource
     import traceback
@@ -164,7 +170,10 @@ def _child(request: dict[str, object]) -> None:
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8")
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8")
+    for signum in (signal.SIGXCPU, signal.SIGUSR1):  # where it was when stopped: on stderr
+        faulthandler.register(signum, file=sys.stderr, chain=False)
     rc = 99
+    start_kb = _status_kb("VmRSS")
     try:
         from qkv.cli.main import main
 
@@ -178,11 +187,13 @@ def _child(request: dict[str, object]) -> None:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
+        with contextlib.suppress(Exception):  # peak resident memory above the start
+            grown = (_status_kb("VmHWM") - start_kb) / 1024
+            (capture / "grown_mb").write_text(f"{max(0.0, grown):.1f}")
         os._exit(rc)
 
 
 def _serve_one(request: dict[str, object]) -> dict[str, object]:
-    base = _rss_kb()
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -195,6 +206,8 @@ def _serve_one(request: dict[str, object]) -> dict[str, object]:
         if done:
             break
         if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGUSR1)  # its stack to stderr first
+            time.sleep(0.3)
             os.kill(pid, signal.SIGKILL)
             _, status, usage = os.wait4(pid, 0)
             why = "still running at the wall-clock limit"
@@ -206,11 +219,11 @@ def _serve_one(request: dict[str, object]) -> dict[str, object]:
     if os.WIFEXITED(status):
         rc = os.WEXITSTATUS(status)
     elif not why:
-        signum = os.WTERMSIG(status)
-        why = "over the CPU limit" if signum == signal.SIGXCPU else f"signal {signum}"
-    if cpu > limit and not why:
+        why = f"signal {os.WTERMSIG(status)}"
+    if cpu >= limit:
         why = "over the CPU limit"
-    grown = max(0.0, (usage.ru_maxrss - base) / 1024)
+    report = Path(str(request["capture"])) / "grown_mb"
+    grown = float(report.read_text()) if report.exists() else -1.0  # killed: not measured
     return {"rc": rc, "seconds": seconds, "cpu": cpu, "grown_mb": grown, "why": why}
 
 

@@ -233,7 +233,8 @@ def _make_trace(args: argparse.Namespace, lang: str) -> Any:
     if not has_input:
         extra = sorted(set(kw) - {"mask", "causal", "scale", "tokens"})
         if extra:
-            raise InputError(f"--{extra[0]} needs --x or --q/--k/--v (or --input)")
+            flag = extra[0].replace("_", "-")
+            raise InputError(f"--{flag} needs --x or --q/--k/--v (or --input)")
         example = find_example(args.example or DEFAULT_EXAMPLE)
         return example.trace(lang, **{k: v for k, v in kw.items() if v is not None})
     kw.setdefault("scale", "sqrt")

@@ -123,46 +123,68 @@ def _train_inputs(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
     return model_config, train_config, text, args.text
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+class _TrainDisplay:
+    """The header and the progress bar, shown from the first step on: a run refused while it
+    starts (a corpus too short, a checkpoint that does not fit) prints only its error line."""
 
+    def __init__(self, header: str, total: int):
+        self.header, self.total = header, total
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __call__(self, p: Any) -> None:
+        if self.bar is None:
+            self._start()
+        self.bar.update(self.task, completed=p.step, loss=p.loss, tps=p.tokens_per_s)
+        if p.val_loss is not None:
+            mark = " (saved)" if p.saved else ""
+            self.bar.console.print(
+                f"step {p.step}: train loss {p.train_loss:.4f}, val loss {p.val_loss:.4f}{mark}"
+            )
+
+    def _start(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        say(self.header)
+        columns = (
+            TextColumn("[bold]step {task.completed}/{task.total}"),
+            BarColumn(),
+            TextColumn("loss {task.fields[loss]:.3f}  {task.fields[tps]:,.0f} tok/s"),
+            TimeRemainingColumn(),
+        )
+        self.bar = Progress(*columns, transient=False)
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=self.total, loss=float("nan"), tps=0.0)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def run_train(args: argparse.Namespace) -> int:
     from qkv.gpt.train import configure_cpu, train
 
     model_config, train_config, text, source = _train_inputs(args)
     threads = configure_cpu()
-    say(f"training {args.preset} on {source} ({len(text):,} characters, {threads} threads)")
-    columns = (
-        TextColumn("[bold]step {task.completed}/{task.total}"),
-        BarColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}  {task.fields[tps]:,.0f} tok/s"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("train", total=train_config.steps, loss=float("nan"), tps=0.0)
-
-        def show(p: Any) -> None:
-            bar.update(task, completed=p.step, loss=p.loss, tps=p.tokens_per_s)
-            if p.val_loss is not None:
-                mark = " (saved)" if p.saved else ""
-                bar.console.print(
-                    f"step {p.step}: train loss {p.train_loss:.4f}, val loss {p.val_loss:.4f}{mark}"
-                )
-
-        try:
-            result = train(
-                text,
-                model_config,
-                train_config,
-                Path(args.out),
-                seed=args.seed,
-                resume=args.resume,
-                on_progress=show,
-            )
-        except KeyboardInterrupt:
-            bar.console.print(
-                printable(f"interrupted; the last good checkpoint in {args.out} is intact")
-            )
-            return 130
+    header = f"training {args.preset} on {source} ({len(text):,} characters, {threads} threads)"
+    display = _TrainDisplay(header, train_config.steps)
+    try:
+        result = train(
+            text,
+            model_config,
+            train_config,
+            Path(args.out),
+            seed=args.seed,
+            resume=args.resume,
+            on_progress=display,
+        )
+    except KeyboardInterrupt:
+        display.close()
+        say(f"interrupted; the last good checkpoint in {args.out} is intact")
+        return 130
+    finally:
+        display.close()
     say(f"best val loss {result['best_val']:.4f}; checkpoint: {Path(args.out) / 'checkpoint.pt'}")
     return 0
 

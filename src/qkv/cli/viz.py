@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from qkv.cli.output import say
@@ -100,13 +102,9 @@ def run(args: argparse.Namespace) -> int:
         return _summary(args)
     if args.view in ("model", "head", "trace"):
         return _page(args)
-    import sys
-    import warnings
-
     from qkv.viz.heatmap import maps_heatmap, save, trace_heatmap
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_as_lines():
         maps = _maps(args)
         if maps is not None:
             fig = maps_heatmap(maps, args.layer - 1, args.head - 1)
@@ -115,11 +113,24 @@ def run(args: argparse.Namespace) -> int:
 
             example = find_example(args.example or DEFAULT_EXAMPLE)
             fig = trace_heatmap(example.trace(args.lang), args.step)
-    for w in caught:  # one plain line each, not Python's file:line form
-        print(printable(f"qkv viz: warning: {w.message}"), file=sys.stderr)
-    _save_maps(args, maps)
-    say(str(save(fig, args.output)))
+        _save_maps(args, maps)
+        path = save(fig, args.output)  # matplotlib warns while drawing (a missing glyph)
+    say(str(path))
     return 0
+
+
+@contextlib.contextmanager
+def warnings_as_lines() -> Iterator[None]:
+    """Python warnings (matplotlib's, qkv's CJK font one) as one plain line each on stderr,
+    not in Python's file:line form; after the work, so that an error stays one line."""
+    import sys
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for text in dict.fromkeys(str(w.message) for w in caught):
+        print(printable(f"qkv viz: warning: {' '.join(text.split())}"), file=sys.stderr)
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -132,16 +143,17 @@ def _summary(args: argparse.Namespace) -> int:
     if maps is None:
         raise InputError("--view summary needs --maps FILE.npz or --model with --text")
     rows = summarise(maps)
-    figure = None
-    if args.output is not None:  # a small plot: entropy per layer and head
-        from qkv.viz.summary import summary_figure
+    with warnings_as_lines():
+        figure = None
+        if args.output is not None:  # a small plot: entropy per layer and head
+            from qkv.viz.summary import summary_figure
 
-        figure = summary_figure(maps)
-    _save_maps(args, maps)
-    if figure is not None:
-        from qkv.viz.heatmap import save
+            figure = summary_figure(maps)
+        _save_maps(args, maps)
+        if figure is not None:
+            from qkv.viz.heatmap import save
 
-        print(printable(str(save(figure, args.output))), file=sys.stderr)
+            print(printable(str(save(figure, args.output))), file=sys.stderr)
     if args.format == "json":
         print(
             json.dumps(

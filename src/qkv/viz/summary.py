@@ -24,17 +24,22 @@ class HeadSummary:
 
 
 def summarise(maps: AttentionMaps) -> list[HeadSummary]:
-    """One summary per (layer, head), averaged over the queries."""
-    w = maps.maps.astype(np.float64)  # (layers, heads, N, N)
-    n = w.shape[-1]
-    i = np.arange(w.shape[-2])[:, None]
-    j = np.arange(n)[None, :]
+    """One summary per (layer, head), averaged over the queries.
+
+    Maps may be queries x keys with fewer keys than queries (or more): "previous" averages
+    over the queries that have a key just before them, "same" over those that have their own
+    position among the keys, and a measure with no such query is 0.
+    """
+    w = maps.maps.astype(np.float64)  # (layers, heads, N, S)
+    n, s = w.shape[-2], w.shape[-1]
+    i = np.arange(n)[:, None]
+    j = np.arange(s)[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        ent = -np.where(w > 0, w * np.log2(w), 0.0).sum(-1)  # (layers, heads, N)
-    prev = np.zeros_like(w[..., 0])
-    if n > 1:
-        prev[..., 1:] = w[..., np.arange(1, w.shape[-2]), np.arange(0, w.shape[-2] - 1)]
-    same = np.diagonal(w, axis1=-2, axis2=-1) if w.shape[-2] == n else np.zeros_like(prev)
+        ent = -np.where(w > 0, w * np.log2(np.where(w > 0, w, 1.0)), 0.0).sum(-1)  # (L, H, N)
+    rows_prev = np.arange(1, min(n, s + 1))  # query i with key i - 1
+    rows_same = np.arange(min(n, s))  # query i with key i
+    prev = w[..., rows_prev, rows_prev - 1]  # (L, H, len(rows_prev))
+    same = w[..., rows_same, rows_same]
     dist = (w * np.abs(i - j)).sum(-1)
     out = []
     for layer in range(w.shape[0]):
@@ -45,12 +50,16 @@ def summarise(maps: AttentionMaps) -> list[HeadSummary]:
                     head + 1,
                     float(ent[layer, head].mean()),
                     float(w[layer, head, :, 0].mean()),
-                    float(prev[layer, head, 1:].mean()) if n > 1 else 0.0,
-                    float(same[layer, head].mean()),
+                    _mean(prev[layer, head]),
+                    _mean(same[layer, head]),
                     float(dist[layer, head].mean()),
                 )
             )
     return out
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else 0.0
 
 
 def summary_figure(maps: AttentionMaps, measure: str = "entropy") -> object:

@@ -147,7 +147,8 @@ def self_inputs(x: Any, projections: dict[str, Any], tokens: Sequence[str] | Non
         if wm.shape[0] != d:
             rows = f"row{'s' * (wm.shape[0] != 1)}"
             raise InputError(
-                f"X and {label} do not fit: X has {d} columns, {label} has {wm.shape[0]} {rows}"
+                f"X and {label} do not fit: X has {count(d, 'column')}, {label} has "
+                f"{wm.shape[0]} {rows}"
             )
         tex = label.replace("_", "_{") + "}"
         made[wid] = Step(wid, wm, dims, _labels(wm.shape[1], ""), label, tex, exact=we)
@@ -189,9 +190,13 @@ def cross_inputs(
     km, ke = as_matrix(k, "K", limits.MAX_TOKENS)
     vm, ve = as_matrix(v, "V", limits.MAX_TOKENS)
     if qm.shape[1] != km.shape[1]:
-        raise InputError(f"Q and K do not fit: Q has {qm.shape[1]} columns, K has {km.shape[1]}")
+        raise InputError(
+            f"Q and K do not fit: Q has {count(qm.shape[1], 'column')}, K has {km.shape[1]}"
+        )
     if km.shape[0] != vm.shape[0]:
-        raise InputError(f"K and V do not fit: K has {km.shape[0]} rows, V has {vm.shape[0]}")
+        raise InputError(
+            f"K and V do not fit: K has {count(km.shape[0], 'row')}, V has {vm.shape[0]}"
+        )
     tok = _check_tokens(tokens, qm.shape[0], "Q") or _labels(qm.shape[0], "q")
     key_tok = _check_tokens(key_tokens, km.shape[0], "K") or _labels(km.shape[0], "k")
     qs = Step("q", qm, tok, _labels(qm.shape[1], ""), "Q", "Q", exact=qe)
