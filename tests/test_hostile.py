@@ -207,8 +207,8 @@ def test_defect5_explain_sizes_are_bounded_before_any_work(qkv_cli, tmp_path):
     row = ",".join(["1"] * 1500)
     (tmp_path / "wide.csv").write_text((row + "\n") * 1100)  # 3.3 MB: under the byte limit
     for name, message in (
-        ("3000.json", "X has 3,000 rows (tokens); at most 512"),
-        ("1e4.json", "X has 10,000 rows (tokens); at most 512"),
+        ("3000.json", "X has 3,000 rows (tokens); at most 256"),
+        ("1e4.json", "X has 10,000 rows (tokens); at most 256"),
         ("wide.csv", "has 1,100 rows; at most 1,024"),
     ):
         out = qkv_cli(["explain", "--input", name, "--format", "json"], tmp_path, seconds=5)

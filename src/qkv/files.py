@@ -89,6 +89,31 @@ def read_bytes(path: str | Path, what: str, limit: int) -> bytes:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def open_regular(path: str | Path, what: str, limit: int) -> Iterator[IO[bytes] | None]:
+    """A regular file opened for reading, at most ``limit`` bytes long (a regular file's size
+    is what it holds), for readers that need to seek (zip); None for anything else, which
+    :func:`read_bytes` then reads with its limit."""
+    name = str(path)
+    try:
+        mode = os.stat(name).st_mode if name != "-" else 0
+    except FileNotFoundError:
+        raise InputError(f"{what} {name} does not exist") from None
+    except OSError as e:
+        raise InputError(f"{what} {name} cannot be read ({_reason(e, name)})") from None
+    if not stat.S_ISREG(mode):
+        yield None
+        return
+    try:
+        f = open(name, "rb")  # noqa: SIM115 (closed below)
+    except OSError as e:
+        raise InputError(f"{what} {name} cannot be read ({_reason(e, name)})") from None
+    with f:
+        if os.fstat(f.fileno()).st_size > limit:
+            raise InputError(f"{what} {name} is larger than {_mb(limit)}")
+        yield f
+
+
 def _read_stdin(what: str, limit: int) -> bytes:
     try:
         fd = sys.stdin.buffer.fileno()

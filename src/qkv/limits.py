@@ -27,16 +27,18 @@ MAX_DIGITS = 40  # significant digits of one number (float64 holds 17)
 MAX_EXPONENT = 300  # |E| of the number's decimal exponent, as in 1.5e12 (float64: 308)
 
 # qkv explain and qkv.trace(): a hand calculation, and its JSON.
-MAX_TOKENS = 512  # rows of X, Q, K or V (queries and keys)
+MAX_TOKENS = 256  # rows of X, Q, K or V (queries and keys): 65,536 scores a step
 MAX_DIM = 1024  # columns of any matrix (d, d_k, d_v)
-MAX_CELLS = 65_536  # numbers in one matrix
+MAX_CELLS = 32_768  # numbers in one matrix (256 tokens x 128)
+MAX_LABEL = 200  # characters of one token label (here and in attention maps)
 # Exact (Fraction) products only while each factor fits this many bits; beyond, floats.
 EXACT_BITS = 128
 
 # Attention maps (.npz, models): declared shape x dtype is checked before anything is loaded.
 MAX_MAP_CELLS = 40_000_000  # layers x heads x queries x keys (512 tokens x 12 x 12 = 37.7 M)
 MAX_MAP_TOKENS = 100_000  # queries or keys
-MAX_MAP_LAYERS = 1_000  # layers or heads
+MAX_MAP_LAYERS = 256  # layers, and heads a layer
+MAX_MAP_HEADS = 4_096  # layers x heads (one summary row, one thumbnail each)
 
 # The tiny GPT: what a checkpoint may declare, what a training text may hold.
 MAX_VOCAB = 20_000  # distinct characters (a Chinese text needs ~10,000; Unicode has 150,000)

@@ -12,7 +12,7 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ class AttentionMaps:
         check_shape(tuple(self.maps.shape), "attention maps")
         if self.maps.shape[-2] != len(self.tokens):
             raise InputError(f"{len(self.tokens)} tokens for maps with {self.maps.shape[-2]} rows")
+        long = next((i for i, t in enumerate(self.tokens) if len(t) > limits.MAX_LABEL), None)
+        if long is not None:
+            raise InputError(f"token {long + 1} is longer than {limits.MAX_LABEL} characters")
         if not np.isfinite(self.maps).all():
             raise InputError("attention maps hold NaN or infinity")
         low, high = float(self.maps.min()), float(self.maps.max())
@@ -81,16 +84,22 @@ class AttentionMaps:
 
     @classmethod
     def load(cls, path: str | Path) -> AttentionMaps:
-        """Maps saved by :meth:`save`, read with the checks above; InputError if bad."""
-        from qkv.files import read_bytes
+        """Maps saved by :meth:`save`, read with the checks above; InputError if bad.
 
+        A regular file is read in place (a zip needs to seek; its size is checked first);
+        anything else (a pipe, a device) through qkv.files' byte limit."""
+        from qkv.files import open_regular, read_bytes
+
+        with open_regular(path, "attention maps", limits.MAPS_FILE_BYTES) as f:
+            if f is not None:
+                return cls.from_file(f, str(path))
         data = read_bytes(path, "attention maps", limits.MAPS_FILE_BYTES)
-        return cls.from_bytes(data, str(path))
+        return cls.from_file(io.BytesIO(data), str(path))
 
     @classmethod
-    def from_bytes(cls, data: bytes, name: str = "maps") -> AttentionMaps:
+    def from_file(cls, f: IO[bytes], name: str = "maps") -> AttentionMaps:
         try:
-            arrays = _arrays(data, name)
+            arrays = _arrays(f)
             meta = json.loads(str(arrays["meta"][()]))
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise InputError(f"{name} is not a readable attention-maps file ({e})") from None
@@ -110,10 +119,15 @@ def check_shape(shape: tuple[int, ...], what: str) -> None:
         raise InputError(f"{what} must be layers x heads x queries x keys, got shape {shape}")
     if min(shape) < 1:
         raise InputError(f"{what} are empty (shape {shape})")
-    if max(shape[:2]) > limits.MAX_MAP_LAYERS or max(shape[2:]) > limits.MAX_MAP_TOKENS:
+    if (
+        max(shape[:2]) > limits.MAX_MAP_LAYERS
+        or shape[0] * shape[1] > limits.MAX_MAP_HEADS
+        or max(shape[2:]) > limits.MAX_MAP_TOKENS
+    ):
         raise InputError(
-            f"{what} of shape {shape} are too large (at most {limits.MAX_MAP_LAYERS:,} layers "
-            f"or heads and {limits.MAX_MAP_TOKENS:,} tokens)"
+            f"{what} of shape {shape} are too large (at most {limits.MAX_MAP_LAYERS} layers, "
+            f"{limits.MAX_MAP_LAYERS} heads a layer, {limits.MAX_MAP_HEADS:,} heads in all and "
+            f"{limits.MAX_MAP_TOKENS:,} tokens)"
         )
     if int(np.prod(shape, dtype=object)) > limits.MAX_MAP_CELLS:
         raise InputError(
@@ -121,9 +135,9 @@ def check_shape(shape: tuple[int, ...], what: str) -> None:
         )
 
 
-def _arrays(data: bytes, name: str) -> dict[str, np.ndarray]:
+def _arrays(f: IO[bytes]) -> dict[str, np.ndarray]:
     """The three arrays, each header read and checked before its data is."""
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
+    with zipfile.ZipFile(f) as z:
         present = {n.removesuffix(".npy") for n in z.namelist()}
         missing = [m for m in MEMBERS if m not in present]
         if missing:

@@ -163,23 +163,15 @@ def _summary(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold cyan")  # numbers only: no user text
-    for name in ("layer", "head", "entropy (bits)", "first", "previous", "same", "distance"):
-        table.add_column(name, justify="right")
+    # plain columns, not a rich Table: a model of 48 layers x 64 heads is 3,072 rows
+    names = ("layer", "head", "entropy (bits)", "first", "previous", "same", "distance")
+    widths = [max(len(n), 5) for n in names]
+    lines = ["  ".join(n.rjust(w) for n, w in zip(names, widths, strict=True))]
     for r in rows:
-        table.add_row(
-            str(r.layer),
-            str(r.head),
-            f"{r.entropy:.2f}",
-            f"{r.first:.2f}",
-            f"{r.previous:.2f}",
-            f"{r.same:.2f}",
-            f"{r.distance:.2f}",
-        )
-    Console().print(table)
+        values = (r.entropy, r.first, r.previous, r.same, r.distance)
+        cells = (str(r.layer), str(r.head), *(f"{v:.2f}" for v in values))
+        lines.append("  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True)))
+    print("\n".join(lines))
     return 0
 
 

@@ -14,7 +14,7 @@ from qkv.viz.fonts import label_fonts
 FORMATS = (".png", ".svg", ".pdf")
 MAX_ANNOTATED = 12  # write the values in the cells up to this many rows and columns
 MAX_TICKS = 256  # label every row and column up to this many
-MAX_INCHES = 40.0  # the cells of a large matrix fit this width (4,000 pixels)
+MAX_INCHES = 16.0  # the cells of a large matrix fit this width (1,600 pixels)
 MAX_LABEL = 40  # characters of a label drawn; longer ones end in …
 
 

@@ -126,10 +126,20 @@ def _check_tokens(tokens: Sequence[str] | None, n: int, what: str) -> list[str] 
     if tokens is None:
         return None
     tokens = [str(t) for t in tokens]
+    check_labels(tokens, what)
     if len(tokens) != n:
         rows = "row" if n == 1 else "rows"
         raise InputError(f"{len(tokens)} tokens given for {n} {rows} of {what}")
     return tokens
+
+
+def check_labels(tokens: Sequence[str], what: str) -> None:
+    """InputError for a label longer than limits.MAX_LABEL: a label, not a text."""
+    for i, t in enumerate(tokens, start=1):
+        if len(t) > limits.MAX_LABEL:
+            raise InputError(
+                f"token {i} of {what} has {len(t):,} characters; at most {limits.MAX_LABEL}"
+            )
 
 
 def self_inputs(x: Any, projections: dict[str, Any], tokens: Sequence[str] | None) -> Chain:
