@@ -173,7 +173,12 @@ def matrix_text(draw, max_rows: int = 5, max_cols: int = 5) -> str:
 @st.composite
 def big_matrix_text(draw) -> str:
     """Rarely: past a size limit, deeply nested, or long numbers."""
-    kind = draw(st.sampled_from(["rows", "cols", "nesting", "digits"]), label="big")
+    kind = draw(st.sampled_from(["legal", "legal", "rows", "cols", "nesting", "digits"]))
+    if kind == "legal":  # as large as the limits allow: the work must still be quick
+        n, m = draw(st.integers(100, 256)), draw(st.integers(1, 128))
+        return "\n".join(
+            " ".join(str((i * 7 + j * 3) % 11 - 5) for j in range(m)) for i in range(n)
+        )
     if kind == "rows":
         return "\n".join("1 2" for _ in range(draw(st.integers(500, 1200))))
     if kind == "cols":
@@ -316,8 +321,13 @@ def _explain_inputs(draw, data, case: Case, matrices: dict, damage: str) -> None
             case.argv += [flag_value, f"{name}.txt" if how == "csv-labels" else f"@{name}.txt"]
         else:
             case.argv += [f"--{name}", text]
-    if damage == "big":
-        case.argv += ["--wq" if "x" in matrices else "--q", draw(big_matrix_text())]
+    if damage == "big":  # X (or Q) replaced by a large one
+        flag = "--x" if "x" in matrices else "--q"
+        big = draw(big_matrix_text())
+        argv = case.argv
+        case.argv = [a for i, a in enumerate(argv) if a != flag and (i == 0 or argv[i - 1] != flag)]
+        case.files["big.txt"] = big.encode()
+        case.argv += [flag, "@big.txt"]  # given twice when --input has it: refused
 
 
 def _explain_options(draw, case: Case, n: int, k: int, damage: str, cross: bool) -> None:
