@@ -8,6 +8,7 @@ suite. ``QKV_TEST_SRC=/path/to/old/src`` runs the same cases against another cop
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -333,6 +334,27 @@ def test_defect7_explain_into_a_folder_is_one_line(qkv_cli, tmp_path):
     (tmp_path / "d").mkdir()
     out = qkv_cli(["explain", "-o", "d"], tmp_path)
     assert "it is a folder" in one_line_error(out, "explain")
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_defect7_explain_onto_a_full_or_read_only_disk_is_one_line(
+    tmp_path, monkeypatch, capsys, code
+):
+    """A full or read-only disk gave a traceback (simulated: the disk's error is raised
+    when the written data is flushed to it)."""
+    from qkv import files
+    from qkv.cli.main import main
+
+    def refuse(fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(files.os, "fsync", refuse)
+    (tmp_path / "out.json").write_text("old")
+    assert main(["explain", "--format", "json", "-o", str(tmp_path / "out.json")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and os.strerror(code) in err
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    assert (tmp_path / "out.json").read_text() == "old"
 
 
 @pytest.mark.xfail(strict=False, reason="issue 12: OverflowError in src/qkv/review on 1e400")

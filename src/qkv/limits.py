@@ -31,14 +31,19 @@ MAX_TOKENS = 256  # rows of X, Q, K or V (queries and keys): 65,536 scores a ste
 MAX_DIM = 1024  # columns of any matrix (d, d_k, d_v)
 MAX_CELLS = 32_768  # numbers in one matrix (256 tokens x 128)
 MAX_LABEL = 200  # characters of one token label (here and in attention maps)
-# Exact (Fraction) products only while each factor fits this many bits; beyond, floats.
+# Exact (Fraction) products only while each factor fits this many bits and a product takes at
+# most EXACT_WORK multiply-adds (a learner is not computing beyond that by hand); else floats.
 EXACT_BITS = 128
+EXACT_WORK = 200_000
+MAX_TABLE = 64  # rows or columns of a table (text, Markdown, LaTeX, HTML); JSON has no limit
 
 # Attention maps (.npz, models): declared shape x dtype is checked before anything is loaded.
 MAX_MAP_CELLS = 40_000_000  # layers x heads x queries x keys (512 tokens x 12 x 12 = 37.7 M)
 MAX_MAP_TOKENS = 100_000  # queries or keys
 MAX_MAP_LAYERS = 256  # layers, and heads a layer
 MAX_MAP_HEADS = 4_096  # layers x heads (one summary row, one thumbnail each)
+MAP_TOKEN_BYTES = 64 * MB  # the tokens array of a .npz, declared length x itemsize
+MAP_META_BYTES = 4 * MB  # its meta text
 
 # The tiny GPT: what a checkpoint may declare, what a training text may hold.
 MAX_VOCAB = 20_000  # distinct characters (a Chinese text needs ~10,000; Unicode has 150,000)
@@ -46,6 +51,8 @@ MAX_GPT_PARAMS = 10_000_000  # parameters a checkpoint's configuration implies (
 # largest preset, small, has 2.7 M)
 MAX_LAYERS = 64
 MAX_HEADS = 64
+MAX_EMBED = 4_096  # n_embd
+MAX_BATCH_TOKENS = 1_000_000  # batch_size x block_size of one training step (--resume)
 MAX_CONTEXT = 1_024  # block_size (presets: 32 to 128)
 MAX_PROMPT_CHARS = 10_000
 MAX_NEW_TOKENS = 10_000

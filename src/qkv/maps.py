@@ -22,8 +22,6 @@ from qkv.errors import InputError
 
 SCHEMA = "qkv.maps/1"
 MEMBERS = ("maps", "tokens", "meta")
-TOKEN_BYTES = 64 * limits.MB  # the tokens array, declared length x itemsize
-META_BYTES = 4 * limits.MB
 WEIGHT_SLACK = 1e-3  # rounding of a model's softmax, in float16 too
 
 
@@ -176,5 +174,6 @@ def _check_member(member: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> 
         raise ValueError(f"tokens must be one list, not shape {shape}")
     if member == "meta" and shape != ():
         raise ValueError(f"meta must be one text, not shape {shape}")
-    if count * dtype.itemsize > (TOKEN_BYTES if member == "tokens" else META_BYTES):
+    bound = limits.MAP_TOKEN_BYTES if member == "tokens" else limits.MAP_META_BYTES
+    if count * dtype.itemsize > bound:
         raise ValueError(f"{member} declares {count * dtype.itemsize:,} bytes")

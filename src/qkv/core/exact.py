@@ -13,10 +13,6 @@ import numpy as np
 
 from qkv import limits
 
-# Exact (object-dtype) arithmetic is done only below this many multiply-adds per matmul;
-# above it a learner is not computing by hand anyway.
-EXACT_WORK_LIMIT = 200_000
-
 
 def exact_array(rows: list[list[Fraction]]) -> np.ndarray:
     """An object array of Fractions (shape rows x cols)."""
@@ -39,7 +35,7 @@ def matmul(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     """Exact a @ b, or None when either side is not exact or the work is too large."""
     if a is None or b is None:
         return None
-    if a.shape[0] * a.shape[1] * b.shape[1] > EXACT_WORK_LIMIT:
+    if a.shape[0] * a.shape[1] * b.shape[1] > limits.EXACT_WORK:
         return None
     if not (small(a) and small(b)):  # 1e-300 as a Fraction: slow and of no use by hand
         return None

@@ -23,9 +23,8 @@ BOUNDS = {
     "n_layer": limits.MAX_LAYERS,
     "n_head": limits.MAX_HEADS,
     "block_size": limits.MAX_CONTEXT,
-    "n_embd": 4_096,
+    "n_embd": limits.MAX_EMBED,
 }
-MAX_BATCH_TOKENS = 1_000_000  # batch_size x block_size in one training step
 
 
 def _is_int(v: Any) -> bool:
@@ -122,5 +121,5 @@ def check_train(raw: Any, config: GPTConfig, name: str) -> None:
     unknown = sorted(str(k) for k in raw if k not in {f.name for f in fields(TrainConfig)})
     if unknown:
         raise InputError(f"{name}: unknown train key {unknown[0]!r}")
-    if raw.get("batch_size", 1) * config.block_size > MAX_BATCH_TOKENS:
+    if raw.get("batch_size", 1) * config.block_size > limits.MAX_BATCH_TOKENS:
         raise InputError(f"{name}: train batch_size is too large for this model")
