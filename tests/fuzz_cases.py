@@ -42,6 +42,13 @@ class Case:
     stdin: bytes = b""
     outputs: list[str] = field(default_factory=list)  # what the command may write
 
+    def __repr__(self) -> str:  # what hypothesis prints for a failing case: no file bytes
+        sizes = {name: f"{len(data):,} bytes" for name, data in self.files.items()}
+        return (
+            f"Case(argv={self.argv!r}, files={sizes}, specials={self.specials}, "
+            f"stdin={len(self.stdin):,} bytes, outputs={self.outputs})"
+        )
+
     def command(self) -> list[str]:
         """The argument list, each long option joined to its value (--x=-1 2): a value that
         starts with "-" is then still a value, as a person quoting it would mean."""
@@ -375,11 +382,9 @@ def _explain_options(draw, case: Case, n: int, k: int, damage: str, cross: bool)
 
 @cache
 def seed_articles() -> list[str]:
-    return [
-        p.read_text(encoding="utf-8")
-        for p in sorted(ARTICLES.glob("*.*"))
-        if p.suffix in (".md", ".txt")
-    ]
+    """The checker's test articles (tests/articles), not their README."""
+    paths = sorted(p for p in ARTICLES.iterdir() if p.suffix in (".md", ".txt"))
+    return [p.read_text(encoding="utf-8") for p in paths if p.name != "README.md"]
 
 
 @st.composite
@@ -392,10 +397,11 @@ def article_text(draw) -> str:
     if kind == "tables":
         blocks = []
         for _ in range(draw(st.integers(1, 4))):
-            rows = draw(matrix_text())
-            cells = [r.split(",") for r in rows.replace("[", "").replace("]", "").splitlines()]
-            head = "| " + " | ".join(f"c{j}" for j in range(len(cells[0]))) + " |"
-            sep = "|" + "---|" * len(cells[0])
+            n, m = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+            cell = NUMBER if rarely(draw, "dirty table") else VALID_NUMBER
+            cells = [[draw(cell) for _ in range(m)] for _ in range(n)]
+            head = "| " + " | ".join(f"c{j}" for j in range(m)) + " |"
+            sep = "|" + "---|" * m
             body = "\n".join("| " + " | ".join(r) + " |" for r in cells)
             blocks.append(f"{draw(st.text(HOSTILE, max_size=20))}\n\n{head}\n{sep}\n{body}")
         return mutate(data, "\n\n".join(blocks), "tables")
