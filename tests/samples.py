@@ -43,6 +43,37 @@ def maps_npz(
     return npz_bytes(maps=maps, tokens=np.array(tokens, dtype=str), meta=np.array(json.dumps(meta)))
 
 
+def with_zip_flag(data: bytes, bit: int) -> bytes:
+    """A zip with general-purpose flag ``bit`` set on every member (0: encrypted, 5:
+    compressed patched data), in the local headers and the central directory."""
+    b = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        i = b.find(signature)
+        while i >= 0:
+            b[i + offset] |= 1 << bit
+            i = b.find(signature, i + 4)
+    return bytes(b)
+
+
+def compressed_maps_npz() -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        maps=random_weights(1, 2, 3),
+        tokens=np.array(["a", "b", "c"]),
+        meta=np.array(json.dumps({"schema": "qkv.maps/1"})),
+    )
+    return buf.getvalue()
+
+
+def broken_deflate(data: bytes) -> bytes:
+    """The first member's deflate stream damaged just after its header."""
+    b = bytearray(data)
+    start = 30 + int.from_bytes(b[26:28], "little") + int.from_bytes(b[28:30], "little")
+    b[start : start + 4] = b"\xff\xff\xff\xff"
+    return bytes(b)
+
+
 def declared_npz(shape: tuple[int, ...], dtype: str = "<f4") -> bytes:
     """An .npz whose maps.npy header declares ``shape`` but holds no data: the declaration
     alone must be refused (a small file asking for gigabytes)."""

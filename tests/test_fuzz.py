@@ -65,7 +65,8 @@ class Record:
         self.verb, self.cases, self.start = verb, 0, time.monotonic()
         self.worst_cpu, self.worst_mb = 0.0, 0.0
         self.codes: dict[int, int] = {}
-        self.issue12: list[str] = []
+        self.issue12: dict[str, int] = {}  # "what at file:line in function" -> cases
+        self.examples: dict[str, str] = {}  # one input for each
 
     def add(self, out) -> None:
         self.cases += 1
@@ -83,7 +84,8 @@ class Record:
                 "worst_cpu_s": round(self.worst_cpu, 2),
                 "worst_growth_mb": round(self.worst_mb, 1),
                 "exit_codes": {str(k): v for k, v in sorted(self.codes.items(), key=str)},
-                "issue12": self.issue12[:50],
+                "issue12": self.issue12,
+                "issue12_examples": self.examples,
             }
             with open(path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -158,16 +160,21 @@ def _left_behind(case, before: dict, after: dict) -> list[str]:
     return problems
 
 
-FRAME = re.compile(r'File "([^"]+)", line \d+')
+FRAME = re.compile(r'File "([^"]+)", line (\d+),? in (\S+)')
 
 
 def innermost_qkv_frame(stderr: str) -> str:
     """The innermost frame in qkv of a Python traceback (innermost last) or of a
-    faulthandler dump ("most recent call first")."""
-    frames = [f for f in FRAME.findall(stderr) if "/qkv/" in f]
+    faulthandler dump ("most recent call first"), as "path:line in function"."""
+    frames = [f"{p}:{n} in {fn}" for p, n, fn in FRAME.findall(stderr) if "/qkv/" in p]
     if not frames:
         return ""
     return frames[0] if "most recent call first" in stderr else frames[-1]
+
+
+def _last_error(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if re.match(r"[A-Za-z_.]+(Error|Exception)\b", ln)]
+    return lines[-1][:120] if lines else ""
 
 
 def run_verb(server, root: Path, record: Record, case, *, checker: bool = False) -> None:
@@ -189,7 +196,11 @@ def run_verb(server, root: Path, record: Record, case, *, checker: bool = False)
     err = out.stderr.decode("utf-8", "replace")
     where = innermost_qkv_frame(err)
     if checker and "/qkv/review/" in where:
-        record.issue12.append(f"{'; '.join(problems)} at {where.split('/qkv/')[-1]}")
+        key = f"{'; '.join(problems)} at {where.split('/qkv/')[-1]}: {_last_error(err)}"
+        record.issue12[key] = record.issue12.get(key, 0) + 1
+        if key not in record.examples:
+            source = case.files.get("article.md", case.stdin)
+            record.examples[key] = source[:400].decode("utf-8", "replace")
         return
     shown = [a if len(a) < 300 else a[:300] + "…" for a in case.command()]
     raise AssertionError(
@@ -235,7 +246,8 @@ def test_fuzz_check(server, root):
     record = _fuzz("check", fuzz_cases.check_case(), server, root, checker=True)
     assert record.cases >= CASES
     if record.issue12:
+        failed = sum(record.issue12.values())
         pytest.xfail(
-            f"issue 12 (the checker's rewrite): {len(record.issue12)} of {record.cases} "
-            f"cases failed inside src/qkv/review, e.g. {record.issue12[0]}"
+            f"issue 12 (the checker's rewrite): {failed} of {record.cases} cases failed inside "
+            f"src/qkv/review: {'; '.join(f'{n} x {k}' for k, n in record.issue12.items())}"
         )

@@ -397,6 +397,10 @@ BAD_NPZ = {
     ),
     "special not positions": samples.maps_npz(meta={"schema": "qkv.maps/1", "special": ["x"]}),
     "weights above 1": samples.maps_npz(maps=np.full((1, 1, 3, 3), 7.0, np.float32)),
+    # found by the fuzz suite: what zipfile raises besides BadZipFile
+    "encrypted member": samples.with_zip_flag(samples.maps_npz(), 0),
+    "patched-data flag": samples.with_zip_flag(samples.compressed_maps_npz(), 5),
+    "broken deflate stream": samples.broken_deflate(samples.compressed_maps_npz()),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +23,13 @@ from qkv.errors import InputError
 
 SCHEMA = "qkv.maps/1"
 MEMBERS = ("maps", "tokens", "meta")
+# What zipfile and numpy raise for a damaged or foreign file (found by tests/test_fuzz.py):
+# an encrypted member (RuntimeError), an unsupported flag (NotImplementedError), a broken
+# deflate stream (zlib.error), and the usual.
+DAMAGED = (
+    OSError, ValueError, KeyError, EOFError, RuntimeError, NotImplementedError,
+    zipfile.BadZipFile, zlib.error,
+)  # fmt: skip
 WEIGHT_SLACK = 1e-3  # rounding of a model's softmax, in float16 too
 
 
@@ -99,8 +107,9 @@ class AttentionMaps:
         try:
             arrays = _arrays(f)
             meta = json.loads(str(arrays["meta"][()]))
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-            raise InputError(f"{name} is not a readable attention-maps file ({e})") from None
+        except DAMAGED as e:
+            first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+            raise InputError(f"{name} is not a readable attention-maps file ({first})") from None
         if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
             found = meta.get("schema") if isinstance(meta, dict) else type(meta).__name__
             raise InputError(f"{name}: not a {SCHEMA} file (schema {found!r})")
