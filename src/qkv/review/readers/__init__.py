@@ -1,0 +1,196 @@
+"""Every reader over one Document: tables, LaTeX matrices, bracketed arrays, in that order
+(a line one reader took is not read again), then each fragment's words: the lines above it,
+and for what a notebook cell printed, the expression the cell printed."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+from qkv.review import equations
+from qkv.review.document import CODE, OUTPUT, Document
+from qkv.review.equations import Equation
+from qkv.review.fragments import Fragment, Skipped
+from qkv.review.numbers import Claim
+from qkv.review.readers import arrays, latex, tables
+from qkv.review.roles import describe, role_of
+
+CONTEXT_LINES = 3
+_PRINTED = re.compile(r"\bprint\s*\(((?:[^()]|\([^()]*\))*)\)")
+_SHAPE_EXPR = re.compile(r"\.shape\b|\.size\(|\blen\(|\.sum\(|\.dtype\b|\ballclose\(")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equation]]:
+    taken: set[int] = set()
+    fragments: list[Fragment] = []
+    skipped: list[Skipped] = []
+    written = equations.find(doc)
+    spans = sorted(eq.span for eq in written)
+    for reader in (tables.read, latex.read, arrays.read):
+        found, missed = (
+            reader(doc, taken) if reader is not arrays.read else reader(doc, taken, spans)
+        )
+        fragments.extend(found)
+        skipped.extend(missed)
+        for f in found:
+            if f.kind != "array":  # arrays share lines with equations and other arrays
+                taken.update(f.lines)
+    fragments = arrays.join_rows(doc, fragments)
+    fragments += [eq.fragment for eq in written if eq.fragment.line not in taken]
+    fragments.sort(key=lambda f: (f.first, f.lines[-1]))
+    lefts = {id(eq.fragment): eq.left for eq in written}
+    ends = _ends([f for f in fragments if f.kind != "equation"])
+    for k, f in enumerate(fragments):
+        f.index = k
+        f.cells = refine(f.cells)
+        f.context = context(doc, f, ends)
+        if id(f) in lefts:  # the arithmetic says what it computes: e^a / (…) is a softmax
+            f.context.insert(0, lefts[id(f)])
+        below = _caption_below(doc, f)
+        if below and not describe(f.label, f.context).role:
+            f.context.insert(0, below)
+        prev = fragments[k - 1] if k else None
+        if prev is None:
+            continue
+        if prev.line == f.line and prev.kind == f.kind and not re.search(r"\w", f.label):
+            f.label, f.context, f.continues = prev.label, prev.context, True
+        elif _sibling(prev, f) and describe(f.label, f.context).role is None:
+            f.context, f.continues = prev.context, True  # the next item of a list
+    _printed_names(doc, fragments)
+    return fragments, skipped, [eq for eq in written if eq.fragment in fragments]
+
+
+def _sibling(prev: Fragment, f: Fragment) -> bool:
+    """The next item of a list: the same kind and shape, on one of the next two lines."""
+    return (
+        prev.kind == f.kind
+        and prev.shape == f.shape
+        and prev.vector == f.vector
+        and 0 < f.line - prev.lines[-1] <= 2
+    )
+
+
+def context(doc: Document, f: Fragment, ends: dict[int, int]) -> list[str]:
+    """The non-empty lines above the fragment, nearest first, up to another fragment; of a
+    line another fragment ends on, only the words after it ("[4, 16, 12], the softmax is")."""
+    out: list[str] = []
+    i = f.first - 1
+    while i >= 0 and len(out) < CONTEXT_LINES and f.first - i <= 6:
+        if f.region == OUTPUT and doc.lines[i].region != OUTPUT:
+            break  # what a cell printed is named by its own text or by the print call
+        text = doc.lines[i].text
+        if i in ends:
+            tail = _PRINT_SUFFIX.sub("", text[ends[i] :]).strip(" ,;.")
+            if tail:
+                out.append(tail)
+            break
+        text = text.strip()
+        if text and not _FENCE.match(text):
+            out.append(text)
+        i -= 1
+    return out
+
+
+# what torch and numpy print after the numbers, which says nothing of the next print
+_PRINT_SUFFIX = re.compile(
+    r"(?:,?\s*(?:grad_fn=<\w+>|requires_grad=True|dtype=[\w.]+|device='[^']*'))+\)*|^[\]\)\s,]+"
+)
+
+
+def _ends(fragments: list[Fragment]) -> dict[int, int]:
+    """Line -> column where the last fragment on it ends (the whole line for tables)."""
+    out: dict[int, int] = {}
+    for f in fragments:
+        if f.end is not None:
+            out[f.end[0]] = max(out.get(f.end[0], 0), f.end[1])
+        for line in range(f.first, f.lines[-1] + 1):
+            if f.end is None or line != f.end[0]:
+                out[line] = 10**9
+    return out
+
+
+_CAPTION = re.compile(r"^\s*(?:table|tab\.|figure|fig\.|表|图|上表|上图)\s*\d*\s*[:.：。]?", re.I)
+
+
+def _caption_below(doc: Document, f: Fragment) -> str | None:
+    """A caption written under a table ("table 1: raw scores", "表 2:权重")."""
+    for i in range(f.lines[-1] + 1, min(f.lines[-1] + 4, len(doc.lines))):
+        text = doc.lines[i].text.strip()
+        if re.fullmatch(r"[-+=|─━═┼┴└┘┌┐├┤│\s]*", text):
+            continue  # a border or a blank line
+        return text if _CAPTION.match(text) else None
+    return None
+
+
+def _printed_names(doc: Document, fragments: list[Fragment]) -> None:
+    """Output fragments without words take the names of what their cell printed, in order:
+    print(Q); print(K) prints Q first, then K."""
+    by_cell: dict[tuple[int | None, int | None], list[Fragment]] = {}
+    for f in fragments:
+        ln = doc.lines[f.line]
+        if f.region == OUTPUT and (ln.cell, ln.block) != (None, None):
+            by_cell.setdefault((ln.cell, ln.block), []).append(f)
+    for cell, outs in by_cell.items():
+        code = [ln.text for ln in doc.lines if (ln.cell, ln.block) == cell and ln.region == CODE]
+        names = _printed_expressions(code)
+        unnamed = [
+            f for f in outs if not re.search(r"\w", f.label) and not any(map(role_of, f.context))
+        ]
+        for f, name in zip(unnamed, names, strict=False):
+            f.label = _defined(code, name)
+
+
+def _defined(code: list[str], name: str) -> str:
+    """A printed variable's label: its name, or the computation that made it when that says
+    more ("scores = q @ k.T / math.sqrt(3)" printed as scores holds scaled scores)."""
+    for line in reversed(code):
+        m = re.match(rf"\s*{re.escape(name)}\s*=(?!=)\s*(.+)", line.split("#")[0])
+        if m and role_of(m.group(1)) in ("scaled", "weights", "output", "masked"):
+            return f"{m.group(1).strip()} ="
+    return f"{name} ="
+
+
+def _printed_expressions(code: list[str]) -> list[str]:
+    out = []
+    for line in code:
+        for m in _PRINTED.finditer(line.split("#")[0]):
+            out.append(m.group(1).split(",")[-1].strip())
+    last = next((ln.strip() for ln in reversed(code) if ln.strip()), "")
+    if last and "=" not in last and not last.startswith(("print", "#", "import", "from")):
+        out.extend(part.strip() for part in last.split(","))  # "Q, K, V" shows a tuple
+    return [e for e in out if not _SHAPE_EXPR.search(e)]  # shapes and checks print no step
+
+
+def refine(cells: list[list[Claim]]) -> list[list[Claim]]:
+    """Integers among decimals were written by dropping zeros ("2" for 2.00, as %g does, or
+    "1." as numpy prints 1.0): judge them at the precision of the fragment's decimals. A
+    fragment of integers only keeps the plain rule: "2" claims it rounds to 2."""
+    decimal = [c for row in cells for c in row if c.decimals > 0 and c.exponent is None]
+    if not decimal:
+        # numpy and torch print 1.0 as "1.": exact to their printing precision
+        return [
+            [dataclasses.replace(c, half_unit=5e-5) if c.text.endswith(".") else c for c in row]
+            for row in cells
+        ]
+    sig = max(len(c.text.lstrip("-−+0.").replace(".", "")) for c in decimal)
+    most = max(c.decimals for c in decimal)
+    general = len({c.decimals for c in decimal}) > 1  # %g: significant digits, not decimals
+    out = []
+    for row in cells:
+        new_row = []
+        for c in row:
+            if general and c.decimals > 0 and c.exponent is None and c.value != 0:
+                magnitude = math.floor(math.log10(abs(c.value)))
+                c = dataclasses.replace(c, carry_half=0.5 * 10.0 ** (magnitude - sig + 1))
+            if c.decimals == 0 and c.exponent is None and not c.masked:
+                if c.value == 0:
+                    half = 0.5 * 10.0**-most
+                else:
+                    magnitude = math.floor(math.log10(abs(c.value)))
+                    half = max(0.5 * 10.0 ** (magnitude - sig + 1), 0.5 * 10.0**-most)
+                c = dataclasses.replace(c, half_unit=min(half, c.half_unit))
+            new_row.append(c)
+        out.append(new_row)
+    return out

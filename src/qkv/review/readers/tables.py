@@ -1,0 +1,210 @@
+"""Tables: GitHub pipe tables (found by markdown-it), and grid tables drawn with +---+ or
+box-drawing characters (┌─┬─┐ │), as people paste them from terminals and other editors.
+
+A table whose cells are numbers, perhaps with a header row and a first column of labels, is a
+fragment; any other table is not attention's business and is passed over silently.
+"""
+
+from __future__ import annotations
+
+import re
+
+from qkv.review.document import CODE, Document
+from qkv.review.fragments import Fragment, Skipped
+from qkv.review.numbers import Claim, clean, parse_claim
+from qkv.review.roles import STEPS, role_of
+
+_DELIM = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_GRID_BORDER = re.compile(r"^\s*[+├┌└╞╘╒┍┕┝┠╟╠╚╔╭╰|│]?[-=─━═┼┬┴+┿╪╫╋┤┐┘╡╛╕┑┙┥┨╢╣╝╗╮╯:\s]+$")
+_GRID_ROW = re.compile(r"^\s*[|│┃║].*[|│┃║]\s*$")
+_CELL_SPLIT = re.compile(r"(?<!\\)[|│┃║]")
+
+
+def split_row(line: str) -> list[str]:
+    s = line.strip()
+    if s[:1] in "|│┃║":
+        s = s[1:]
+    if s[-1:] in "|│┃║" and not s.endswith("\\|"):
+        s = s[:-1]
+    return [c.strip() for c in _CELL_SPLIT.split(s)]
+
+
+def is_number(text: str) -> bool:
+    return parse_claim(text) is not None
+
+
+def numbers_and_labels(
+    rows: list[list[str]],
+) -> tuple[list[list[str]], list[str] | None, list[str] | None] | None:
+    """Numbers, row labels and column labels of a table; None when it holds no matrix."""
+    header, body = rows[0], rows[1:]
+    col_labels = None
+    if all(is_number(c) for c in header):
+        body = [header, *body]
+    else:
+        col_labels = header
+    if not body:
+        return None
+    row_labels = None
+    if len(body[0]) > 1 and not all(is_number(r[0]) for r in body):
+        row_labels = [clean(r[0]) for r in body]
+        body = [r[1:] for r in body]
+        if col_labels is not None:
+            col_labels = col_labels[1:]
+    if not body or not body[0] or not all(is_number(c) for r in body for c in r):
+        return None
+    return body, row_labels, None if col_labels is None else [clean(c) for c in col_labels]
+
+
+def claims(rows: list[list[str]]) -> list[list[Claim]]:
+    out = []
+    for row in rows:
+        parsed = [parse_claim(c) for c in row]
+        out.append([c for c in parsed if c is not None])
+    return out
+
+
+def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]:
+    found: list[Fragment] = []
+    skipped: list[Skipped] = []
+    texts = doc.texts
+    for start, end in doc.markdown_blocks()[0]:
+        for header_line, rows in _gfm_tables(texts, start, end, skipped):
+            _add(doc, rows, list(range(header_line, header_line + len(rows) + 1)), found, taken)
+    _grid_tables(doc, taken, found, skipped)
+    return found, skipped
+
+
+def _corner(
+    rows: list[list[str]], row_labels: list[str] | None, col_labels: list[str] | None
+) -> str:
+    """The words in the top-left cell of a labelled table ("weight | I | like"), if any."""
+    if row_labels is None or col_labels is None:
+        return ""
+    corner = clean(rows[0][0])
+    # "weight | I | like" names the step; "query \ key | …" only the axes
+    return corner if role_of(corner) in STEPS else ""
+
+
+def _add(
+    doc: Document,
+    rows: list[list[str]],
+    lines: list[int],
+    found: list[Fragment],
+    taken: set[int],
+    top: int | None = None,
+) -> None:
+    """Fragments from a table's rows (lines: the line of each row; delimiter rows are left
+    out). Q, K and V printed side by side ("q1 q2 k1 k2 v1 v2") become three fragments."""
+    parsed = numbers_and_labels(rows)
+    if parsed is None:
+        return
+    body, row_labels, col_labels = parsed
+    row_lines = [ln for ln in lines if not _DELIM.match(doc.texts[ln])]
+    if col_labels is not None:
+        row_lines = row_lines[1:]
+    row_lines = row_lines[: len(body)]
+    if len({len(r) for r in body}) > 1 or len(row_lines) != len(body):
+        return
+    cells = claims(body)
+    groups = _side_by_side(col_labels) or [(_corner(rows, row_labels, col_labels), None)]
+    for label, cols in groups:
+        part = cells if cols is None else [[row[c] for c in cols] for row in cells]
+        found.append(
+            Fragment(
+                "table",
+                part,
+                row_lines,
+                label=label,
+                row_labels=row_labels,
+                col_labels=col_labels
+                if cols is None or col_labels is None
+                else [col_labels[c] for c in cols],
+                region=doc.lines[row_lines[0]].region,
+                top=lines[0] if top is None else top,
+            )
+        )
+    taken.update(lines)
+
+
+_GROUPED = re.compile(r"^([A-Za-z])_?\{?\d+\}?$")
+
+
+def _side_by_side(col_labels: list[str] | None) -> list[tuple[str, list[int] | None]]:
+    """[(name, columns)] when the columns are named q1 q2 k1 k2 … in groups by letter."""
+    if not col_labels:
+        return []
+    letters = [m.group(1).upper() if (m := _GROUPED.match(c.strip())) else None for c in col_labels]
+    if None in letters or len(set(letters)) < 2:
+        return []
+    groups: dict[str, list[int]] = {}
+    for c, letter in enumerate(letters):
+        groups.setdefault(str(letter), []).append(c)
+    return [(f"{letter} =", cols) for letter, cols in groups.items()]
+
+
+def _gfm_tables(
+    lines: list[str], start: int, end: int, skipped: list[Skipped]
+) -> list[tuple[int, list[list[str]]]]:
+    """Split one GFM table block into tables: (line of the header, rows incl. header).
+
+    Articles written without blank lines run several tables (and their captions) into one
+    block; a delimiter row starts a new table whose header is the line above it.
+    """
+    found = []
+    i = start
+    while i < end:
+        if not (_DELIM.match(lines[i]) and i > start and "|" in lines[i - 1]):
+            i += 1
+            continue
+        width = len(split_row(lines[i]))
+        rows = [split_row(lines[i - 1])]
+        j = i + 1
+        while j < end and "|" in lines[j] and not _DELIM.match(lines[j]):
+            if j + 1 < end and _DELIM.match(lines[j + 1]):
+                break  # this line is the next table's header
+            rows.append(split_row(lines[j]))
+            j += 1
+        if all(len(r) == width for r in rows):
+            found.append((i - 1, rows))
+        else:
+            bad = next(k for k, r in enumerate(rows) if len(r) != width)
+            line = i - 1 if bad == 0 else i + bad
+            skipped.append(Skipped(line, f"a table row has {len(rows[bad])} cells, not {width}"))
+        i = j
+    return found
+
+
+def _grid_tables(
+    doc: Document, taken: set[int], found: list[Fragment], skipped: list[Skipped]
+) -> None:
+    """Runs of lines drawn as a grid: | a | b | rows between +---+ or ├───┼ borders."""
+    texts = doc.texts
+    i = 0
+    while i < len(texts):
+        if i in taken or not _is_grid_line(texts[i]):
+            i += 1
+            continue
+        j = i
+        while j < len(texts) and j not in taken and _is_grid_line(texts[j]):
+            j += 1
+        row_lines = [k for k in range(i, j) if _GRID_ROW.match(texts[k])]
+        rows = [split_row(texts[k]) for k in row_lines]
+        if len(row_lines) >= 1 and any(_GRID_BORDER.match(texts[k]) for k in range(i, j)):
+            if len({len(r) for r in rows}) == 1:
+                before = len(found)
+                _add(doc, rows, row_lines, found, taken, top=i)
+                if len(found) > before:
+                    taken.update(range(i, j))
+            elif doc.lines[i].region != CODE:
+                skipped.append(Skipped(i, "a grid table with rows of different lengths"))
+        i = j
+
+
+def _is_grid_line(text: str) -> bool:
+    s = text.strip()
+    if not s:
+        return False
+    return bool(_GRID_ROW.match(s)) or (
+        bool(_GRID_BORDER.match(s)) and any(ch in s for ch in "-=─━═")
+    )

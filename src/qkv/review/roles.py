@@ -1,0 +1,434 @@
+"""What the words around a fragment say it is: the quantity, the token it belongs to, and the
+setting the formula claims ("softmax(QKᵀ/√d_k)" claims scaling, "先不管分母" claims none).
+
+Words name quantities in English and Chinese, in prose, in formulas and in code
+(attn_weights, W_q, query_1). The most specific pattern wins: "weights for the query" is W_Q,
+"attention weights" the softmax, "weighted values" the products a·v, "softmax(QKᵀ)V" the output.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_I = re.IGNORECASE
+_SEP = r"[\s_\-]*"  # attention scores, attention_scores, attn-scores
+
+
+def _compile(pattern: str, flags: int = _I) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+def _words(text: str) -> str:
+    """attn_weights and query_1 hold the words weights and query: match on "attn weights"."""
+    return text.replace("_", " ")
+
+
+# (role, pattern), most specific first.
+_ROLES: list[tuple[str, re.Pattern[str]]] = [
+    # "x · W_K", "X @ W_q", "input times w_key": the product, not the weights
+    *(
+        (
+            name,
+            _compile(
+                r"(?:[·@*×]|\\cdot|\btimes|\bX\s*)\s*`?\\?W\s*[_^]?\s*\{?\s*(?:"
+                + letter
+                + r"\b|"
+                + word
+                + r")",
+            ),
+        )
+        for name, letter, word in (
+            ("q", "[Qq]", "query"),
+            ("k", "[Kk]", "key"),
+            ("v", "[Vv]", "value"),
+        )
+    ),
+    # "w_q(x)", "self.W_k(x)": a projection layer applied to the input
+    *(
+        (name, _compile(r"\bw[_\s]?" + letter + r"\s*\(\s*\w"))
+        for name, letter in (("q", "[Qq]"), ("k", "[Kk]"), ("v", "[Vv]"))
+    ),
+    (
+        "wq",
+        _compile(
+            r"W\s*[_^]?\s*\{?\s*(?:Q|q|query)\b\}?|W[_\s]?\{?quer|"
+            r"(?:weights?|matrix|projection)\s+(?:for|of)\s+(?:the\s+)?quer(?:y|ies)|"
+            rf"quer(?:y|ies){_SEP}(?:weights?|projection|proj)\b|查询(?:的)?(?:权重|投影)",
+            _I,
+        ),
+    ),
+    (
+        "wk",
+        _compile(
+            r"W\s*[_^]?\s*\{?\s*(?:K|k|key)\b\}?|"
+            r"(?:weights?|matrix|projection)\s+(?:for|of)\s+(?:the\s+)?keys?|"
+            rf"keys?{_SEP}(?:weights?|projection|proj)\b|键(?:的)?(?:权重|投影)",
+            _I,
+        ),
+    ),
+    (
+        "wv",
+        _compile(
+            r"W\s*[_^]?\s*\{?\s*(?:V|v|value)\b\}?|"
+            r"(?:weights?|matrix|projection)\s+(?:for|of)\s+(?:the\s+)?values?|"
+            rf"values?{_SEP}(?:weights?|projection|proj)\b|值(?:的)?(?:权重|投影)",
+            _I,
+        ),
+    ),
+    (
+        "weighted",
+        _compile(
+            rf"weighted{_SEP}(?:values?|value{_SEP}vectors?|vectors?)|\bweighted\b(?!{_SEP}sum)|"
+            r"(?:multiply|multiplied|times|scale[sd]?)\b.{0,30}\bvalues?\b(?:.{0,25}\bweights?\b)?|"
+            r"values?\s+(?:multiplied|times|scaled|weighted)|"
+            r"加权(?:后的|的)?(?:值|价值|向量)|带权重的(?:价值|值)|权重乘以?值",
+            _I,
+        ),
+    ),
+    (
+        "output",
+        _compile(
+            r"softmax.*\)\s*\$?\s*(?:[XV]|\\mathbf\{[XV]\})(?![A-Za-z_^])|"
+            rf"\boutputs?\b|\bcontext{_SEP}(?:vectors?|representations?|embeddings?)\b|"
+            rf"weighted{_SEP}sums?|\bz[_\s]?\{{?\d+\}}?|\bz\s*=|\battn{_SEP}out|"
+            r"new\s+(?:vectors?|representations?|embeddings?)|"
+            r"\b(?:attn|attention|weights?|probs|p_attn)\s*(?:@|\.dot|·|\\cdot|\*|times)\s*"
+            r"(?:[vVxX]|values?|value[_\s]?vectors?)\b|"
+            r"输出|最终|加权和|加权求和|上下文向量|新的(?:向量|表示)",
+            _I,
+        ),
+    ),
+    (
+        "masked",
+        _compile(
+            rf"masked{_SEP}(?:scores?|logits|attention{_SEP}scores?)|after\s+(?:the\s+)?mask|"
+            r"掩码后|加掩码后?的|遮挡后",
+            _I,
+        ),
+    ),
+    (
+        "weights",
+        _compile(
+            # softmax with its argument, so that the scores inside it do not count apart
+            r"softmax\}?\s*(?:\\left\s*)?(?:[(\[{](?:[^(){}\[\]]|[(\[{](?:[^(){}\[\]]|[(\[{]"
+            r"[^(){}\[\]]*[)\]}])*[)\]}])*[)\]}]|\\[dt]?frac\{(?:[^{}]|\{[^{}]*\})*\}"
+            r"\{(?:[^{}]|\{[^{}]*\})*\})?|\bdistributions?\b|"
+            r"\bweights?\b|probabilit|attention\s+(?:matrix|distribution|map|pattern)|"
+            r"e\^\s*\{?[^{}/]*\}?\s*/\s*\(|\\frac\s*\{\s*e\^|"
+            r"\battn\b(?![_\s-]*(?:out|scores?|logits))|\bα|\\alpha|权重|概率|归一化",
+            _I,
+        ),
+    ),
+    (
+        "scaled",
+        _compile(
+            r"(?<!un)\bscaled(?:\s+(?:dot[- ]product\s+)?(?:attention\s+)?(?:scores?|logits))?\b|"
+            r"(?:XXᵀ|QKᵀ|X\s*X\s*\^\s*\{?(?:T|\\top)\}?|Q\s*K\s*\^\s*\{?(?:T|\\top)\}?)\s*/\s*[\d√\\]|"
+            r"\bdivid(?:e|ed|es|ing)\b|/\s*(?:√|\\sqrt|sqrt|np\.sqrt|math\.sqrt)|"
+            r"\bscores?\s*/\s*\d|"
+            # code: a product of queries and keys divided by something
+            r"(?:@|\.T\b|matmul|transpose|\bdot\b)[^=\n]*?(?:/\s*[\w.(]|\*\s*(?:scale|0\.\d))|"
+            r"\\frac\s*\{(?:[^{}]|\{[^{}]*\})*\}\s*\{\s*\\sqrt|"
+            r"(?<![不未])缩放(?:后|之后|过)?的?(?:相似度|得分|分数|点积|注意力分数)?|(?<![不未])除以",
+            _I,
+        ),
+    ),
+    (
+        "scores",
+        _compile(
+            r"X\s*X\s*\^|XXᵀ|Q\s*K\s*\^|QKᵀ|X\s*X\^\{?\\top|Q\s*@\s*K|"
+            r"\b[qx][_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*[kx][_\s]?\{?\d|\bq[_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*k|"
+            rf"\bscores?\b|dot{_SEP}products?|similarit|\blogits\b|compatibilit|"
+            r"相似度|得分|分数|点积|打分|内积",
+            _I,
+        ),
+    ),
+    (
+        "xt",
+        _compile(
+            r"(?<![A-Za-z])X\s*\^\s*\{?\s*(?:T|\\top)\b|Xᵀ|X\.T\b|转置|\btranspose",
+            _I,
+        ),
+    ),
+    (
+        "mask",
+        _compile(rf"\bmask\b(?!{_SEP}(?:ed|ing))|掩码矩阵|掩码|causal{_SEP}mask"),
+    ),
+    (
+        "q",
+        _compile(
+            r"(?<![A-Za-z\\])Q(?![A-Za-z_^ᵀ])|\bquer(?:y|ies|ys)\b|\bq[_\s]?\{?\d+\}?\b|\bq[₀-₉]+|"
+            r"\bq\s*=|查询",
+            _I,
+        ),
+    ),
+    (
+        "k",
+        _compile(
+            r"(?<![A-Za-z\\])K(?![A-Za-z_^ᵀ])|\bkeys?\b|\bk[_\s]?\{?\d+\}?\b|\bk[₀-₉]+|\bk\s*=|键",
+            _I,
+        ),
+    ),
+    (
+        "v",
+        _compile(
+            r"(?<![A-Za-z\\])V(?![A-Za-z_^ᵀ])|\bvalues?\b|\bv[_\s]?\{?\d+\}?\b|\bv[₀-₉]+|\bv\s*=|"
+            r"(?<!价)值(?!得)",
+            _I,
+        ),
+    ),
+    (
+        "x",
+        _compile(
+            r"(?<![A-Za-z\\])X(?![A-Za-z_^ᵀ])|\binputs?\b|\bembeddings?\b|\bx[_\s]?\{?\d+\}?\b|"
+            r"\bx[₀-₉]+|\bx\s*=|token\s+vectors?|word\s+vectors?|输入|词向量|嵌入|向量表示|"
+            r"\d+\s*[-‐]?\s*(?:dim(?:ension(?:al|s)?)?\b|维)",
+            _I,
+        ),
+    ),
+]
+
+_CN_DIGITS = {
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_INDEX = re.compile(
+    r"(?:\binput|\btoken|\bword|\bquery|\bkey|\bvalue|\brow|\bposition|\boutput|\bvector"
+    r"|\b[xqkvz]|\bx_i|\bq_i)\s*#?\s*[_\s]?\{?\s*(\d{1,3})\}?(?!\d)|"
+    r"\b[xqkvzXQKVZ]([₀-₉]+)|第\s*(\d{1,3}|[一二两三四五六七八九十]+)\s*(?:个|行|字|词|位)?",
+    _I,
+)
+# "key 2", "k_2", "value 3": numbers of keys, not of the query a row belongs to
+_KEY_INDEX = re.compile(r"^(?:key|value|column|col|[kv])", _I)
+_QUOTED = re.compile(r"[\"“”'‘’「」『』](\S{1,20}?)[\"“”'‘’「」『』]")
+_TRANSPOSED = re.compile(r"(?<![A-Za-z])[QKVX]\s*(?:\^\s*\{?\s*(?:T|\\top)\}?|ᵀ|\.T\b)", _I)
+
+_DISPLAY_MATH = re.compile(r"\\\[.*?\\\]|\$\$.*?\$\$", re.DOTALL)
+_SQRT = re.compile(r"√|\\sqrt|sqrt|\bscaled\b|缩放", _I)
+_UNSCALED = re.compile(
+    r"unscaled|without (?:the )?scal|no scaling|not scaled|不缩放|未缩放|不除以|先不管分母|"
+    r"忽略(?:了)?(?:分母|缩放)|ignor\w* (?:the )?(?:√|sqrt|\\sqrt|scal)",
+    _I,
+)
+_FORMULA = re.compile(r"X\s*X\s*\^|Q\s*K\s*\^|XXᵀ|QKᵀ|X\s*X\^\{?\\top|Q\s*K\^?\{?\\top")
+_CAUSAL = re.compile(
+    r"causal|因果|\bmask(?:ed|ing)?\b|掩码|遮挡|下三角|lower[- ]triangular|autoregressive|"
+    r"future tokens?|看不到(?:后面|未来)|看不见(?:后面|未来)",
+    _I,
+)
+_NO_MASK = re.compile(r"no mask|without (?:a )?mask|unmasked|不加掩码|没有掩码|无掩码", _I)
+_NAMED = re.compile(r"^\s*\$?\s*((?:[A-Za-z][\w^{}]*\s*=\s*)+)")
+_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+_FORMULA_WORDS = re.compile(r"softmax|√|sqrt|" + _FORMULA.pattern)
+
+# One word for each role a name on the left of "=" can give directly.
+_NAMES = {
+    "x": "x", "q": "q", "k": "k", "v": "v", "s": "scores", "a": "weights", "o": "output",
+    "z": "output", "p": "weights", "e": "x", "h": "x", "wq": "wq", "wk": "wk", "wv": "wv",
+    "out": "output", "ctx": "output", "attn": "weights", "probs": "weights",
+}  # fmt: skip
+
+
+@dataclass
+class Description:
+    """What the words say a fragment is. Every field may be unknown (None)."""
+
+    role: str | None = None
+    index: int | None = None  # 1-based token (query) the vector belongs to
+    key_index: int | None = None  # 1-based key it belongs to ("key 2", or any number)
+    indices: list[int] = field(default_factory=list)  # every token number ("q1·k2": 1, 2)
+    token: str | None = None  # a quoted token the words name ("for “笔”")
+    scale: str | None = None  # "sqrt" | "none" | None
+    causal: bool | None = None
+    names: list[str] = field(default_factory=list)  # roles of "Q = K = [...]"
+    transposed: bool = False  # written as Kᵀ, X^T
+    source: str = ""  # the words the role came from
+
+
+def _segment(line: str) -> str:
+    """The words nearest the fragment: the text after the last display formula, if any."""
+    parts = _DISPLAY_MATH.split(line)
+    tail = parts[-1].strip()
+    return tail if tail else line
+
+
+# "… to get the output", "softmax gives the weights": the words after it name the result
+_RESULT = _compile(
+    r"\b(?:turns?|converts?|maps?|transforms?|normali[sz]es?)\b[^.。]*?\binto\b|"
+    r"\b(?:to\s+(?:get|obtain|produce|compute|find|form)|gives?|giving|yields?|"
+    r"results?\s+in|we\s+(?:get|obtain|have)|produces?|becomes?|turns?\s+into)\b|"
+    r"得到|求得|算出|就是|变成|即为|获得|得出"
+)
+
+
+def role_of(text: str) -> str | None:
+    """The role the words name; after "to get", "gives", "得到"… the words that follow win."""
+    text = _words(text)
+    markers = list(_RESULT.finditer(text))
+    if markers:
+        role = _first_role(text[markers[-1].end() :])
+        if role is not None:
+            return role
+    return _first_role(text)
+
+
+STEPS = ("scores", "scaled", "masked", "weights", "weighted", "output")
+
+
+def _first_role(text: str) -> str | None:
+    """The role the words name. A match inside a more specific one does not count ("weights
+    for the query" is W_Q, not the weights); a computed step wins over the inputs it is made
+    of ("the scores QKᵀ (Q = K = X)" are scores); of two steps, the one named last ("点积得分"
+    after "缩放因子")."""
+    spans: list[tuple[int, int]] = []
+    found: list[tuple[str, int]] = []
+    for role, pattern in _ROLES:
+        for m in pattern.finditer(text):
+            if any(a <= m.start() and m.end() <= b for a, b in spans):
+                continue
+            found.append((role, m.end()))
+            spans.append((m.start(), m.end()))
+    if not found:
+        return None
+    steps = [f for f in found if f[0] in STEPS]
+    if steps:
+        return max(steps, key=lambda f: f[1])[0]
+    return found[0][0]
+
+
+_IDENT = re.compile(r"^\\?[A-Za-z]\w*(?:[_^]\{?\w+\}?)*'?$")  # W_Q, q_1, attn_scores, W^{Q}
+_LATEX_NAME = re.compile(r"\\(?:mathbf|boldsymbol|vec|mathrm|text|hat|bar)\s*\{([^{}]*)\}")
+
+
+def named_roles(label: str) -> list[str]:
+    """The names the fragment is set equal to, read back from its end: 'Q = K =' -> [q, k];
+    'W_Q =' -> [wq]; 'd_k = 2 → Output ≈' -> [output]; prose -> []."""
+    text = _LATEX_NAME.sub(r"\1", label).strip().rstrip("=≈:：").strip()
+    if not text or not re.search(r"[=≈:：]\s*$", label.strip()):
+        return []
+    parts = re.split(r"\s*(?:=|≈|:|：)\s*", text)
+    names: list[str] = []
+    for part in reversed(parts):
+        part = part.strip().strip("`$").strip()
+        if _IDENT.match(part):
+            names.append(part)
+        elif re.search(r"[→,;，；。]|\s(?:and|then|so|gives)\s", part):
+            # "d_k = 2 → Output =": the word after the break, and nothing before it
+            names.extend(re.findall(r"[A-Za-z][\w^{}]*$", part))
+            break
+        # else an expression such as "X W_Q": the fragment equals it too; read on
+    out: list[str] = []
+    for name in reversed(names):
+        key = re.sub(r"\d+$", "", re.sub(r"[\s_^{}\\']", "", name).lower())
+        role = _NAMES.get(key) or role_of(name)
+        if role and role not in out:
+            out.append(role)
+    return out
+
+
+def index_of(text: str) -> int | None:
+    """The number of the token (query) the words are about: "input 2", "q_2", "第2个"."""
+    for m in _INDEX.finditer(text):
+        if _KEY_INDEX.match(m.group(0)):
+            continue
+        found = indices_of(m.group(0))
+        if found:
+            return found[0]
+    return None
+
+
+def key_index_of(text: str) -> int | None:
+    """The number of a key or value: "key 2", "k_2", "Value for input 3"."""
+    found = indices_of(text)
+    return found[0] if found else None
+
+
+_CODE_INDEX = re.compile(r"\w\[(\d{1,3})\]")  # weighted[0]: 0-based, as in code
+
+
+def indices_of(text: str) -> list[int]:
+    """Every token number the words give, in order: "q1 · k2" -> [1, 2]."""
+    out = [int(m.group(1)) + 1 for m in _CODE_INDEX.finditer(text)]
+    for m in _INDEX.finditer(text):
+        digits, sub, zh = m.group(1), m.group(2), m.group(3)
+        if digits:
+            out.append(int(digits))
+        elif sub:
+            out.append(int(sub.translate(str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789"))))
+        elif zh:
+            n = int(zh) if zh.isdigit() else _chinese_number(zh)
+            if n is not None:
+                out.append(n)
+    return out
+
+
+def _chinese_number(text: str) -> int | None:
+    if text == "十":
+        return 10
+    if text.startswith("十"):
+        return 10 + _CN_DIGITS.get(text[1:], 0)
+    if len(text) == 1:
+        return _CN_DIGITS.get(text)
+    return None
+
+
+def scale_claim(seg: str, role: str | None) -> str | None:
+    """What the formula nearest the fragment says about 1/√d_k; words when there is none.
+
+    "先不管分母 $\\sqrt{d_k}$。$softmax(XX^T)$ 就是:" is unscaled: its last formula has no √.
+    """
+    if role not in ("scores", "scaled", "masked", "weights", "output", "weighted"):
+        return None
+    formulas = [next(g for g in m.groups() if g is not None) for m in _MATH.finditer(seg)]
+    formulas = [f for f in formulas if _FORMULA_WORDS.search(f)]
+    if formulas:
+        last = formulas[-1]
+        if _SQRT.search(last):
+            return "sqrt"
+        return "none" if _FORMULA.search(last) and role not in ("scores",) else None
+    if _UNSCALED.search(seg):
+        return "none"
+    if _SQRT.search(seg) or (role == "scaled" and re.search(r"divid|除以", seg)):
+        return "sqrt"
+    if _FORMULA.search(seg) and role not in ("scores", "scaled"):
+        return "none"  # a formula written without √d_k
+    return None
+
+
+def causal_claim(seg: str) -> bool | None:
+    if _NO_MASK.search(seg):
+        return False
+    return True if _CAUSAL.search(seg) else None
+
+
+def describe(label: str, context: list[str]) -> Description:
+    """The label (same line) first, then the lines above, nearest first."""
+    names = named_roles(label)
+    for source in [label, *context[:2]]:
+        seg = _segment(source) if source is not label else source
+        role = names[0] if names and source is label else role_of(seg)
+        if role is None:
+            continue
+        quoted = _QUOTED.findall(seg)
+        return Description(
+            role=role,
+            index=index_of(seg),
+            key_index=key_index_of(seg),
+            indices=indices_of(seg),
+            token=quoted[-1] if quoted else None,
+            scale=scale_claim(seg, role),
+            causal=causal_claim(seg),
+            names=names if source is label else [],
+            transposed=bool(_TRANSPOSED.search(seg)) and role in ("q", "k", "v", "x", "xt"),
+            source=seg,
+        )
+    return Description()

@@ -1,0 +1,64 @@
+"""Every article in tests/articles against its truth file.
+
+The truth files were computed independently of the checker (tests/articles/make_truth.py holds
+the articles' inputs and computes every true value with NumPy; the older articles' truths list
+the errors planted by hand). For each article the checker must give the expected exit code,
+flag exactly the wrong numbers (each where its mistake is made, or as following from an
+earlier one), give each mistake's true value, and flag none of the carried roundings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from qkv.review.check import check
+from qkv.review.report import to_dict
+
+ARTICLES = Path(__file__).parent / "articles"
+TRUTHS = sorted(ARTICLES.glob("*.truth.json"))
+
+
+def article_of(truth: Path) -> Path:
+    stem = truth.name.removesuffix(".truth.json")
+    (article,) = [p for p in ARTICLES.glob(stem + ".*") if not p.name.endswith(".truth.json")]
+    return article
+
+
+def flagged(report: dict[str, object]) -> tuple[Counter[tuple[int, str]], Counter[tuple[int, str]], dict]:
+    roots: Counter[tuple[int, str]] = Counter()
+    true_values: dict[tuple[int, str], float] = {}
+    for f in report["findings"]:  # type: ignore[attr-defined]
+        for n in [f] if f["kind"] == "mismatch" else f["numbers"]:
+            roots[(n["line"], n["claimed"])] += 1
+            true_values[(n["line"], n["claimed"])] = n["expected"]
+    consequences = Counter((c["line"], c["claimed"]) for c in report["consequences"])  # type: ignore[attr-defined]
+    return roots, consequences, true_values
+
+
+def test_the_corpus_is_large_and_varied():
+    suffixes = Counter(article_of(t).suffix for t in TRUTHS)
+    assert len(TRUTHS) >= 25
+    assert suffixes[".ipynb"] >= 2 and suffixes[".html"] >= 2 and suffixes[".md"] >= 10
+    exits = Counter(json.loads(t.read_text(encoding="utf-8"))["exit"] for t in TRUTHS)
+    assert exits[0] >= 10 and exits[1] >= 10 and exits[3] >= 2
+
+
+@pytest.mark.parametrize("truth_path", TRUTHS, ids=lambda p: p.name.removesuffix(".truth.json"))
+def test_article_against_its_truth(truth_path):
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    article = article_of(truth_path)
+    report = to_dict(check(article.read_text(encoding="utf-8"), article.name))
+    assert report["exit"] == truth["exit"]
+    roots, consequences, true_values = flagged(report)
+    want_roots = Counter((r["line"], r["claimed"]) for r in truth["roots"])
+    want_consequences = Counter((c["line"], c["claimed"]) for c in truth["consequences"])
+    assert roots == want_roots
+    assert consequences == want_consequences
+    for r in truth["roots"]:
+        assert true_values[(r["line"], r["claimed"])] == pytest.approx(r["true"], rel=1e-3, abs=1e-6)
+    carried = {(c["line"], c["claimed"]) for c in truth.get("right_carried", [])}
+    assert not carried & set(roots + consequences)
