@@ -26,7 +26,9 @@ def wrong(text: str, name: str = "article.md") -> dict[str, list[tuple[int, str]
     d = to_dict(check(text, name))
     roots = []
     for f in d["findings"]:
-        roots += [(n["line"], n["claimed"]) for n in ([f] if f["kind"] == "mismatch" else f["numbers"])]
+        roots += [
+            (n["line"], n["claimed"]) for n in ([f] if f["kind"] == "mismatch" else f["numbers"])
+        ]
     return {"roots": roots, "consequences": [(c["line"], c["claimed"]) for c in d["consequences"]]}
 
 
@@ -61,12 +63,17 @@ def test_several_matrices_on_one_line():
 
 
 def test_labelled_vectors_in_bullets():
-    text = "- `q1 = [1, 0]`\n- `k1 = [1, 0]`, `k2 = [0, 1]`\nscores = [1, 0]; softmax = [0.9, 0.1]\n"
+    text = (
+        "- `q1 = [1, 0]`\n- `k1 = [1, 0]`, `k2 = [0, 1]`\nscores = [1, 0]; softmax = [0.9, 0.1]\n"
+    )
     report = check(text)
     assert report.exit_code == 1
     found = {(f.verdicts[0].claim.text, round(f.verdicts[0].true, 3)) for f in report.findings}
     assert found == {("0.9", 0.731), ("0.1", 0.269)}
-    assert [f.verdicts[0].claim.rounded(f.verdicts[0].true) for f in report.findings] == ["0.7", "0.3"]
+    assert [f.verdicts[0].claim.rounded(f.verdicts[0].true) for f in report.findings] == [
+        "0.7",
+        "0.3",
+    ]
 
 
 def test_one_decimal_softmax_has_exactly_one_wrong_number():
@@ -203,7 +210,10 @@ def test_grid_and_box_tables():
         "+---+---+\n| 1 | 2 |\n+===+===+\n| 3 | 4 |\n+---+---+\n\n"
         "┌───┬───┐\n│ 5 │ 6 │\n├───┼───┤\n│ 7 │ 8 │\n└───┴───┘\n"
     )
-    assert [cells for _, _, cells in fragments(text)] == [[["1", "2"], ["3", "4"]], [["5", "6"], ["7", "8"]]]
+    assert [cells for _, _, cells in fragments(text)] == [
+        [["1", "2"], ["3", "4"]],
+        [["5", "6"], ["7", "8"]],
+    ]
 
 
 def test_latex_matrices_in_every_math_delimiter():
@@ -214,7 +224,12 @@ def test_latex_matrices_in_every_math_delimiter():
         "\\left[\\begin{array}{cc} \\text{} & \\text{a} \\\\ \\text{a} & 1.5 \\end{array}\\right]\n"
     )
     got = [(line, cells) for line, _, cells in fragments(text)]
-    assert got == [(1, [["1", "0"], ["0", "1"]]), (2, [["0.5", "0.5"]]), (3, [["2", "3"]]), (4, [["1.5"]])]
+    assert got == [
+        (1, [["1", "0"], ["0", "1"]]),
+        (2, [["0.5", "0.5"]]),
+        (3, [["2", "3"]]),
+        (4, [["1.5"]]),
+    ]
 
 
 def test_code_comments_and_several_vectors_on_a_line():
@@ -237,8 +252,18 @@ def test_notebook_cells_and_outputs_point_at_the_file(tmp_path):
                 "cell_type": "code",
                 "execution_count": 1,
                 "metadata": {},
-                "outputs": [{"output_type": "stream", "name": "stdout", "text": ["[[0.8, 0.2],\n", " [0.2, 0.8]]\n"]}],
-                "source": ["X = np.array([[1, 0], [0, 1]])\n", "weights = softmax(X @ X.T)\n", "print(weights)"],
+                "outputs": [
+                    {
+                        "output_type": "stream",
+                        "name": "stdout",
+                        "text": ["[[0.8, 0.2],\n", " [0.2, 0.8]]\n"],
+                    }
+                ],
+                "source": [
+                    "X = np.array([[1, 0], [0, 1]])\n",
+                    "weights = softmax(X @ X.T)\n",
+                    "print(weights)",
+                ],
             },
         ],
     }
@@ -253,7 +278,8 @@ def test_notebook_cells_and_outputs_point_at_the_file(tmp_path):
 def test_html_tables_pre_blocks_and_labels_are_read():
     page = (
         "<!DOCTYPE html><html><head><script>var a = [[9, 9]];</script></head><body>\n"
-        "<p>Our input X:</p>\n<table><tr><td>1</td><td>0</td></tr>\n<tr><td>0</td><td>1</td></tr></table>\n"
+        "<p>Our input X:</p>\n<table><tr><td>1</td><td>0</td></tr>\n"
+        "<tr><td>0</td><td>1</td></tr></table>\n"
         "<p>Softmax of the scaled scores gives the weights:</p>\n"
         "<pre>\n[[0.6698, 0.3302],\n [0.3302, 0.6698]]\n</pre></body></html>\n"
     )
@@ -263,9 +289,13 @@ def test_html_tables_pre_blocks_and_labels_are_read():
 
 
 def test_written_out_arithmetic_is_checked():
-    text = "1·1 + 2·2 + 1·1 = 7\n\n$$\\frac{e^{2}}{e^{2} + e^{4} + e^{4}} = 0.063$$\n\n112 / 8 = 14\n"
+    text = (
+        "1·1 + 2·2 + 1·1 = 7\n\n$$\\frac{e^{2}}{e^{2} + e^{4} + e^{4}} = 0.063$$\n\n112 / 8 = 14\n"
+    )
     report = check(text)
-    assert [(report.source_line(f.line), f.verdicts[0].claim.text) for f in report.findings] == [(1, "7")]
+    assert [(report.source_line(f.line), f.verdicts[0].claim.text) for f in report.findings] == [
+        (1, "7")
+    ]
     assert report.checked == 3
 
 
@@ -285,7 +315,9 @@ def test_written_precision():
 
 
 def test_integers_among_decimals_are_judged_at_the_matrix_precision():
-    report = check("X = [[1, 0], [0, 1]]\n\nOutput, weights times X (unscaled):\n\n[[0.73, 0], [0.27, 1]]\n")
+    report = check(
+        "X = [[1, 0], [0, 1]]\n\nOutput, weights times X (unscaled):\n\n[[0.73, 0], [0.27, 1]]\n"
+    )
     # the true output is [[0.731, 0.269], [0.269, 0.731]]: "0" and "1" written among two
     # decimals claim 0.00 and 1.00, so both are wrong (alone they would claim 0 ± 0.5, 1 ± 0.5)
     texts = sorted(f.verdicts[0].claim.text for f in report.findings)
@@ -313,7 +345,9 @@ def test_exit_codes_and_complete_json(capsys, name, exit_code):
         assert key in data
     if exit_code == 1:
         first = data["findings"][0]
-        assert {"line", "where", "fragment", "claimed", "expected", "expected_rounded"} <= set(first)
+        assert {"line", "where", "fragment", "claimed", "expected", "expected_rounded"} <= set(
+            first
+        )
         assert data["examples"][0]["convention"]["scale"] == "sqrt"
 
 
@@ -389,7 +423,8 @@ def test_unreadable_fragments_are_skipped_with_a_note():
 @settings(max_examples=200, deadline=None)
 @given(
     st.text(
-        alphabet=st.sampled_from(list("0123456789.-−|[],\n ~:-$\\{}&^XTabe∞=+*·/()")) | st.characters(),
+        alphabet=st.sampled_from(list("0123456789.-−|[],\n ~:-$\\{}&^XTabe∞=+*·/()"))
+        | st.characters(),
         max_size=300,
     )
 )
@@ -433,3 +468,41 @@ def test_checker_never_crashes_on_article_like_text(pieces):
         check("\n".join(pieces))
     except InputError as e:
         assert "\n" not in str(e)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n".join("| 1 | 2 |\n|---|---|\n| 3 | 4 |\n" for _ in range(3100)),
+        " ".join("[[1, 2], [3, 4]]" for _ in range(3100)),
+        "\n".join(f"$\\begin{{pmatrix}}{k} & 1\\end{{pmatrix}}$" for k in range(3100)),
+        "| " + " | ".join(["1"] * 60_000) + " |",
+    ],
+    ids=["tables", "arrays", "latex", "cells"],
+)
+def test_far_more_matrices_than_any_example_are_refused_before_reading(text):
+    with pytest.raises(InputError, match="split it into smaller files"):
+        check(text)
+
+
+@pytest.mark.parametrize("form", ["gfm", "latex", "array"])
+def test_a_matrix_larger_than_any_worked_example_is_skipped_with_a_note(form):
+    rows = [[str((i * 7 + j) % 10) for j in range(3)] for i in range(300)]
+    body = {
+        "gfm": "| a | b | c |\n|---|---|---|\n"
+        + "\n".join("| " + " | ".join(r) + " |" for r in rows),
+        "latex": "$$X = \\begin{bmatrix}"
+        + "\\\\\n".join(" & ".join(r) for r in rows)
+        + "\\end{bmatrix}$$",
+        "array": "X = [" + ",\n".join("[" + ", ".join(r) + "]" for r in rows) + "]",
+    }[form]
+    report = check("The input X:\n\n" + body + "\n\nscores = [[1, 0], [0, 1]]\n")
+    assert any("larger than qkv check recomputes" in s.why for s in report.skipped)
+    assert report.exit_code == 3  # nothing left to check: the scores have no input
+
+
+def test_a_check_past_its_time_budget_stops_with_a_clear_error():
+    seed = (Path(__file__).parent / "articles").glob("*.md")
+    text = next(iter(sorted(seed))).read_text(encoding="utf-8")
+    with pytest.raises(InputError, match="too complex to check"):
+        check(text, seconds=0.0)

@@ -28,7 +28,9 @@ def article_of(truth: Path) -> Path:
     return article
 
 
-def flagged(report: dict[str, object]) -> tuple[Counter[tuple[int, str]], Counter[tuple[int, str]], dict]:
+def flagged(
+    report: dict[str, object],
+) -> tuple[Counter[tuple[int, str]], Counter[tuple[int, str]], dict]:
     roots: Counter[tuple[int, str]] = Counter()
     true_values: dict[tuple[int, str], float] = {}
     for f in report["findings"]:  # type: ignore[attr-defined]
@@ -59,6 +61,8 @@ def test_article_against_its_truth(truth_path):
     assert roots == want_roots
     assert consequences == want_consequences
     for r in truth["roots"]:
-        assert true_values[(r["line"], r["claimed"])] == pytest.approx(r["true"], rel=1e-3, abs=1e-6)
+        assert true_values[(r["line"], r["claimed"])] == pytest.approx(
+            r["true"], rel=1e-3, abs=1e-6
+        )
     carried = {(c["line"], c["claimed"]) for c in truth.get("right_carried", [])}
     assert not carried & set(roots + consequences)

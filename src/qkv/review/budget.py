@@ -11,7 +11,7 @@ from contextvars import ContextVar
 
 from qkv.errors import InputError
 
-SECONDS = 20.0
+SECONDS = 3.5  # with start-up and reading, a check ends well within 5 s
 _deadline: ContextVar[float | None] = ContextVar("qkv_check_deadline", default=None)
 
 

@@ -16,7 +16,7 @@ from qkv.review.fragments import Fragment, Skipped
 from qkv.review.judge import Judgement, TextHints, cells_of, judge, printed_boxes
 from qkv.review.messages import t
 from qkv.review.model import DERIVED
-from qkv.review.readers import read_all
+from qkv.review.readers import ensure_few, read_all
 from qkv.review.report import Report
 from qkv.review.roles import Description
 
@@ -49,6 +49,7 @@ def load(text: str, name: str) -> Document:
 
 def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> Report:
     budget.start(seconds)
+    ensure_few(text)
     doc = load(text, name)
     fragments, skipped, written = read_all(doc)
     examples, unnamed = group(fragments, skipped)

@@ -154,10 +154,15 @@ def _step(
         return _weights(at, conv)
     if "weights" not in at or "v" not in at or at["v"].shape[0] != at["weights"].shape[1]:
         return None
-    if name == "weighted":  # (queries, keys, dv): weight i, j times value j
-        w, v = at["weights"], at["v"]
-        return iv.multiply(Box(w.lo[:, :, None], w.hi[:, :, None]), Box(v.lo[None], v.hi[None]))
-    return _output(at, printed)
+    return _weighted(at) if name == "weighted" else _output(at, printed)
+
+
+def _weighted(at: dict[str, Box]) -> Box | None:
+    """(queries, keys, dv): weight i, j times value j."""
+    w, v = at["weights"], at["v"]
+    if w.lo.size * v.shape[1] > iv.CHUNK:  # nobody prints (queries, keys, dv) this large
+        return None
+    return iv.multiply(Box(w.lo[:, :, None], w.hi[:, :, None]), Box(v.lo[None], v.hi[None]))
 
 
 def _weights(at: dict[str, Box], conv: Convention) -> Box:

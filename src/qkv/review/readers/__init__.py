@@ -8,6 +8,7 @@ import dataclasses
 import math
 import re
 
+from qkv.errors import InputError
 from qkv.review import equations
 from qkv.review.document import CODE, OUTPUT, Document
 from qkv.review.equations import Equation
@@ -17,9 +18,34 @@ from qkv.review.readers import arrays, latex, tables
 from qkv.review.roles import describe, role_of
 
 CONTEXT_LINES = 3
+MAX_FRAGMENTS = 3000  # a worked example shows a few dozen
+MAX_SIDE = tables.MAX_SIDE  # rows or columns of a matrix recomputed by hand: far fewer
+MAX_CELLS = 50_000
 _PRINTED = re.compile(r"\bprint\s*\(((?:[^()]|\([^()]*\))*)\)")
 _SHAPE_EXPR = re.compile(r"\.shape\b|\.size\(|\blen\(|\.sum\(|\.dtype\b|\ballclose\(")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+# where a table, a matrix or a vector starts: counted before anything is parsed, so that a
+# file of many thousands of them is refused at once rather than after seconds of parsing
+_STARTS = re.compile(r"^\s*\|?\s*:?-+:?\s*\|[\s|:-]*$|\[\s*\[|\\begin\{|<table", re.M | re.I)
+_HTML_CELL = re.compile(r"<t[dh]\b", re.I)
+_VECTORS = re.compile(r"\[\s*[-+−]?\d")
+
+
+def ensure_few(text: str) -> None:
+    """InputError when the text holds far more matrices than any worked example."""
+    # a table parser spends seconds on far fewer cells than this
+    if text.count("|") + len(_HTML_CELL.findall(text)) > MAX_CELLS:
+        raise InputError(
+            f"the article's tables hold more than {MAX_CELLS} cells; qkv check reads fewer "
+            "(split it into smaller files)"
+        )
+    many = sum(1 for _ in _STARTS.finditer(text))
+    vectors = sum(1 for _ in _VECTORS.finditer(text)) // 20  # rows of matrices count too
+    if max(many, vectors) > MAX_FRAGMENTS:
+        raise InputError(
+            f"the article shows more than {MAX_FRAGMENTS} matrices and tables; "
+            "qkv check reads fewer (split it into smaller files)"
+        )
 
 
 def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equation]]:
@@ -37,7 +63,7 @@ def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equatio
         for f in found:
             if f.kind != "array":  # arrays share lines with equations and other arrays
                 taken.update(f.lines)
-    fragments = arrays.join_rows(doc, fragments)
+    fragments = _within_limits(arrays.join_rows(doc, fragments), skipped)
     fragments += [eq.fragment for eq in written if eq.fragment.line not in taken]
     fragments.sort(key=lambda f: (f.first, f.lines[-1]))
     lefts = {id(eq.fragment): eq.left for eq in written}
@@ -60,6 +86,17 @@ def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equatio
             f.context, f.continues = prev.context, True  # the next item of a list
     _printed_names(doc, fragments)
     return fragments, skipped, [eq for eq in written if eq.fragment in fragments]
+
+
+def _within_limits(fragments: list[Fragment], skipped: list[Skipped]) -> list[Fragment]:
+    """The fragments small enough to recompute; the others are noted as skipped."""
+    if len(fragments) > MAX_FRAGMENTS:
+        raise InputError(
+            f"the article shows {len(fragments)} matrices and vectors; qkv check reads at "
+            f"most {MAX_FRAGMENTS} (split it into smaller files)"
+        )
+    skipped += [Skipped(f.line, tables.TOO_LARGE) for f in fragments if max(f.shape) > MAX_SIDE]
+    return [f for f in fragments if max(f.shape) <= MAX_SIDE]
 
 
 def _sibling(prev: Fragment, f: Fragment) -> bool:

@@ -152,6 +152,11 @@ def _brackets(
             skipped.append(
                 Skipped(lines.line(pos), "more numbers in one list than qkv check reads")
             )
+        if str(e) == "nested too deep":  # "[[[[[…": every "[" of the run but the last few too
+            run = pos
+            while run < len(text) and text[run] in "[ \t\r\n":
+                run += 1
+            return [], max(pos, run - 2 * MAX_DEPTH)
         return [], pos
     frags = _fragments(doc, text, lines, node, parser, pos, label_from)
     if frags is None:

@@ -12,7 +12,7 @@ import re
 
 from qkv.review.document import Document, Offsets
 from qkv.review.fragments import Fragment, Skipped
-from qkv.review.readers.tables import claims, numbers_and_labels
+from qkv.review.readers.tables import TOO_LARGE, claims, numbers_and_labels, too_large
 
 ENVIRONMENTS = ("bmatrix", "pmatrix", "vmatrix", "Bmatrix", "Vmatrix", "matrix", "smallmatrix")
 _BEGIN = re.compile(r"\\begin\{(" + "|".join(ENVIRONMENTS) + r"|array)\*?\}")
@@ -83,6 +83,9 @@ def _fragment(
             row_lines.append(lines.line(start + len(chunk) - len(chunk.lstrip())))
     line = lines.line(begin)
     if not rows:
+        return None
+    if too_large(rows):
+        skipped.append(Skipped(line, TOO_LARGE))
         return None
     if len({len(r) for r in rows}) > 1:
         skipped.append(Skipped(line, "a LaTeX matrix with rows of different lengths"))

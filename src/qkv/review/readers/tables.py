@@ -64,12 +64,24 @@ def claims(rows: list[list[str]]) -> list[list[Claim]]:
     return out
 
 
+MAX_SIDE = 256  # rows or columns: no matrix recomputed by hand is larger
+TOO_LARGE = f"larger than qkv check recomputes (over {MAX_SIDE} rows or columns)"
+
+
+def too_large(rows: list[list[str]]) -> bool:
+    """Too many rows or columns (one more of each for labels) to be a worked example."""
+    return len(rows) > MAX_SIDE + 1 or max(map(len, rows)) > MAX_SIDE + 1
+
+
 def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]:
     found: list[Fragment] = []
     skipped: list[Skipped] = []
     texts = doc.texts
     for start, end in doc.markdown_blocks()[0]:
         for header_line, rows in _gfm_tables(texts, start, end, skipped):
+            if too_large(rows):
+                skipped.append(Skipped(header_line, TOO_LARGE))
+                continue
             _add(doc, rows, list(range(header_line, header_line + len(rows) + 1)), found, taken)
     _grid_tables(doc, taken, found, skipped)
     return found, skipped
@@ -191,7 +203,9 @@ def _grid_tables(
         row_lines = [k for k in range(i, j) if _GRID_ROW.match(texts[k])]
         rows = [split_row(texts[k]) for k in row_lines]
         if len(row_lines) >= 1 and any(_GRID_BORDER.match(texts[k]) for k in range(i, j)):
-            if len({len(r) for r in rows}) == 1:
+            if too_large(rows):
+                skipped.append(Skipped(i, TOO_LARGE))
+            elif len({len(r) for r in rows}) == 1:
                 before = len(found)
                 _add(doc, rows, row_lines, found, taken, top=i)
                 if len(found) > before:
