@@ -85,16 +85,38 @@ def from_text(text: str, name: str) -> Document:
     """Markdown or plain text; fenced and indented code blocks are marked as code, and a
     block that only shows what the code block just before it printed, as its output."""
     doc = Document(name, [Line(t, i + 1) for i, t in enumerate(text.splitlines())])
-    previous: tuple[int, int] | None = None
-    for block, (start, end) in enumerate(doc.markdown_blocks()[1]):
+    blocks = doc.markdown_blocks()[1]
+    if not name.lower().endswith((".md", ".markdown")):
+        blocks = _with_indented(doc, blocks)
+    previous: tuple[int, int] | None = None  # the code block that printed, and where it ends
+    for block, (start, end) in enumerate(blocks):
         end = min(end, len(doc.lines))
         output = previous is not None and start - previous[1] <= 3 and _printed(doc, start, end)
         for i in range(start, end):
             doc.lines[i].region = OUTPUT if output else CODE
             doc.lines[i].block = previous[0] if output and previous else block
-        if not output:
-            previous = (block, end)
+        # what it printed may come in several blocks, one after another
+        previous = (previous[0] if output and previous else block, end)
     return doc
+
+
+def _with_indented(doc: Document, blocks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Plain text indents code and output by four spaces or a tab even right under a line of
+    prose (where Markdown would read the indented lines as more of the paragraph)."""
+    inside = {i for a, b in blocks for i in range(a, b)}
+    out = list(blocks)
+    i = 0
+    while i < len(doc.lines):
+        j = i
+        while j < len(doc.lines) and j not in inside and _INDENTED.match(doc.lines[j].text):
+            j += 1
+        if j > i:
+            out.append((i, j))
+        i = max(j, i + 1)
+    return sorted(out)
+
+
+_INDENTED = re.compile(r"^(?: {4}|\t)\s*\S")
 
 
 _STATEMENT = re.compile(
@@ -104,9 +126,13 @@ _STATEMENT = re.compile(
 
 
 def _printed(doc: Document, start: int, end: int) -> bool:
-    """Does a fenced block hold printed output (no statements, only what print shows)?"""
+    """Does a fenced or indented block hold printed output (no statements, only what print
+    shows)?"""
+    first = doc.lines[start].text.strip()
+    if not first.startswith(("```", "~~~")):  # an indented block: no fence lines
+        first, start, end = "", start - 1, end + 1
     body = [ln.text for ln in doc.lines[start + 1 : end - 1] if ln.text.strip()]
-    fence = doc.lines[start].text.strip().lstrip("`~").strip().lower()
+    fence = first.lstrip("`~").strip().lower()
     if fence not in ("", "text", "output", "console", "plaintext", "txt", "out"):
         return False
     return bool(body) and not any(_STATEMENT.match(t) for t in body)

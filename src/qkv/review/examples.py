@@ -199,14 +199,61 @@ def _place(
         if f.kind != "equation":  # arithmetic checks itself; it never gives an input
             _place_given(f, d, roles, examples, skipped, known)
         return
-    for r in roles:
+    for k, r in enumerate(roles):
         p = _derived(cur, r, f, d, shapes(cur))
+        if p is not None and k == 0 and _another_pass(cur, p):
+            cur = _new(examples)  # the same inputs again, in another setting
+            cur.placements = [g for g in examples[-2].placements if g.given]
+            p = _derived(cur, r, f, d, shapes(cur))
+        if p is None and k == 0 and f.kind != "equation":
+            # a step of another shape: a new example that starts from it
+            _new(examples).placements.append(_given(examples[-1], r, f, d))
+            return
         if p is None:
             skipped.append(
                 Skipped(f.line, f"its shape {f.shape[0]}×{f.shape[1]} fits no {r} of the example")
             )
             return
         cur.placements.append(p)
+
+
+def _another_pass(example: Example, p: Placement) -> bool:
+    """Does the article compute the same rows again ("without scaling … with scaling"): the
+    step printed again with other numbers, or after a later step of the same rows?"""
+    if p.role == "weighted":
+        return False
+    for q in example.checked:
+        if q.role == "weighted" or not _overlap(p, q):
+            continue
+        if q.role == p.role and not _same_numbers(p, q):
+            return True
+        if q.role in _DOWNSTREAM.get(p.role, ()) and q.role != "sums":
+            return True
+    return False
+
+
+def _overlap(p: Placement, q: Placement) -> bool:
+    if not set(p.rows) & set(q.rows) or p.transposed != q.transposed:
+        return False
+    return p.cols is None or q.cols is None or bool(set(p.cols) & set(q.cols))
+
+
+def _same_numbers(p: Placement, q: Placement) -> bool:
+    """The same numbers in the entries both print (a recap, not another pass)."""
+    mine, theirs = _entries(p), _entries(q)
+    return all(mine[k] == theirs[k] for k in mine.keys() & theirs.keys())
+
+
+def _entries(p: Placement) -> dict[tuple[int, int], float]:
+    """Step (row, column) -> the value the placement prints there."""
+    out = {}
+    for r, row in enumerate(p.fragment.cells):
+        for c, claim in enumerate(row):
+            if p.transposed:
+                out[(c, r)] = claim.value
+            elif r < len(p.rows):
+                out[(p.rows[r], p.cols[c] if p.cols and c < len(p.cols) else c)] = claim.value
+    return out
 
 
 def _by_numbers(f: Fragment, roles: list[str]) -> list[str]:
@@ -283,13 +330,30 @@ def _same(f: Fragment, box: Box) -> bool:
 
 # The steps an input determines: once one of them is in an example, the input comes too late.
 _DOWNSTREAM = {
-    "x": ("xt", "q", "k", "v", "scores", "scaled", "masked", "weights", "weighted", "output"),
-    "wq": ("q", "scores", "scaled", "masked", "weights", "weighted", "output"),
-    "wk": ("k", "scores", "scaled", "masked", "weights", "weighted", "output"),
+    "x": (
+        "xt",
+        "q",
+        "k",
+        "v",
+        "scores",
+        "scaled",
+        "masked",
+        "weights",
+        "sums",
+        "weighted",
+        "output",
+    ),
+    "wq": ("q", "scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
+    "wk": ("k", "scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
     "wv": ("v", "weighted", "output"),
-    "q": ("scores", "scaled", "masked", "weights", "weighted", "output"),
-    "k": ("scores", "scaled", "masked", "weights", "weighted", "output"),
+    "q": ("scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
+    "k": ("scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
     "v": ("weighted", "output"),
+    "xt": ("scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
+    "scores": ("scaled", "masked", "weights", "sums", "weighted", "output"),
+    "scaled": ("masked", "weights", "sums", "weighted", "output"),
+    "masked": ("weights", "sums", "weighted", "output"),
+    "weights": ("sums", "weighted", "output"),
 }
 
 
@@ -389,24 +453,33 @@ def _derived(
     if role == "weighted":
         return _weighted(example, f, d, known)
     shape = known[role]
+    if role == "sums" and f.shape == shape[::-1]:  # one sum per query, printed as a vector
+        return Placement(f, role, list(range(f.shape[0])), transposed=True, desc=d)
     if f.vector:
-        if f.shape[1] == 1 and shape[1] > 1 and role in ROW_ROLES:
-            if f.kind == "equation" and len(indices_of(f.label)) < 2:
-                return None  # "√3 ≈ 1.7321" is arithmetic; an entry needs its two tokens
-            return _entry(example, role, f, d, shape)
-        if f.shape[1] != shape[1]:
-            return None
-        row = _row(example, role, d, shape[0], f.continues, f)
-        if row is None:
-            return None
-        if role in ROW_ROLES:
-            example.active_query = row
-        return Placement(f, role, [row], desc=d)
+        return _derived_row(example, role, f, d, shape)
     if f.shape == shape and not (d.transposed and shape[0] == shape[1]):
         return Placement(f, role, list(range(shape[0])), desc=d)
     if f.shape == shape[::-1]:
         return Placement(f, role, list(range(f.shape[0])), transposed=True, desc=d)
     return None
+
+
+def _derived_row(
+    example: Example, role: str, f: Fragment, d: Description, shape: tuple[int, ...]
+) -> Placement | None:
+    """A vector: one row of the step (or one entry of it)."""
+    if f.shape[1] == 1 and shape[1] > 1 and role in ROW_ROLES:
+        if f.kind == "equation" and len(indices_of(f.label)) < 2:
+            return None  # "√3 ≈ 1.7321" is arithmetic; an entry needs its two tokens
+        return _entry(example, role, f, d, shape)
+    if f.shape[1] != shape[1]:
+        return None
+    row = _row(example, role, d, shape[0], f.continues, f)
+    if row is None:
+        return None
+    if role in ROW_ROLES:
+        example.active_query = row
+    return Placement(f, role, [row], desc=d)
 
 
 def _entry(

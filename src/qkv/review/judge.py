@@ -161,10 +161,27 @@ def candidates(example: Example, inputs: dict[str, Box], hints: TextHints) -> li
     else:
         causals = [None, *aligns]
     layouts = _layouts(inputs)
+    paddings = [(), *_padded_keys(example)]
     out = []
-    for scale, causal, layout in itertools.product(dict.fromkeys(scales), causals, layouts):
-        conv = Convention(scale=scale, causal=causal, transposed=layout)
+    for scale, causal, layout, padded in itertools.product(
+        dict.fromkeys(scales), causals, layouts, paddings
+    ):
+        conv = Convention(scale=scale, causal=causal, transposed=layout, padded=padded)
         out.append(with_factor(conv, inputs))
+    return out
+
+
+def _padded_keys(example: Example) -> list[tuple[int, ...]]:
+    """Keys the printed masked scores hide from every query (−∞ down whole columns of two or
+    more rows): a padding mask, which the article claims by printing it."""
+    out = []
+    for p in example.checked:
+        cells = p.fragment.cells
+        if p.role != "masked" or p.transposed or p.cols is not None or len(cells) < 2:
+            continue
+        cols = tuple(j for j in range(len(cells[0])) if all(row[j].masked for row in cells))
+        if cols and len(cols) < len(cells[0]) and cols not in out:
+            out.append(cols)
     return out
 
 

@@ -2,6 +2,7 @@
 
     x -> q = x·W_Q (or x·W_Qᵀ, or x itself), k, v -> scores = q·kᵀ -> scaled -> masked
       -> weights = softmax(rows) -> weighted[i] = weights[i, j]·v[j] -> output = weights·v
+    (and sums: each row of the weights added up, as notebooks print to show it is 1)
 
 ``evaluate`` walks these steps once. Given only the inputs, it gives the true values. Given
 also what the article printed, each step is computed from the printed values of the steps
@@ -24,10 +25,12 @@ from qkv.review.intervals import Box
 # The order the steps are computed in; every step reads only steps before it.
 ORDER = (
     "x", "wq", "wk", "wv", "mask", "xt", "q", "k", "v",
-    "scores", "scaled", "masked", "weights", "weighted", "output",
+    "scores", "scaled", "masked", "weights", "sums", "weighted", "output",
 )  # fmt: skip
 INPUT_ROLES = ("x", "wq", "wk", "wv", "mask")
-DERIVED = ("xt", "q", "k", "v", "scores", "scaled", "masked", "weights", "weighted", "output")
+DERIVED = (
+    "xt", "q", "k", "v", "scores", "scaled", "masked", "weights", "sums", "weighted", "output",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Convention:
     scale: str = "none"  # none | sqrt | double (1/d_k, a mistake) | a number such as "1/8"
     factor: float = 1.0
     causal: Align | None = None
+    padded: tuple[int, ...] = ()  # keys no query may look at (padding), 0-based
     transposed: tuple[str, ...] = ()  # projections used as x·Wᵀ (torch's nn.Linear layout)
     axis: int = -1  # softmax over rows (-1); over columns (0) is a mistake
     variant: str = "normal"  # normal | mask_after (softmax, then the mask: a mistake)
@@ -46,6 +50,7 @@ class Convention:
             "scale": self.scale,
             "factor": self.factor,
             "causal": self.causal,
+            "padded_keys": list(self.padded),
             "projection": {w: "x·Wᵀ" for w in self.transposed} or "x·W",
             "softmax": "rows" if self.axis == -1 else "columns",
             "variant": self.variant,
@@ -120,12 +125,18 @@ def _project(name: str, at: dict[str, Box], conv: Convention) -> Box | None:
 
 
 def _allowed(at: dict[str, Box], conv: Convention, shape: tuple[int, ...]) -> np.ndarray | None:
-    if "mask" in at and at["mask"].shape == shape:
+    if "mask" in at and at["mask"].shape in (shape, (1, shape[1])):
         m = at["mask"].lo  # 0/1 (1 = may attend), or additive 0/-inf (0 = may attend)
-        return np.asarray(m == 0) if np.isneginf(m).any() else np.asarray(m != 0)
+        given = np.asarray(m == 0) if np.isneginf(m).any() else np.asarray(m != 0)
+        return np.broadcast_to(given, shape)  # one row: a key padding mask, for every query
+    allowed: np.ndarray | None = None
     if conv.causal is not None:
-        return causal_mask(shape[0], shape[1], conv.causal)
-    return None
+        allowed = causal_mask(shape[0], shape[1], conv.causal)
+    if conv.padded:
+        keys = np.ones(shape, dtype=bool)
+        keys[:, [j for j in conv.padded if j < shape[1]]] = False
+        allowed = keys if allowed is None else allowed & keys
+    return allowed
 
 
 def _step(
@@ -152,6 +163,9 @@ def _step(
         if name == "masked":
             return iv.mask(at["scaled"], _allowed(at, conv, at["scaled"].shape))
         return _weights(at, conv)
+    if name == "sums":  # (queries, 1)
+        w = at.get("weights")
+        return None if w is None else Box(w.lo.sum(1, keepdims=True), w.hi.sum(1, keepdims=True))
     if "weights" not in at or "v" not in at or at["v"].shape[0] != at["weights"].shape[1]:
         return None
     return _weighted(at) if name == "weighted" else _output(at, printed)
@@ -196,6 +210,7 @@ def with_factor(conv: Convention, inputs: dict[str, Box]) -> Convention:
 
 
 Entry = tuple[str, tuple[int, ...]]  # a step and an index into it (-1: every position)
+_ENTRYWISE = {"scaled": "scores", "masked": "scaled"}
 
 
 def depends_on(name: str, idx: tuple[int, ...], shown_weighted: set[int]) -> list[Entry]:
@@ -207,12 +222,10 @@ def depends_on(name: str, idx: tuple[int, ...], shown_weighted: set[int]) -> lis
         return [("x", (i, -1)), (f"w{name}", (-1, idx[1]))]
     if name == "scores":
         return [("q", (i, -1)), ("k", (idx[1], -1))]
-    if name == "scaled":
-        return [("scores", idx)]
-    if name == "masked":
-        return [("scaled", idx)]
-    if name == "weights":
-        return [("masked", (i, -1))]
+    if name in _ENTRYWISE:  # the same entry of the step before
+        return [(_ENTRYWISE[name], idx)]
+    if name in ("weights", "sums"):  # the whole row of the step before
+        return [("masked" if name == "weights" else "weights", (i, -1))]
     if name == "weighted":
         return [("weights", (i, idx[1])), ("v", (idx[1], idx[2]))]
     if name == "output":

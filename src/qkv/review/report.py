@@ -250,6 +250,8 @@ def setting_text(j: Judgement, lang: str) -> str:
         parts = [t(lang, "setting.factor", factor=c.scale)]
     if c.causal:
         parts.append(t(lang, "setting.causal"))
+    if c.padded:
+        parts.append(t(lang, "setting.padded", keys=", ".join(str(k + 1) for k in c.padded)))
     if c.transposed:
         parts.append(t(lang, "setting.transposed"))
     return ", ".join(parts)

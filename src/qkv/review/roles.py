@@ -26,6 +26,17 @@ def _words(text: str) -> str:
 
 # (role, pattern), most specific first.
 _ROLES: list[tuple[str, re.Pattern[str]]] = [
+    # each row of the weights added up: "P.sum(axis=1)", "torch.sum(attn, dim=-1)", "row sums"
+    (
+        "sums",
+        _compile(
+            r"\.sum\s*\(\s*(?:(?:axis|dim)\s*=\s*)?(?:-1|1)\s*(?:,\s*keepdims?\s*=\s*\w+\s*)?\)|"
+            r"\b(?:np|torch)\.sum\s*\(\s*[\w.]+\s*,\s*(?:axis|dim)\s*=\s*-?1\s*\)|"
+            r"\brow[-\s]?(?:wise\s+)?sums?\b(?:\s+of\s+(?:the\s+)?(?:attention\s+)?weights)?|"
+            r"\bsum\s+of\s+(?:each|every)\s+row\b|"
+            r"(?:每行|每一行|各行)(?:权重)?(?:之|的)?(?:和|求和|加起来)|按行求和|行和",
+        ),
+    ),
     # "x · W_K", "X @ W_q", "input times w_key": the product, not the weights
     *(
         (
@@ -95,6 +106,9 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
             r"new\s+(?:vectors?|representations?|embeddings?)|"
             r"\b(?:attn|attention|weights?|probs|p_attn)\s*(?:@|\.dot|·|\\cdot|\*|times)\s*"
             r"(?:[vVxX]|values?|value[_\s]?vectors?)\b|"
+            # any matrix times the values ("W @ V", "np.dot(P, V)"): x·W_V is no such product
+            r"\b(?!X\b)[A-Za-z]\w*\s*(?:@|·|\\cdot)\s*(?:V|values)\b(?!\s*[_^])|"
+            r"\b(?:matmul|dot)\(\s*(?!X\b)\w+\s*,\s*(?:V|values)\s*\)|"
             r"输出|最终|加权和|加权求和|上下文向量|新的(?:向量|表示)",
             _I,
         ),
@@ -137,7 +151,7 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
     (
         "scores",
         _compile(
-            r"X\s*X\s*\^|XXᵀ|Q\s*K\s*\^|QKᵀ|X\s*X\^\{?\\top|Q\s*@\s*K|"
+            r"X\s*X\s*\^|X\s*Xᵀ|Q\s*K\s*\^|Q\s*Kᵀ|X\s*X\^\{?\\top|Q\s*@\s*K|"
             r"\b[qx][_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*[kx][_\s]?\{?\d|\bq[_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*k|"
             rf"\bscores?\b|dot{_SEP}products?|similarit|\blogits\b|compatibilit|"
             r"相似度|得分|分数|点积|打分|内积",
@@ -281,7 +295,7 @@ def role_of(text: str) -> str | None:
     return _first_role(text)
 
 
-STEPS = ("scores", "scaled", "masked", "weights", "weighted", "output")
+STEPS = ("scores", "scaled", "masked", "weights", "sums", "weighted", "output")
 
 
 def _first_role(text: str) -> str | None:

@@ -14,7 +14,7 @@ from qkv.review.document import CODE, OUTPUT, Document
 from qkv.review.equations import Equation
 from qkv.review.fragments import Fragment, Skipped
 from qkv.review.numbers import Claim
-from qkv.review.readers import arrays, latex, tables
+from qkv.review.readers import arrays, latex, plain, tables
 from qkv.review.roles import describe, role_of
 
 CONTEXT_LINES = 3
@@ -24,6 +24,7 @@ MAX_CELLS = 50_000
 _PRINTED = re.compile(r"\bprint\s*\(((?:[^()]|\([^()]*\))*)\)")
 _SHAPE_EXPR = re.compile(r"\.shape\b|\.size\(|\blen\(|\.sum\(|\.dtype\b|\ballclose\(")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_ASSIGNS = re.compile(r"[\w.\[\], ]+[-+*/@]?=(?!=)")  # "P = …", "a, b = …", "x += 1"
 # where a table, a matrix or a vector starts: counted before anything is parsed, so that a
 # file of many thousands of them is refused at once rather than after seconds of parsing
 _STARTS = re.compile(r"^\s*\|?\s*:?-+:?\s*\|[\s|:-]*$|\[\s*\[|\\begin\{|<table", re.M | re.I)
@@ -54,15 +55,16 @@ def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equatio
     skipped: list[Skipped] = []
     written = equations.find(doc)
     spans = sorted(eq.span for eq in written)
-    for reader in (tables.read, latex.read, arrays.read):
-        found, missed = (
-            reader(doc, taken) if reader is not arrays.read else reader(doc, taken, spans)
-        )
+    for reader in (tables.read, latex.read):
+        found, missed = reader(doc, taken)
         fragments.extend(found)
         skipped.extend(missed)
-        for f in found:
-            if f.kind != "array":  # arrays share lines with equations and other arrays
-                taken.update(f.lines)
+        taken.update(ln for f in found for ln in f.lines)
+    found, missed = arrays.read(doc, taken, spans)  # arrays share lines with equations
+    rows, missed_rows = plain.read(doc, taken | {ln for f in found for ln in f.lines})
+    fragments += found + rows
+    skipped += missed + missed_rows
+    taken.update(ln for f in rows for ln in f.lines)
     fragments = _within_limits(arrays.join_rows(doc, fragments), skipped)
     fragments += [eq.fragment for eq in written if eq.fragment.line not in taken]
     fragments.sort(key=lambda f: (f.first, f.lines[-1]))
@@ -193,11 +195,50 @@ def _printed_expressions(code: list[str]) -> list[str]:
     out = []
     for line in code:
         for m in _PRINTED.finditer(line.split("#")[0]):
-            out.append(m.group(1).split(",")[-1].strip())
+            out.append(_subject(_top_level(m.group(1))[-1]))  # print("weights:", w) shows w
     last = next((ln.strip() for ln in reversed(code) if ln.strip()), "")
-    if last and "=" not in last and not last.startswith(("print", "#", "import", "from")):
-        out.extend(part.strip() for part in last.split(","))  # "Q, K, V" shows a tuple
-    return [e for e in out if not _SHAPE_EXPR.search(e)]  # shapes and checks print no step
+    if last and not _ASSIGNS.match(last) and not last.startswith(("print", "#", "import", "from")):
+        out.extend(_subject(part) for part in _top_level(last))  # "Q, K, V" shows a tuple
+    # shapes and checks print no step; row sums of the weights are one
+    return [e for e in out if not _SHAPE_EXPR.search(e) or role_of(e) == "sums"]
+
+
+# what only changes how a value is shown: pd.DataFrame(w, index=…), np.round(w, 3), w.numpy()
+_SHOWN = r"(?:DataFrame|Series|round|around|array|asarray|tensor|display|pprint)"
+_WRAPPED = re.compile(rf"^(?:[\w.]+\.)?{_SHOWN}\s*\((.*)\)$", re.S)
+_METHOD = re.compile(r"^(.+?)\.(?:round|numpy|detach|cpu|tolist|squeeze|to_numpy)\([^()]*\)$")
+
+
+def _subject(expr: str) -> str:
+    """The value an expression shows, without what only formats it."""
+    expr = expr.strip()
+    for _ in range(4):
+        if m := _WRAPPED.match(expr):
+            expr = _top_level(m.group(1))[0]
+        elif m := _METHOD.match(expr):
+            expr = m.group(1).strip()
+        else:
+            break
+    return expr
+
+
+def _top_level(expr: str) -> list[str]:
+    """The parts of ``expr`` between commas outside brackets and quotes."""
+    parts, depth, quote, start = [], 0, "", 0
+    for k, ch in enumerate(expr):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(expr[start:k].strip())
+            start = k + 1
+    parts.append(expr[start:].strip())
+    return parts
 
 
 def refine(cells: list[list[Claim]]) -> list[list[Claim]]:

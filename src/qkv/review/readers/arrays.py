@@ -167,11 +167,12 @@ def _brackets(
     return frags, parser.pos
 
 
-_COMMENT = re.compile(r"^(\s*)(#+|//+|%+|--)")
+# comment marks, and the prompts of an interactive session (>>>, ..., In [3]:, Out[3]:)
+_COMMENT = re.compile(r"^(\s*)(#+|//+|%+|--|>>>|\.\.\.(?=\s|$)|In \[\d*\]:|Out\[\d*\]:)")
 
 
 def _without_comment_marks(doc: Document) -> str:
-    """The text with the marks that start comment lines in code blanked out (same length),
+    """The text with the marks that start comment lines in code (and prompts) blanked out,
     so that an array printed into comments over several lines reads as one:
     "# [[1.9366 6.6831]" newline "#  [2.     7.964 ]]"."""
     out = []
