@@ -12,6 +12,7 @@ number in its words belongs to the query the section is about, or else to the ne
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -165,6 +166,20 @@ def group(
     return examples, unnamed
 
 
+_SCALING = re.compile(r"scal|divid|√|\\sqrt|sqrt|缩放|除以", re.I)
+
+
+def _no_weights(f: Fragment) -> bool:
+    """Numbers no softmax gives, even a miscomputed one: negative, above 1, or rows (and
+    columns) that all add up to far from 1."""
+    values = [[c.value for c in row if not c.masked] for row in f.cells]
+    if any(v < 0 or v > 1 + 1e-9 for row in values for v in row):
+        return True
+    columns = [list(col) for col in zip(*values, strict=False)]
+    far = [all(abs(sum(line) - 1) > 0.2 for line in lines if line) for lines in (values, columns)]
+    return far[0] and far[1]  # a softmax over the columns is still a softmax
+
+
 def looks_like_weights(f: Fragment) -> bool:
     """Every row a probability distribution (entries in [0, 1] summing to 1, within the
     rounding they were written with), and not just zeros and ones."""
@@ -193,7 +208,7 @@ def _place(
     f: Fragment, d: Description, roles: list[str], examples: list[Example], skipped: list[Skipped]
 ) -> None:
     cur = examples[-1] if examples else _new(examples)
-    roles = _by_numbers(f, roles)
+    roles = _by_numbers(f, roles, d)
     known = shapes(cur)
     if roles[0] in INPUT_ROLES or not _derivable(cur, roles[0], f, known):
         if f.kind != "equation":  # arithmetic checks itself; it never gives an input
@@ -256,10 +271,13 @@ def _entries(p: Placement) -> dict[tuple[int, int], float]:
     return out
 
 
-def _by_numbers(f: Fragment, roles: list[str]) -> list[str]:
+def _by_numbers(f: Fragment, roles: list[str], d: Description) -> list[str]:
     """What the numbers show, over what the words near them say."""
     if roles[0] in ("scores", "scaled", "masked") and looks_like_weights(f):
         return ["weights"]  # rows of probabilities
+    if roles[0] == "weights" and not f.vector and _no_weights(f):
+        # "… a range where the softmax still works:" over numbers above 1: scores
+        return ["scaled" if _SCALING.search(" ".join([d.source, *f.context])) else "scores"]
     if roles[0] in ("scores", "scaled") and any(c.masked for row in f.cells for c in row):
         return ["masked"]  # -∞ where a query may not look: the scores after the mask
     return roles

@@ -258,8 +258,46 @@ def judge(example: Example, hints: TextHints) -> Judgement | None:
             if v.status == ROOT and copied and prior.status in WRONG:
                 v.status, v.causes = CONSEQUENCE, [prior]  # the same wrong number, copied on
             verdicts.append(v)
+    _unaffected(example, conv, verdicts, shapes)
     diagnoses = _diagnose(example, conv, verdicts)
     return Judgement(example, conv, verdicts, diagnoses)
+
+
+def _unaffected(
+    example: Example, conv: Convention, verdicts: list[Verdict], shapes: dict[str, tuple[int, ...]]
+) -> None:
+    """A number computed from a wrong one is a consequence only if the mistake shows in it:
+    with the wrong numbers written right (the true value at their precision) and everything
+    after them recomputed from those, would it read the same? Then it is carried: 0.5 · 0
+    adds nothing, whatever the weight was. Computed on the numbers as written (no rounding
+    slack, which would excuse real consequences)."""
+    roots = [v for v in verdicts if v.status == ROOT and not v.claim.masked]
+    followers = [v for v in verdicts if v.status == CONSEQUENCE]
+    if not roots or not followers:
+        return
+    inputs = {name: Box(box.mid, box.mid) for name, box in example.inputs().items()}
+    printed = {
+        name: Box(box.mid.copy(), box.mid.copy())
+        for name, box in printed_boxes(example, shapes).items()
+    }
+    for v in roots:
+        role, idx = v.entry
+        if role in printed:
+            fixed = float(v.claim.rounded(v.true)) if v.claim.exponent is None else v.true
+            printed[role].lo[idx] = printed[role].hi[idx] = fixed
+    corrected = evaluate(inputs, conv, printed).derived
+    for step in ORDER:  # what each consequence would have read, step by step
+        mine = [v for v in followers if v.entry[0] == step]
+        if not mine or step not in corrected or step not in printed:
+            continue
+        for v in mine:
+            idx = v.entry[1]
+            printed[step].lo[idx] = printed[step].hi[idx] = corrected[step].mid[idx]
+        corrected = evaluate(inputs, conv, printed).derived
+    for v in followers:
+        d = corrected.get(v.entry[0])
+        if d is not None and v.claim.fits(d.lo[v.entry[1]], d.hi[v.entry[1]]):
+            v.status, v.causes = CARRIED, []
 
 
 def _verdict(

@@ -19,9 +19,13 @@ def _compile(pattern: str, flags: int = _I) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
+_DIM = re.compile(r"\bd_\{?(k|v|q|model|head)\}?")
+
+
 def _words(text: str) -> str:
-    """attn_weights and query_1 hold the words weights and query: match on "attn weights"."""
-    return text.replace("_", " ")
+    """attn_weights and query_1 hold the words weights and query: match on "attn weights".
+    d_k and d_{model} are dimensions, no keys or models: one word each."""
+    return _DIM.sub(r"d\1", text).replace("_", " ")
 
 
 # (role, pattern), most specific first.
@@ -104,10 +108,11 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
             rf"\boutputs?\b|\bcontext{_SEP}(?:vectors?|representations?|embeddings?)\b|"
             rf"weighted{_SEP}sums?|\bz[_\s]?\{{?\d+\}}?|\bz\s*=|\battn{_SEP}out|"
             r"new\s+(?:vectors?|representations?|embeddings?)|"
-            r"\b(?:attn|attention|weights?|probs|p_attn)\s*(?:@|\.dot|·|\\cdot|\*|times)\s*"
-            r"(?:[vVxX]|values?|value[_\s]?vectors?)\b|"
+            r"(?:\b(?:attn|attention|weights?|probs|p_attn)|权重|注意力)\s*"
+            r"(?:@|\.dot|·|\\cdot|\*|×|times|乘以?)\s*(?:[vVxX]|values?|value[_\s]?vectors?)\b|"
+            r"\bmultipl\w*\s+(?:\w+\s+){0,3}?by\s+(?:the\s+)?V\b(?!\s*[_^])|乘以?\s*V\b|"
             # any matrix times the values ("W @ V", "np.dot(P, V)"): x·W_V is no such product
-            r"\b(?!X\b)[A-Za-z]\w*\s*(?:@|·|\\cdot)\s*(?:V|values)\b(?!\s*[_^])|"
+            r"\b(?!X\b)[A-Za-z]\w*\s*(?:@|·|×|\\cdot)\s*(?:V|values)\b(?!\s*[_^])|"
             r"\b(?:matmul|dot)\(\s*(?!X\b)\w+\s*,\s*(?:V|values)\s*\)|"
             r"输出|最终|加权和|加权求和|上下文向量|新的(?:向量|表示)",
             _I,
@@ -197,6 +202,7 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
         _compile(
             r"(?<![A-Za-z\\])X(?![A-Za-z_^ᵀ])|\binputs?\b|\bembeddings?\b|\bx[_\s]?\{?\d+\}?\b|"
             r"\bx[₀-₉]+|\bx\s*=|token\s+vectors?|word\s+vectors?|输入|词向量|嵌入|向量表示|"
+            r"(?:字|词|token)(?:[”\"」』]|\s)*(?:的|各自的)?(?:特征)?向量|"
             r"\d+\s*[-‐]?\s*(?:dim(?:ension(?:al|s)?)?\b|维)",
             _I,
         ),
@@ -323,9 +329,14 @@ _IDENT = re.compile(r"^\\?[A-Za-z]\w*(?:[_^]\{?\w+\}?)*'?$")  # W_Q, q_1, attn_s
 _LATEX_NAME = re.compile(r"\\(?:mathbf|boldsymbol|vec|mathrm|text|hat|bar)\s*\{([^{}]*)\}")
 
 
+_SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)、])\s+")
+
+
 def named_roles(label: str) -> list[str]:
     """The names the fragment is set equal to, read back from its end: 'Q = K =' -> [q, k];
     'W_Q =' -> [wq]; 'd_k = 2 → Output ≈' -> [output]; prose -> []."""
+    label = _BULLET.sub("", label.translate(_SUBSCRIPTS))  # "- z₁ =" names z1
     text = _LATEX_NAME.sub(r"\1", label).strip().rstrip("=≈:：").strip()
     if not text or not re.search(r"[=≈:：]\s*$", label.strip()):
         return []

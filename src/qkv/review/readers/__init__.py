@@ -24,6 +24,7 @@ MAX_CELLS = 50_000
 _PRINTED = re.compile(r"\bprint\s*\(((?:[^()]|\([^()]*\))*)\)")
 _SHAPE_EXPR = re.compile(r"\.shape\b|\.size\(|\blen\(|\.sum\(|\.dtype\b|\ballclose\(")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_NOT_SHOWN = re.compile(r"^(?:\w+\s*=(?!=)|[rfbu]*[\"'])")  # keyword arguments, strings
 _ASSIGNS = re.compile(r"[\w.\[\], ]+[-+*/@]?=(?!=)")  # "P = …", "a, b = …", "x += 1"
 # where a table, a matrix or a vector starts: counted before anything is parsed, so that a
 # file of many thousands of them is refused at once rather than after seconds of parsing
@@ -195,7 +196,10 @@ def _printed_expressions(code: list[str]) -> list[str]:
     out = []
     for line in code:
         for m in _PRINTED.finditer(line.split("#")[0]):
-            out.append(_subject(_top_level(m.group(1))[-1]))  # print("weights:", w) shows w
+            # print("weights:", w) shows w; print(q, k, sep="\n") shows q, then k
+            args = [_formatted(a) for a in _top_level(m.group(1))]
+            args = [a for a in args if a and not _NOT_SHOWN.match(a)]
+            out.extend(_subject(a) for a in args)
     last = next((ln.strip() for ln in reversed(code) if ln.strip()), "")
     if last and not _ASSIGNS.match(last) and not last.startswith(("print", "#", "import", "from")):
         out.extend(_subject(part) for part in _top_level(last))  # "Q, K, V" shows a tuple
@@ -205,8 +209,16 @@ def _printed_expressions(code: list[str]) -> list[str]:
 
 # what only changes how a value is shown: pd.DataFrame(w, index=…), np.round(w, 3), w.numpy()
 _SHOWN = r"(?:DataFrame|Series|round|around|array|asarray|tensor|display|pprint)"
-_WRAPPED = re.compile(rf"^(?:[\w.]+\.)?{_SHOWN}\s*\((.*)\)$", re.S)
+_WRAPPED = re.compile(rf"^(?:(?:np|numpy|torch|pd|pandas)\.)?{_SHOWN}\s*\((.*)\)$", re.S)
 _METHOD = re.compile(r"^(.+?)\.(?:round|numpy|detach|cpu|tolist|squeeze|to_numpy)\([^()]*\)$")
+
+
+def _formatted(arg: str) -> str:
+    """f"weights: {w}" shows w (one value in braces); other arguments stay as they are."""
+    m = re.fullmatch(
+        r"[rR]?[fF][rR]?([\"'])[^{}]*\{([^{}:!]+)(?:[:!][^{}]*)?\}[^{}]*\1", arg.strip()
+    )
+    return m.group(2).strip() if m else arg
 
 
 def _subject(expr: str) -> str:

@@ -12,9 +12,9 @@ import re
 from qkv.review.document import CODE, Document
 from qkv.review.fragments import Fragment, Skipped
 from qkv.review.numbers import Claim, clean, parse_claim
-from qkv.review.roles import STEPS, role_of
+from qkv.review.roles import STEPS, named_roles, role_of
 
-_DELIM = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_DELIM = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _GRID_BORDER = re.compile(r"^\s*[+├┌└╞╘╒┍┕┝┠╟╠╚╔╭╰|│]?[-=─━═┼┬┴+┿╪╫╋┤┐┘╡╛╕┑┙┥┨╢╣╝╗╮╯:\s]+$")
 _GRID_ROW = re.compile(r"^\s*[|│┃║].*[|│┃║]\s*$")
 _CELL_SPLIT = re.compile(r"(?<!\\)[|│┃║]")
@@ -33,6 +33,10 @@ def is_number(text: str) -> bool:
     return parse_claim(text) is not None
 
 
+# the header of a column that numbers the rows: "行 | W^Q 第1列 | …", "# | q1 | q2"
+_INDEX_HEADER = re.compile(r"^(?:行|序号|编号|#|no\.?|row|idx|index|i|token|词|字)?$", re.I)
+
+
 def numbers_and_labels(
     rows: list[list[str]],
 ) -> tuple[list[list[str]], list[str] | None, list[str] | None] | None:
@@ -46,7 +50,8 @@ def numbers_and_labels(
     if not body:
         return None
     row_labels = None
-    if len(body[0]) > 1 and not all(is_number(r[0]) for r in body):
+    counted = col_labels is not None and _INDEX_HEADER.match(clean(col_labels[0]))
+    if len(body[0]) > 1 and (counted or not all(is_number(r[0]) for r in body)):
         row_labels = [clean(r[0]) for r in body]
         body = [r[1:] for r in body]
         if col_labels is not None:
@@ -139,20 +144,24 @@ def _add(
     taken.update(lines)
 
 
-_GROUPED = re.compile(r"^([A-Za-z])_?\{?\d+\}?$")
+# a column named by a matrix and a position: "q1", "k_{2}", "W^Q 第1列", "Q dim 2"
+_GROUPED = re.compile(r"^([A-Za-z][\w^{}]*?)(?:[\s_]*\{?\d+\}?|\s+\S.*)$")
 
 
 def _side_by_side(col_labels: list[str] | None) -> list[tuple[str, list[int] | None]]:
-    """[(name, columns)] when the columns are named q1 q2 k1 k2 … in groups by letter."""
+    """[(name, columns)] when the columns are named q1 q2 k1 k2 … (or "W^Q 第1列" …) in
+    groups by the matrix they belong to, each a matrix the words can name."""
     if not col_labels:
         return []
-    letters = [m.group(1).upper() if (m := _GROUPED.match(c.strip())) else None for c in col_labels]
-    if None in letters or len(set(letters)) < 2:
+    names = [m.group(1) if (m := _GROUPED.match(c.strip())) else None for c in col_labels]
+    if None in names:
         return []
     groups: dict[str, list[int]] = {}
-    for c, letter in enumerate(letters):
-        groups.setdefault(str(letter), []).append(c)
-    return [(f"{letter} =", cols) for letter, cols in groups.items()]
+    for c, name in enumerate(names):
+        groups.setdefault(str(name).upper(), []).append(c)
+    if len(groups) < 2 or not all(named_roles(f"{name} =") for name in groups):
+        return []
+    return [(f"{name} =", cols) for name, cols in groups.items()]
 
 
 def _gfm_tables(
