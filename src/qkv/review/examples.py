@@ -170,10 +170,11 @@ _SCALING = re.compile(r"scal|divid|√|\\sqrt|sqrt|缩放|除以", re.I)
 
 
 def _no_weights(f: Fragment) -> bool:
-    """Numbers no softmax gives, even a miscomputed one: negative, above 1, or rows (and
-    columns) that all add up to far from 1."""
+    """Numbers no softmax gives, even a miscomputed one: many negative or above 1, or rows
+    (and columns) that all add up to far from 1."""
     values = [[c.value for c in row if not c.masked] for row in f.cells]
-    if any(v < 0 or v > 1 + 1e-9 for row in values for v in row):
+    outside = sum(1 for row in values for v in row if v < 0 or v > 1 + 1e-9)
+    if 3 * outside > sum(map(len, values)):  # one slip is a wrong weight; many, no weights
         return True
     columns = [list(col) for col in zip(*values, strict=False)]
     far = [all(abs(sum(line) - 1) > 0.2 for line in lines if line) for lines in (values, columns)]

@@ -19,12 +19,14 @@ def _compile(pattern: str, flags: int = _I) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
+_PARAMETER = re.compile(r"\.(?:weight|bias)\b")
 _DIM = re.compile(r"\bd_\{?(k|v|q|model|head)\}?")
 
 
 def _words(text: str) -> str:
     """attn_weights and query_1 hold the words weights and query: match on "attn weights".
     d_k and d_{model} are dimensions, no keys or models: one word each."""
+    text = _PARAMETER.sub("", text)  # W_q.weight is W_q, no attention weights
     return _DIM.sub(r"d\1", text).replace("_", " ")
 
 
@@ -135,7 +137,7 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
             r"\{(?:[^{}]|\{[^{}]*\})*\})?|\bdistributions?\b|"
             r"\bweights?\b|probabilit|attention\s+(?:matrix|distribution|map|pattern)|"
             r"e\^\s*\{?[^{}/]*\}?\s*/\s*\(|\\frac\s*\{\s*e\^|"
-            r"\battn\b(?![_\s-]*(?:out|scores?|logits))|\bα|\\alpha|权重|概率|归一化",
+            r"\battn\b(?![_\s-]*(?:out|scores?|logits))(?!\.\s*(?:W|[qkvc]\b|proj|in\b|out\b))|\bα|\\alpha|权重|概率|归一化",
             _I,
         ),
     ),
