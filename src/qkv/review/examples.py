@@ -241,6 +241,8 @@ def _another_pass(example: Example, p: Placement) -> bool:
     for q in example.checked:
         if q.role == "weighted" or not _overlap(p, q):
             continue
+        if q.role == p.role == "output" and q.fragment.shape[1] != p.fragment.shape[1]:
+            continue  # one head's output and all heads' side by side
         if q.role == p.role and not _same_numbers(p, q):
             return True
         if q.role in _DOWNSTREAM.get(p.role, ()) and q.role != "sums":
@@ -476,7 +478,9 @@ def _derived(
         return Placement(f, role, list(range(f.shape[0])), transposed=True, desc=d)
     if f.vector:
         return _derived_row(example, role, f, d, shape)
-    if f.shape == shape and not (d.transposed and shape[0] == shape[1]):
+    if (
+        f.shape == shape or (_head_output(role, f.shape[1], shape) and f.shape[0] == shape[0])
+    ) and not (d.transposed and shape[0] == shape[1]):
         return Placement(f, role, list(range(shape[0])), desc=d)
     if f.shape == shape[::-1]:
         return Placement(f, role, list(range(f.shape[0])), transposed=True, desc=d)
@@ -491,7 +495,7 @@ def _derived_row(
         if f.kind == "equation" and len(indices_of(f.label)) < 2:
             return None  # "√3 ≈ 1.7321" is arithmetic; an entry needs its two tokens
         return _entry(example, role, f, d, shape)
-    if f.shape[1] != shape[1]:
+    if f.shape[1] != shape[1] and not _head_output(role, f.shape[1], shape):
         return None
     row = _row(example, role, d, shape[0], f.continues, f)
     if row is None:
@@ -499,6 +503,11 @@ def _derived_row(
     if role in ROW_ROLES:
         example.active_query = row
     return Placement(f, role, [row], desc=d)
+
+
+def _head_output(role: str, width: int, shape: tuple[int, ...]) -> bool:
+    """What one head of several gives: the output, some of the value columns wide."""
+    return role == "output" and width < shape[1] and shape[1] % width == 0
 
 
 def _entry(

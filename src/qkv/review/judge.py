@@ -30,6 +30,7 @@ from qkv.review.model import (
     Convention,
     Entry,
     Values,
+    d_k,
     depends_on,
     evaluate,
     with_factor,
@@ -93,7 +94,7 @@ def printed_boxes(example: Example, shapes: dict[str, tuple[int, ...]]) -> dict[
         box = out.setdefault(
             p.role, Box(np.full(shapes[p.role], np.nan), np.full(shapes[p.role], np.nan))
         )
-        for r, c, idx in cells_of(p):
+        for r, c, idx in cells_of(p, shapes[p.role]):
             claim = p.fragment.cells[r][c]
             if np.isnan(box.lo[idx]):
                 box.lo[idx], box.hi[idx] = carried_range(claim)
@@ -111,8 +112,11 @@ def carried_range(c: Claim) -> tuple[float, float]:
     return c.value - half, c.value + half
 
 
-def cells_of(p: Placement) -> list[tuple[int, int, tuple[int, ...]]]:
-    """(fragment row, fragment column, index into the step) of every printed number."""
+def cells_of(
+    p: Placement, shape: tuple[int, ...] | None = None
+) -> list[tuple[int, int, tuple[int, ...]]]:
+    """(fragment row, fragment column, index into the step) of every printed number; none
+    when ``shape`` is given and the placement does not fit in it (a step of another head)."""
     out: list[tuple[int, int, tuple[int, ...]]] = []
     for r, row in enumerate(p.fragment.cells):
         for c in range(len(row)):
@@ -122,6 +126,11 @@ def cells_of(p: Placement) -> list[tuple[int, int, tuple[int, ...]]]:
                 out.append((r, c, (c, r)))
             else:
                 out.append((r, c, (p.rows[r], c if p.cols is None else p.cols[c])))
+    if shape is not None and any(
+        len(idx) != len(shape) or any(k >= n for k, n in zip(idx, shape, strict=False))
+        for _, _, idx in out
+    ):
+        return []
     return out
 
 
@@ -209,7 +218,7 @@ def _explained(example: Example, truth: Values, chain: Values) -> int:
         t, d = truth.at.get(p.role), chain.derived.get(p.role)
         if t is None:
             continue
-        for r, c, idx in cells_of(p):
+        for r, c, idx in cells_of(p, t.shape):
             claim = p.fragment.cells[r][c]
             if claim.fits(t.lo[idx], t.hi[idx]) or (
                 d is not None and claim.fits(d.lo[idx], d.hi[idx])
@@ -233,7 +242,30 @@ def choose(example: Example, hints: TextHints) -> tuple[Convention, Values, Valu
         if best is None or score > best[0]:
             best = (score, conv, truth, chain)
     assert best is not None
+    if best[0] < sum(p.fragment.size for p in example.checked):
+        best = _best_head(example, inputs, best)
     return best[1], best[2], best[3]
+
+
+def _best_head(
+    example: Example, inputs: dict[str, Box], best: tuple[int, Convention, Values, Values]
+) -> tuple[int, Convention, Values, Values]:
+    """Numbers left unexplained may be one head of several: the scores of q and k's first
+    (or second …) half of columns, scaled by that head's √d_k, times that half of v."""
+    width = d_k(inputs) or 1
+    for heads in range(2, min(width, 8) + 1):
+        if width % heads:
+            continue
+        for head in range(heads):
+            budget.tick()
+            conv = with_factor(replace(best[1], heads=heads, head=head), inputs)
+            truth = evaluate(inputs, conv)
+            shapes = {k: v.shape for k, v in truth.at.items()}
+            chain = evaluate(inputs, conv, printed_boxes(example, shapes))
+            score = _explained(example, truth, chain)
+            if score > best[0]:
+                best = (score, conv, truth, chain)
+    return best
 
 
 def judge(example: Example, hints: TextHints) -> Judgement | None:
@@ -251,7 +283,7 @@ def judge(example: Example, hints: TextHints) -> Judgement | None:
         t, d = truth.at.get(p.role), chain.derived.get(p.role)
         if t is None:
             continue
-        for r, c, idx in cells_of(p):
+        for r, c, idx in cells_of(p, t.shape):
             v = _verdict(p, r, c, idx, t, d, ancestry)
             prior = first.setdefault((p.role, idx), v)
             copied = prior is not v and prior.claim.value == v.claim.value
@@ -433,7 +465,7 @@ class _Variants:
 def _fits_all(p: Placement, values: tuple[Values, Values]) -> bool:
     truth, chain = values
     t, d = truth.at.get(p.role), chain.derived.get(p.role)
-    if t is None:
+    if t is None or not cells_of(p, t.shape):
         return False
     for r, c, idx in cells_of(p):
         claim = p.fragment.cells[r][c]

@@ -41,6 +41,8 @@ class Convention:
     factor: float = 1.0
     causal: Align | None = None
     padded: tuple[int, ...] = ()  # keys no query may look at (padding), 0-based
+    heads: int = 1  # q, k and v split by columns into this many heads …
+    head: int = 0  # … of which the example's scores, weights and output are this one
     transposed: tuple[str, ...] = ()  # projections used as x·Wᵀ (torch's nn.Linear layout)
     axis: int = -1  # softmax over rows (-1); over columns (0) is a mistake
     variant: str = "normal"  # normal | mask_after (softmax, then the mask: a mistake)
@@ -51,6 +53,7 @@ class Convention:
             "factor": self.factor,
             "causal": self.causal,
             "padded_keys": list(self.padded),
+            "head": None if self.heads == 1 else f"{self.head + 1} of {self.heads}",
             "projection": {w: "x·Wᵀ" for w in self.transposed} or "x·W",
             "softmax": "rows" if self.axis == -1 else "columns",
             "variant": self.variant,
@@ -148,7 +151,7 @@ def _step(
     if name in ("q", "k", "v"):
         return _project(name, at, conv)
     if name == "scores":
-        q, k = at.get("q"), at.get("k")
+        q, k = head_of(at.get("q"), conv), head_of(at.get("k"), conv)
         return (
             iv.matmul(q, k.T)
             if q is not None and k is not None and q.shape[1] == k.shape[1]
@@ -166,9 +169,22 @@ def _step(
     if name == "sums":  # (queries, 1)
         w = at.get("weights")
         return None if w is None else Box(w.lo.sum(1, keepdims=True), w.hi.sum(1, keepdims=True))
-    if "weights" not in at or "v" not in at or at["v"].shape[0] != at["weights"].shape[1]:
+    v = head_of(at.get("v"), conv)
+    if "weights" not in at or v is None or v.shape[0] != at["weights"].shape[1]:
         return None
+    at = {**at, "v": v}  # this head's values
     return _weighted(at) if name == "weighted" else _output(at, printed)
+
+
+def head_of(box: Box | None, conv: Convention) -> Box | None:
+    """The columns of one head (the whole matrix with one head; None when they do not split)."""
+    if box is None or conv.heads == 1:
+        return box
+    width, rest = divmod(box.shape[1], conv.heads)
+    if rest:
+        return None
+    cols = slice(conv.head * width, (conv.head + 1) * width)
+    return Box(box.lo[:, cols], box.hi[:, cols])
 
 
 def _weighted(at: dict[str, Box]) -> Box | None:
@@ -206,7 +222,7 @@ def with_factor(conv: Convention, inputs: dict[str, Box]) -> Convention:
     dk = d_k(inputs) or 1
     if "wq" in inputs and "wq" in conv.transposed:
         dk = inputs["wq"].shape[0]
-    return replace(conv, factor=factor_of(conv.scale, dk))
+    return replace(conv, factor=factor_of(conv.scale, max(1, dk // conv.heads)))
 
 
 Entry = tuple[str, tuple[int, ...]]  # a step and an index into it (-1: every position)

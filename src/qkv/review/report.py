@@ -250,6 +250,8 @@ def setting_text(j: Judgement, lang: str) -> str:
         parts = [t(lang, "setting.factor", factor=c.scale)]
     if c.causal:
         parts.append(t(lang, "setting.causal"))
+    if c.heads > 1:
+        parts.append(t(lang, "setting.head", head=c.head + 1, heads=c.heads))
     if c.padded:
         parts.append(t(lang, "setting.padded", keys=", ".join(str(k + 1) for k in c.padded)))
     if c.transposed:

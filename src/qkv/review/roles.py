@@ -113,6 +113,7 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
             r"(?:\b(?:attn|attention|weights?|probs|p_attn)|权重|注意力)\s*"
             r"(?:@|\.dot|·|\\cdot|\*|×|times|乘以?)\s*(?:[vVxX]|values?|value[_\s]?vectors?)\b|"
             r"\bmultipl\w*\s+(?:\w+\s+){0,3}?by\s+(?:the\s+)?V\b(?!\s*[_^])|乘以?\s*V\b|"
+            r"\bhead[\s-]*\d+\s*\(\s*\\?[xX]|"  # head1(x₁): what one head gives token 1
             # any matrix times the values ("W @ V", "np.dot(P, V)"): x·W_V is no such product
             r"\b(?!X\b)[A-Za-z]\w*\s*(?:@|·|×|\\cdot)\s*(?:V|values)\b(?!\s*[_^])|"
             r"\b(?:matmul|dot)\(\s*(?!X\b)\w+\s*,\s*(?:V|values)\s*\)|"

@@ -193,7 +193,7 @@ def _defined(code: list[str], name: str) -> str:
 
 
 def _printed_expressions(code: list[str]) -> list[str]:
-    out = []
+    out: list[str] = []
     for line in code:
         for m in _PRINTED.finditer(line.split("#")[0]):
             # print("weights:", w) shows w; print(q, k, sep="\n") shows q, then k
