@@ -52,8 +52,11 @@ def find(doc: Document) -> list[Equation]:
             continue
         text = _BULLET.sub(lambda m: " " * len(m.group(0)), text)  # "- 96 / 8 = 12": a list
         signs = list(_SIGN.finditer(text))
+        done = 0  # where the last equation on the line ended: "q1·k1 = … = 3, q1·k2 = … = 1"
         for k, sign in enumerate(signs):
-            before = text[signs[k - 1].end() if k else 0 : sign.start()]
+            if sign.start() < done:
+                continue
+            before = text[max(done, signs[k - 1].end() if k else 0) : sign.start()]
             after_end = signs[k + 1].start() if k + 1 < len(signs) else len(text)
             eq = _equation(before, text[sign.end() : after_end], line.region)
             if eq is None:
@@ -62,11 +65,13 @@ def find(doc: Document) -> list[Equation]:
             start = starts[i] + sign.start() - len(left)
             end = starts[i] + sign.end() + right_len
             # the words before the arithmetic name it: "q1 · k2 = 1·4 + 0·4 = 4"
-            name = text[: sign.start() - len(left)]
+            name = text[done : sign.start() - len(left)]
             frag = Fragment("equation", [claims], [i], label=name.strip(), region=line.region)
             frag.vector = True
             out.append(Equation(frag, left.strip(), (start, end)))
-            break  # the last "=" of a chain is the result; earlier ones are steps to it
+            # the last "=" of a chain is the result (earlier ones were steps to it); what
+            # follows it on the line may be another equation
+            done = sign.end() + right_len
     return out
 
 

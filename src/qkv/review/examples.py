@@ -510,11 +510,20 @@ def _head_output(role: str, width: int, shape: tuple[int, ...]) -> bool:
     return role == "output" and width < shape[1] and shape[1] % width == 0
 
 
+_SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+_PAIR = re.compile(
+    r"\b[qx]_?\{?(\d+)\}?\s*(?:·|\\cdot|\*|@|⋅|•|\s)\s*[kx](?:\^?T|ᵀ)?_?\{?(\d+)\}?", re.I
+)
+
+
 def _entry(
     example: Example, role: str, f: Fragment, d: Description, shape: tuple[int, ...]
 ) -> Placement | None:
     """One number of a row step: "q1 · k2 = … = 4" is score (1, 2)."""
-    if len(d.indices) >= 2:
+    pair = _PAIR.search(d.source.translate(_SUBSCRIPTS))
+    if pair:  # "query 2: q_2 · k_1": the pair says it
+        row, col = int(pair.group(1)) - 1, int(pair.group(2)) - 1
+    elif len(d.indices) >= 2:
         row, col = d.indices[0] - 1, d.indices[1] - 1
     else:
         row = example.active_query or 0

@@ -257,7 +257,7 @@ _FORMULA_WORDS = re.compile(r"softmax|√|sqrt|" + _FORMULA.pattern)
 _NAMES = {
     "x": "x", "q": "q", "k": "k", "v": "v", "s": "scores", "a": "weights", "o": "output",
     "z": "output", "p": "weights", "e": "x", "h": "x", "wq": "wq", "wk": "wk", "wv": "wv",
-    "out": "output", "ctx": "output", "attn": "weights", "probs": "weights",
+    "out": "output", "ctx": "output", "attn": "weights", "probs": "weights", "av": "output",
 }  # fmt: skip
 
 
@@ -351,7 +351,10 @@ def named_roles(label: str) -> list[str]:
             names.append(part)
         elif re.search(r"[→,;，；。]|\s(?:and|then|so|gives)\s", part):
             # "d_k = 2 → Output =": the word after the break, and nothing before it
-            names.extend(re.findall(r"[A-Za-z][\w^{}]*$", part))
+            # "… pulled towards $x_2 =": the last word, unless it ends a product "q_1·k_2 ="
+            m = re.search(r"([A-Za-z][\w^{}]*)[\s`$]*$", part)
+            if m and not re.search(r"(?:[·*@×+\-/]|\\cdot|\\times)[\s`$]*$", part[: m.start()]):
+                names.append(m.group(1))
             break
         # else an expression such as "X W_Q": the fragment equals it too; read on
     out: list[str] = []

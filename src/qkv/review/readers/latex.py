@@ -100,13 +100,24 @@ def _fragment(
         "latex",
         claims(numbers),
         row_lines,
-        label=_label(text[max(label_from, lines.starts[line]) : begin]),
+        label=_label(text[max(label_from, _label_start(text, lines, line, begin)) : begin]),
         row_labels=row_labels,
         col_labels=col_labels,
         region=doc.lines[line].region,
         vector=len(numbers) == 1,
         top=line,
     )
+
+
+def _label_start(text: str, lines: Offsets, line: int, begin: int) -> int:
+    """Where the words naming a matrix start: its own line, or the line above when that
+    ends in "=" and nothing stands before \\begin ("A =" on one line, the matrix below)."""
+    start = lines.starts[line]
+    if line and not text[start:begin].strip(" $\\[") and lines.starts[line - 1] < start:
+        above = text[lines.starts[line - 1] : start]
+        if re.search(r"[=:：]\s*$", above):
+            return lines.starts[line - 1]
+    return start
 
 
 def _label(lead: str) -> str:
