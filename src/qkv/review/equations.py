@@ -160,8 +160,13 @@ def _with_true_values(
         return value, []
     causes: list[Verdict] = []
 
+    # a whole number is common ("1/√4"): it stands for a wrong score only in a softmax
+    exponents = bool(re.search(r"e\^|exp|softmax", eq.left))
+
     def swap(m: re.Match[str]) -> str:
         text = m.group(0).replace("−", "-")
+        if not exponents and re.fullmatch(r"-?\d+", text):
+            return m.group(0)
         for v in reversed(before):
             if v.claim.text.replace("−", "-") == text and v not in causes:
                 causes.append(v)

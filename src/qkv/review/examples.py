@@ -512,7 +512,10 @@ def _head_output(role: str, width: int, shape: tuple[int, ...]) -> bool:
 
 _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 _PAIR = re.compile(
-    r"\b[qx]_?\{?(\d+)\}?\s*(?:·|\\cdot|\*|@|⋅|•|\s)\s*[kx](?:\^?T|ᵀ)?_?\{?(\d+)\}?", re.I
+    r"\b[qx]_?\{?(\d+)\}?\s*(?:·|\\cdot|\*|@|⋅|•|\s)\s*[kx](?:\^?T|ᵀ)?_?\{?(\d+)\}?|"
+    # an entry by its two indices: α_{12}, a_{1,2}, s_{21}, w_12
+    r"(?:\\alpha|α|\b[aswpe])_\{?([1-9]),?\s*([1-9])\}?(?!\d)",
+    re.I,
 )
 
 
@@ -521,8 +524,9 @@ def _entry(
 ) -> Placement | None:
     """One number of a row step: "q1 · k2 = … = 4" is score (1, 2)."""
     pair = _PAIR.search(d.source.translate(_SUBSCRIPTS))
-    if pair:  # "query 2: q_2 · k_1": the pair says it
-        row, col = int(pair.group(1)) - 1, int(pair.group(2)) - 1
+    if pair:  # "query 2: q_2 · k_1" or "α_{21}": the pair says it
+        first, second = [g for g in pair.groups() if g is not None]
+        row, col = int(first) - 1, int(second) - 1
     elif len(d.indices) >= 2:
         row, col = d.indices[0] - 1, d.indices[1] - 1
     else:

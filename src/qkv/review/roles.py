@@ -114,6 +114,7 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
             r"(?:@|\.dot|·|\\cdot|\*|×|times|乘以?)\s*(?:[vVxX]|values?|value[_\s]?vectors?)\b|"
             r"\bmultipl\w*\s+(?:\w+\s+){0,3}?by\s+(?:the\s+)?V\b(?!\s*[_^])|乘以?\s*V\b|"
             r"\bhead[\s-]*\d+\s*\(\s*\\?[xX]|"  # head1(x₁): what one head gives token 1
+            r"\battended\s+values?\b|"
             # any matrix times the values ("W @ V", "np.dot(P, V)"): x·W_V is no such product
             r"\b(?!X\b)[A-Za-z]\w*\s*(?:@|·|×|\\cdot)\s*(?:V|values)\b(?!\s*[_^])|"
             r"\b(?:matmul|dot)\(\s*(?!X\b)\w+\s*,\s*(?:V|values)\s*\)|"
@@ -161,7 +162,8 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
         _compile(
             r"X\s*X\s*\^|X\s*Xᵀ|Q\s*K\s*\^|Q\s*Kᵀ|X\s*X\^\{?\\top|Q\s*@\s*K|"
             r"\b[qx][_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*[kx][_\s]?\{?\d|\bq[_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*k|"
-            rf"\bscores?\b|dot{_SEP}products?|similarit|\blogits\b|compatibilit|"
+            rf"\bscores?\b|dot{_SEP}products?|similarit|\blogits\b|compatibilit|\brelevance\b|"
+            r"\bq\s+\.\s+k(?:eys?)?\b|"
             r"相似度|得分|分数|点积|打分|内积",
             _I,
         ),
@@ -258,6 +260,7 @@ _NAMES = {
     "x": "x", "q": "q", "k": "k", "v": "v", "s": "scores", "a": "weights", "o": "output",
     "z": "output", "p": "weights", "e": "x", "h": "x", "wq": "wq", "wk": "wk", "wv": "wv",
     "out": "output", "ctx": "output", "attn": "weights", "probs": "weights", "av": "output",
+    "result": "output", "answer": "output",
 }  # fmt: skip
 
 

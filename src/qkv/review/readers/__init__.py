@@ -63,6 +63,7 @@ def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equatio
         taken.update(ln for f in found for ln in f.lines)
     found, missed = arrays.read(doc, taken, spans)  # arrays share lines with equations
     rows, missed_rows = plain.read(doc, taken | {ln for f in found for ln in f.lines})
+    rows += plain.entries(doc, taken | {ln for f in found + rows for ln in f.lines}, spans)
     fragments += found + rows
     skipped += missed + missed_rows
     taken.update(ln for f in rows for ln in f.lines)

@@ -130,3 +130,35 @@ def _counts(cells: list[list[Claim]]) -> bool:
     """Does the first column count the rows (0, 1, 2 … or 1, 2, 3 …), as an index does?"""
     first = [c[0].value for c in cells]
     return first in ([float(k) for k in range(len(first))], [k + 1.0 for k in range(len(first))])
+
+
+# One entry named by its indices: "α_{12} = 0.274", "s₂₁ = 0.59", "q2 · k1 = 5", "w_1,3 ≈ 0.1"
+_NAME = r"(?:\\alpha|α|\\?[A-Za-z])(?:_\{?\d+(?:,\s*\d+)?\}?|[₀-₉]+|\d+)"
+_ENTRY = re.compile(
+    rf"(?<![\w\\])({_NAME}(?:\s*(?:·|\\cdot|\*|⋅|@)\s*{_NAME}(?:\^\{{?T\}}?|ᵀ)?)?)"
+    r"[\s$`]*(?:=|≈|\\approx)[\s$`]*([-−]?\d+(?:\.\d+)?)"
+    r"(?![\d.]|\s*(?:[*/+×·^(]|\\cdot|\\times|[-−+]\s*\d|,\s*[-−]?\d))"
+)
+
+
+def entries(doc: Document, taken: set[int], spans: list[tuple[int, int]]) -> list[Fragment]:
+    """Single numbers named by their indices, outside code and written-out arithmetic."""
+    found: list[Fragment] = []
+    starts = doc.starts()
+    for i, line in enumerate(doc.lines):
+        if i in taken or line.region == CODE or ("=" not in line.text and "≈" not in line.text):
+            continue
+        done = 0
+        for m in _ENTRY.finditer(line.text):
+            at = starts[i] + m.start(2)
+            if any(a <= at < b for a, b in spans):
+                continue  # the result of arithmetic written out checks itself
+            claim = parse_claim(m.group(2))
+            if claim is None:
+                continue
+            label = line.text[done : m.start(2)].strip(" $`")
+            found.append(
+                Fragment("array", [[claim]], [i], label=label, region=line.region, vector=True)
+            )
+            done = m.end()
+    return found
