@@ -50,7 +50,13 @@ def numbers_and_labels(
     if not body:
         return None
     row_labels = None
-    counted = col_labels is not None and _INDEX_HEADER.match(clean(col_labels[0]))
+    first = [clean(r[0]) for r in body]
+    counts = ([str(k) for k in range(len(body))], [str(k + 1) for k in range(len(body))])
+    counted = (
+        col_labels is not None
+        and _INDEX_HEADER.match(clean(col_labels[0])) is not None
+        and first in counts  # 1, 2, 3 under "行" or "#": the rows' numbers, not a column
+    )
     if len(body[0]) > 1 and (counted or not all(is_number(r[0]) for r in body)):
         row_labels = [clean(r[0]) for r in body]
         body = [r[1:] for r in body]
