@@ -60,6 +60,10 @@ def _pages(app: FastAPI) -> None:
     def maps_view_css() -> Response:
         return Response(_maps_view("css"), media_type="text/css", headers=NO_CACHE)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:  # none: say so without a 404 in the browser's console
+        return Response(status_code=204)
+
     @app.get("/healthz", summary="Liveness: {status: ok}", tags=["server"])
     def healthz(request: Request) -> dict[str, Any]:
         return {"status": "ok", "version": app.version, "gpt": request.app.state.gpt.state}

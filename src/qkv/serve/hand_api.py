@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import asdict
 from functools import lru_cache
 from typing import Annotated, Any
@@ -90,15 +91,37 @@ def _inputs(trace: Any) -> dict[str, list[list[str]]]:
     }
 
 
-@lru_cache(maxsize=512)
-def _cached(kind: str, opts: Options, body: bytes, extra: tuple[Any, ...]) -> tuple[bytes, str]:
-    return _answer(kind, opts, body, extra)
+class Answers:
+    """The latest answers by request (a small LRU): a preset or a shared link asked again is
+    sent from memory, without a worker thread."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self.items: OrderedDict[Any, tuple[bytes, str]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Any) -> tuple[bytes, str] | None:
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key: Any, value: tuple[bytes, str]) -> tuple[bytes, str]:
+        with self.lock:
+            self.items[key] = value
+            if len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+_answers = Answers()
 
 
 def answer(kind: str, opts: Options, body: bytes, *extra: Any) -> tuple[bytes, str]:
-    if len(body) <= CACHED_BODY:
-        return _cached(kind, opts, body, extra)
-    return _answer(kind, opts, body, extra)
+    """Compute (in a worker thread) and remember."""
+    value = _answer(kind, opts, body, extra)
+    return _answers.put((kind, opts, body, extra), value) if len(body) <= CACHED_BODY else value
 
 
 def _rendered(trace: Any, opts: Options, fmt: str) -> tuple[bytes, str]:
@@ -152,7 +175,10 @@ def _expansion(trace: Any, opts: Options, step: str, row: int, col: int) -> dict
 async def _respond(
     kind: str, opts: Options, body: bytes, *extra: Any, download: str | None = None
 ) -> Response:
-    content, media = await run_in_threadpool(answer, kind, opts, body, *extra)
+    known = _answers.get((kind, opts, body, extra))
+    if known is None:
+        known = await run_in_threadpool(answer, kind, opts, body, *extra)
+    content, media = known
     headers = {"Content-Disposition": f'attachment; filename="{download}"'} if download else None
     return Response(content, media_type=media, headers=headers)
 

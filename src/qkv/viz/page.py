@@ -1,13 +1,13 @@
 """Self-contained HTML views of AttentionMaps: a model view (layers x heads thumbnails) and a
 head view (lines from each token to the tokens it attends), in one offline page.
 
-Sizes stay small for long inputs: per query only the strongest keys are kept (weight >= 0.01,
-at most ``top``), as uint16 key index and uint16 weight in thousandths (so the page shows
-round(w, 3) exactly), a flag per row when weights >= 0.01 were left out, a bitmap of the cells
-that are 0 in every head (masked), and each head's thumbnail downsampled to at most 32 x 32;
-all of it base64 inside the page. No CDN, no require.js; tokens reach the page as JSON and are
-set with textContent, never as HTML. The drawing (templates/maps_view.js) is shared with
-`qkv serve`.
+Sizes stay small for long inputs: per query only the keys with weight >= 0.01 are kept (all of
+them up to 64 keys, else the strongest ``top``, 8 by default), as uint16 key index and uint16
+weight in thousandths (so the page shows round(w, 3) exactly), a flag per row when weights
+>= 0.01 were left out, a bitmap of the cells that are 0 in every head (masked), and each head's
+thumbnail downsampled to at most 32 x 32; all of it base64 inside the page. No CDN, no
+require.js; tokens reach the page as JSON and are set with textContent, never as HTML. The
+drawing (templates/maps_view.js) is shared with `qkv serve`.
 """
 
 from __future__ import annotations
@@ -28,11 +28,16 @@ def _b64(a: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
 
 
-def encode(maps: AttentionMaps, top: int = 8, min_weight: float = 0.01) -> dict[str, object]:
+FULL = 64  # up to this many keys, every weight >= min_weight is kept
+
+
+def encode(
+    maps: AttentionMaps, top: int | None = None, min_weight: float = 0.01
+) -> dict[str, object]:
     """The data the page draws: sparse rows, thumbnails, tokens, shape."""
     w = np.asarray(maps.maps, dtype=np.float32)
     layers, heads, n, s = w.shape
-    k = min(top, s)
+    k = min(s if top is None and s <= FULL else (top or 8), s, 255)
     order = np.argsort(-w, axis=-1, kind="stable")[..., :k]  # (L, H, N, k) strongest keys
     strongest = np.take_along_axis(w, order, axis=-1)
     keep = strongest >= min_weight
@@ -85,7 +90,7 @@ def _template(name: str) -> str:
 def page(
     maps: AttentionMaps,
     title: str = "Attention",
-    top: int = 8,
+    top: int | None = None,
     *,
     view: str = "model",
     layer: int = 0,

@@ -3,7 +3,8 @@
 import { api } from "./api.js";
 import { el, num } from "./dom.js";
 
-let root, ctx, S, status = null, timer = null, inflight = null, view = "model", lastNext = null, lastMaps = null;
+let root, ctx, S, status = null, timer = null, view = "model", lastNext = null, lastMaps = null;
+const inflight = { next: null, maps: null };  // the latest request of each kind wins
 
 export function mount(section, context) {
   root = section; ctx = context; S = ctx.state;
@@ -52,17 +53,19 @@ function showStatus() {
   if (status.state === "training") { const bar = el("progress", { max: status.steps, value: status.step }); p.append(" ", bar); }
 }
 
-async function changed(withMaps) {
+function changed(withMaps) {
   ctx.save();
   if (!status || status.state !== "ready") return;
-  if (inflight) inflight.abort();
-  const ctl = inflight = new AbortController();
+  latest("next", "/api/next", { prompt: S.p, top: 10, temperature: S.t ?? 1, top_k: S.k ?? 0, candidates: S.c }, drawNext);
+  if (withMaps) latest("maps", "/api/gpt/maps", { prompt: S.p }, drawMaps);
+}
+
+async function latest(kind, path, query, draw) {
+  inflight[kind]?.abort();
+  const ctl = inflight[kind] = new AbortController();
   try {
-    const r = await api("/api/next", { signal: ctl.signal,
-      query: { prompt: S.p, top: 10, temperature: S.t ?? 1, top_k: S.k ?? 0, candidates: S.c } });
-    if (ctl !== inflight) return;
-    ctx.showError(""); drawNext(r);
-    if (withMaps) drawMaps(await api("/api/gpt/maps", { query: { prompt: S.p }, signal: ctl.signal }));
+    const r = await api(path, { query, signal: ctl.signal });
+    if (ctl === inflight[kind]) { ctx.showError(""); draw(r); }
   } catch (e) { if (e.name !== "AbortError") ctx.showError(e.message); }
 }
 

@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { el } from "./dom.js";
 
-let root, ctx, S, view = "model", last = null;
+let root, ctx, S, view = "model", last = null, asked = 0;
 
 export function mount(section, context) {
   root = section; ctx = context; S = ctx.state;
@@ -25,12 +25,18 @@ function build() {
 }
 
 async function run() {
-  const status = root.querySelector(".status");
+  const status = root.querySelector(".status"), mine = ++asked, text = S.text;
   status.textContent = ctx.t("model.loading");
   try {
-    const r = await api("/api/maps", { method: "POST", body: { model: "minilm", text: S.text } });
-    ctx.showError(""); status.textContent = ""; draw(r);
-  } catch (e) { status.textContent = ""; ctx.showError(e.message); }
+    const r = await api("/api/maps", { method: "POST", body: { model: "minilm", text } });
+    if (mine !== asked) return;  // a newer sentence was asked for meanwhile
+    ctx.showError(""); status.textContent = ""; draw({ ...r, text });
+  } catch (e) { if (mine === asked) { status.textContent = ""; ctx.showError(e.message); } }
 }
 
-function draw(r) { last = r; window.qkvMapsView(root.querySelector(".maps"), r.view, { view, lang: S.lang }); }
+function draw(r) {
+  last = r;
+  const box = root.querySelector(".maps");
+  window.qkvMapsView(box, r.view, { view, lang: S.lang });
+  box.dataset.text = r.text;
+}

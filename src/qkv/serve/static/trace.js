@@ -142,7 +142,7 @@ function build() {
     el("p", { class: "sub" }),
     el("div", { class: "steps" }),
   );
-  if (last) draw(last);
+  if (last) draw(last, false);
 }
 
 function editor(name, key, labels, labelled = true) {
@@ -205,11 +205,12 @@ async function save(format) {
 }
 
 // ---- the steps ----
-function draw(data) {
+function draw(data, fresh = true) {
   last = data;
   const steps = Object.fromEntries(data.trace.steps.map(s => [s.id, s]));
   root.querySelector(".sub").textContent = data.document.subtitle;
   root.querySelector(".steps").replaceChildren(...data.document.sections.map(sec => section(sec, steps[sec.id], data.trace)));
+  if (!fresh) return;  // the same answer under rebuilt controls: no new computation
   const now = performance.now();
   if (window.qkvTimings.firstPaint === undefined) window.qkvTimings.firstPaint = now;
   if (editT0 !== null) { window.qkvTimings.recompute.push(now - editT0); editT0 = null; }
