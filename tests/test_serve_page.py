@@ -100,6 +100,12 @@ def test_editing_x_recomputes_every_step_and_cells_show_their_arithmetic(site, b
     assert paint <= FIRST_PAINT_MS
     tab = Tab(browser, f"{site}/?lang=en")
     wait_until(lambda: tab.ready_count() >= 1)
+    tab.page.click("#step-weights td[data-i='0'][data-j='1']")  # the article's 0.0634
+    arith = "document.querySelector('#step-weights .arith').textContent"
+    preset = expand(find_example("笔记本").trace("en"), "weights", 0, 1).plain
+    wait_until(lambda: tab.js(arith) == f"Entry (笔, 记): {preset}")
+    tab.js("document.getElementById('step-scores').scrollIntoView(); window.scrollBy(0, -60)")
+    tab.page.screenshot(path=str(tmp_path / "trace-click.png"))  # the README's picture
     x = np.array(find_example("笔记本").args["x"], dtype=float)
     for n, (i, j, value) in enumerate([(0, 0, 2), (2, 4, 3), (1, 1, 0), (0, 3, -1), (2, 0, 1)]):
         tab.page.fill(f"input.num[data-m='x'][data-i='{i}'][data-j='{j}']", str(value))
@@ -114,7 +120,6 @@ def test_editing_x_recomputes_every_step_and_cells_show_their_arithmetic(site, b
     assert len(times) == 5 and statistics.median(times) <= RECOMPUTE_MS
     # a click shows the entry's arithmetic and lights up where it came from
     tab.page.click("#step-weights td[data-i='0'][data-j='1']")
-    arith = "document.querySelector('#step-weights .arith').textContent"
     line = wait_until(lambda: next((s for s in [tab.js(arith)] if "=" in s), None))
     t = find_example("笔记本").trace("en", x=x.astype(int).tolist())
     assert line == f"Entry (笔, 记): {expand(t, 'weights', 0, 1).plain}"
@@ -189,10 +194,20 @@ def test_scale_and_check_panels(site, browser, tmp_path):
     assert float(wait_until(lambda: tab.js(std))) == pytest.approx(32, rel=0.1)
     tab.page.screenshot(path=str(tmp_path / "scale.png"), full_page=True)
     tab.page.click("#tabs button[data-panel='check']")
-    text = "| 1 | 2 |\n|---|---|\n| 3 | 4 |\n"
+    w = find_example("笔记本").trace("en").weights  # the article's table, one number wrong
+    rows = ["| " + " | ".join(f"{v:.3g}" for v in row) + " |" for row in w]
+    x = ["| 1 | 2 | 1 | 2 | 1 |", "|---|---|---|---|---|", "| 1 | 1 | 1 | 2 | 1 |"]
+    x.append("| 3 | 2 | 1 | 1 | 1 |")
+    weights = ["| a | b | c |", "|---|---|---|", rows[0].replace("0.0634", "0.064"), *rows[1:]]
+    text = "\n".join(["X:", "", *x, "", "softmax(X·Xᵀ), the weights:", "", *weights])
     tab.page.fill("textarea.article", text)
     tab.page.click("button.run")
-    wait_until(lambda: tab.page.inner_text(".summary"))
+    wait_until(lambda: tab.page.locator("mark.wrong").count())
+    line = text.split("\n").index(rows[0].replace("0.0634", "0.064")) + 1
+    flagged = tab.page.locator(f".article-view li:nth-child({line})")
+    assert flagged.locator("mark.wrong").inner_text() == "0.064"
+    assert flagged.locator("span.true").inner_text() == f"→ {w[0, 1]:.3g}"  # 0.0634
+    assert tab.page.inner_text(".findings") == f"line {line}: written 0.064, true value 0.0634"
     tab.page.screenshot(path=str(tmp_path / "check.png"), full_page=True)
     tab.inert()
 
