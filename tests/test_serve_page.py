@@ -148,6 +148,11 @@ def test_masks_scale_and_cross_attention_follow_the_toggles(site, browser):
     assert tab.cells("weights")[0] == ["0", "0", "0"]  # nothing left to see: all 0, not NaN
     tab.page.check("input[name='scale'][value='sqrt']")
     wait_until(lambda: "√5" in tab.page.inner_text(".sub"))
+    tab.page.check("input.proj")  # W_Q = W_K = W_V = I to start with: Q = X·W_Q = X
+    wait_until(lambda: tab.page.locator("#step-wq").count() == 1)
+    assert tab.cells("q") == tab.cells("x")
+    tab.page.fill("input.num[data-m='wq'][data-i='0'][data-j='0']", "2")
+    wait_until(lambda: tab.cells("q")[0][0] == str(2 * int(tab.cells("x")[0][0])))
     tab.page.select_option("select.mode", "cross")
     wait_until(lambda: "Q = K" not in tab.page.inner_text(".steps"))
     assert tab.page.locator("#step-scores").count() == 1

@@ -75,7 +75,13 @@ def test_cli_pages(tmp_path, capsys):
     npz = random_maps(5, 2, 3).save(tmp_path / "m.npz")
     out = tmp_path / "view.html"
     assert main(["viz", "--maps", str(npz), "--view", "model", "-o", str(out)]) == 0
-    assert "qkv-data" in out.read_text(encoding="utf-8")
+    assert '"view": "model", "layer": 0, "head": 0' in out.read_text(encoding="utf-8")
+    args = ["viz", "--maps", str(npz), "--view", "head", "--layer", "2", "--head", "3"]
+    assert main([*args, "-o", str(out)]) == 0
+    assert '"view": "head", "layer": 1, "head": 2' in out.read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert main([*args[:-1], "4", "-o", str(out)]) == 2
+    assert "layer 2, head 4 is outside 2 layers x 3 heads" in capsys.readouterr().err
     trace = tmp_path / "trace.html"
     assert main(["viz", "--view", "trace", "--lang", "en", "-o", str(trace)]) == 0
     assert "0.0634" in trace.read_text(encoding="utf-8")

@@ -20,7 +20,8 @@ from qkv.serve import limits
 from qkv.serve.hand import INPUTS, Options, make_trace, read_body
 
 router = APIRouter(prefix="/api", tags=["hand calculation"])
-CACHED_BODY = 16_384  # bodies up to this size are cached with their answer
+CACHED_BODY = 16_384  # bodies up to this size are cached with their answer,
+CACHED_ANSWER = 131_072  # answers up to this size: 256 of them hold at most ~37 MB
 FORMATS = {
     "json": ("application/json", "json"),
     "markdown": ("text/markdown; charset=utf-8", "md"),
@@ -95,7 +96,7 @@ class Answers:
     """The latest answers by request (a small LRU): a preset or a shared link asked again is
     sent from memory, without a worker thread."""
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 256) -> None:
         self.size = size
         self.items: OrderedDict[Any, tuple[bytes, str]] = OrderedDict()
         self.lock = threading.Lock()
@@ -121,7 +122,9 @@ _answers = Answers()
 def answer(kind: str, opts: Options, body: bytes, *extra: Any) -> tuple[bytes, str]:
     """Compute (in a worker thread) and remember."""
     value = _answer(kind, opts, body, extra)
-    return _answers.put((kind, opts, body, extra), value) if len(body) <= CACHED_BODY else value
+    if len(body) <= CACHED_BODY and len(value[0]) <= CACHED_ANSWER:
+        _answers.put((kind, opts, body, extra), value)
+    return value
 
 
 def _rendered(trace: Any, opts: Options, fmt: str) -> tuple[bytes, str]:
