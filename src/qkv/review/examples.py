@@ -364,6 +364,7 @@ _DOWNSTREAM = {
         "weighted",
         "output",
     ),
+    "mem": ("k", "v", "scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
     "wq": ("q", "scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
     "wk": ("k", "scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
     "wv": ("v", "weighted", "output"),

@@ -156,7 +156,7 @@ def candidates(example: Example, inputs: dict[str, Box], hints: TextHints) -> li
     else:  # nothing speaks of it: the softmax of the scores as printed
         scales = ["none", "sqrt", *stated]
     n_q = inputs["x"].shape[0] if "x" in inputs else None
-    n_k = n_q
+    n_k = inputs["mem"].shape[0] if "mem" in inputs else n_q
     if "q" in inputs and "k" in inputs:
         n_q, n_k = inputs["q"].shape[0], inputs["k"].shape[0]
     aligns: list[Align | None] = ["bottom_right"]

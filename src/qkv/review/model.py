@@ -24,10 +24,11 @@ from qkv.review.intervals import Box
 
 # The order the steps are computed in; every step reads only steps before it.
 ORDER = (
-    "x", "wq", "wk", "wv", "mask", "xt", "q", "k", "v",
+    "x", "mem", "wq", "wk", "wv", "mask", "xt", "q", "k", "v",
     "scores", "scaled", "masked", "weights", "sums", "weighted", "output",
 )  # fmt: skip
-INPUT_ROLES = ("x", "wq", "wk", "wv", "mask")
+# mem: what the keys and values are computed from in cross-attention (the encoder's states)
+INPUT_ROLES = ("x", "mem", "wq", "wk", "wv", "mask")
 DERIVED = (
     "xt", "q", "k", "v", "scores", "scaled", "masked", "weights", "sums", "weighted", "output",
 )  # fmt: skip
@@ -118,7 +119,8 @@ def _merge(printed: Box, derived: Box) -> Box:
 
 
 def _project(name: str, at: dict[str, Box], conv: Convention) -> Box | None:
-    x, w = at.get("x"), at.get(f"w{name}")
+    source = "mem" if name in ("k", "v") and "mem" in at else "x"
+    x, w = at.get(source), at.get(f"w{name}")
     if x is None:
         return None
     if w is None:
@@ -235,7 +237,7 @@ def depends_on(name: str, idx: tuple[int, ...], shown_weighted: set[int]) -> lis
     if name == "xt":
         return [("x", (idx[1], i))]
     if name in ("q", "k", "v"):
-        return [("x", (i, -1)), (f"w{name}", (-1, idx[1]))]
+        return [("x", (i, -1)), ("mem", (i, -1)), (f"w{name}", (-1, idx[1]))]
     if name == "scores":
         return [("q", (i, -1)), ("k", (idx[1], -1))]
     if name in _ENTRYWISE:  # the same entry of the step before

@@ -32,6 +32,21 @@ def _words(text: str) -> str:
 
 # (role, pattern), most specific first.
 _ROLES: list[tuple[str, re.Pattern[str]]] = [
+    # cross-attention: the states the keys and values come from
+    (
+        "mem",
+        _compile(
+            r"\bencoder(?:'s)?\s+(?:outputs?|states?|hidden\s+states?|positions?|memory)\b|"
+            r"\bmemory\b|编码器(?:的)?(?:输出|状态|隐状态|隐藏状态|位置|表示)|源(?:序列|句子?)(?:的)?表示",
+        ),
+    ),
+    (
+        "x",
+        _compile(
+            r"\bdecoder(?:'s)?\s+(?:states?|inputs?|hidden\s+states?|positions?)\b|"
+            r"解码器(?:的)?(?:状态|输入|隐状态|隐藏状态|位置)",
+        ),
+    ),
     # each row of the weights added up: "P.sum(axis=1)", "torch.sum(attn, dim=-1)", "row sums"
     (
         "sums",
@@ -331,6 +346,7 @@ def _first_role(text: str) -> str | None:
     return found[0][0]
 
 
+_MEM = next(p for r, p in _ROLES if r == "mem")
 _IDENT = re.compile(r"^\\?[A-Za-z]\w*(?:[_^]\{?\w+\}?)*'?$")  # W_Q, q_1, attn_scores, W^{Q}
 _LATEX_NAME = re.compile(r"\\(?:mathbf|boldsymbol|vec|mathrm|text|hat|bar)\s*\{([^{}]*)\}")
 
@@ -450,6 +466,9 @@ def describe(label: str, context: list[str]) -> Description:
     for source in [label, *context[:2]]:
         seg = _segment(source) if source is not label else source
         role = names[0] if names and source is label else role_of(seg)
+        if role == "x" and _MEM.search(seg):
+            role = "mem"  # "encoder outputs: H = …": H is what keys and values come from
+            names = ["mem" if n == "x" else n for n in names]
         if role is None:
             continue
         quoted = _QUOTED.findall(seg)

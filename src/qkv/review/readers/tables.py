@@ -105,8 +105,9 @@ def _corner(
     if row_labels is None or col_labels is None:
         return ""
     corner = clean(rows[0][0])
-    # "weight | I | like" names the step; "query \ key | …" only the axes
-    return corner if role_of(corner) in STEPS else ""
+    # "weight | I | like" names the step, "编码器位置 | h1 | …" cross-attention's keys' source;
+    # "query \ key | …" only the axes
+    return corner if role_of(corner) in (*STEPS, "mem", "x") else ""
 
 
 def _add(
