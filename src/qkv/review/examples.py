@@ -472,6 +472,8 @@ def _fitting_rows(example: Example, role: str, f: Fragment) -> list[int]:
 def _derived(
     example: Example, role: str, f: Fragment, d: Description, known: dict[str, tuple[int, ...]]
 ) -> Placement | None:
+    if role not in known:
+        return None  # an input named after a step ("W_Q = P.sum(…) ="), or nothing to derive
     if role == "weighted":
         return _weighted(example, f, d, known)
     shape = known[role]
