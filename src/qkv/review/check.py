@@ -28,6 +28,11 @@ _DIVIDE = re.compile(
 _ROOT = re.compile(r"(?:√|\\sqrt\{|sqrt\(|根号)\s*(\d+(?:\.\d+)?)")
 _SCALING = re.compile(r"√|\\sqrt|sqrt|\bd_?\{?k\}?\b|\bscal(?:ed|ing|e)\b|缩放", re.I)
 _DK = re.compile(r"\bd_?\{?k\}?\s*=\s*(\d+)\b")
+# a divisor written as a rounded root or put right after the scores: "√2 ≈ 1.414", "S / 1.414"
+_APPROX = re.compile(
+    r"(?:√|\\sqrt|sqrt)\s*[({]?\s*\w+\s*[)}]?\s*(?:≈|=|\\approx)\s*(\d+\.\d+)|"
+    r"\b(?:S|scores?|QK\^?T|QKᵀ|Q\s*K\^?\{?T\}?|XXᵀ)\s*/\s*(\d+(?:\.\d+)?)\b"
+)
 
 
 def load(text: str, name: str) -> Document:
@@ -77,6 +82,8 @@ def text_hints(doc: Document) -> TextHints:
         for pattern in (_ROOT, _DK):
             for m in pattern.finditer(line.text):
                 found.append(f"1/{float(m.group(1)) ** 0.5:g}")
+        for m in _APPROX.finditer(line.text):
+            found.append(f"1/{float(m.group(1) or m.group(2)):g}")
     stated = tuple(s for s in dict.fromkeys(found) if 1 < float(s[2:]) <= 1000)
     return TextHints(stated, scaled or bool(stated))
 

@@ -245,7 +245,7 @@ def _another_pass(example: Example, p: Placement) -> bool:
             continue  # one head's output and all heads' side by side
         if q.role == p.role and not _same_numbers(p, q):
             return True
-        if q.role in _DOWNSTREAM.get(p.role, ()) and q.role != "sums":
+        if q.role in _DOWNSTREAM.get(p.role, ()) and q.role not in ("sums", "norm"):
             return True
     return False
 
@@ -350,32 +350,20 @@ def _same(f: Fragment, box: Box) -> bool:
 
 
 # The steps an input determines: once one of them is in an example, the input comes too late.
+_SOFTMAX_ON = ("scaled", "masked", "exps", "norm", "weights", "sums", "weighted", "output")
 _DOWNSTREAM = {
-    "x": (
-        "xt",
-        "q",
-        "k",
-        "v",
-        "scores",
-        "scaled",
-        "masked",
-        "weights",
-        "sums",
-        "weighted",
-        "output",
-    ),
-    "mem": ("k", "v", "scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
-    "wq": ("q", "scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
-    "wk": ("k", "scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
+    "x": ("xt", "q", "k", "v", "scores", *_SOFTMAX_ON),
+    "mem": ("k", "v", "scores", *_SOFTMAX_ON),
+    "wq": ("q", "scores", *_SOFTMAX_ON),
+    "wk": ("k", "scores", *_SOFTMAX_ON),
     "wv": ("v", "weighted", "output"),
-    "q": ("scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
-    "k": ("scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
+    "q": ("scores", *_SOFTMAX_ON),
+    "k": ("scores", *_SOFTMAX_ON),
     "v": ("weighted", "output"),
-    "xt": ("scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
-    "scores": ("scaled", "masked", "weights", "sums", "weighted", "output"),
-    "scaled": ("masked", "weights", "sums", "weighted", "output"),
-    "masked": ("weights", "sums", "weighted", "output"),
-    "weights": ("sums", "weighted", "output"),
+    "xt": ("scores", *_SOFTMAX_ON),
+    "scores": _SOFTMAX_ON,
+    **{step: _SOFTMAX_ON[k + 1 :] for k, step in enumerate(_SOFTMAX_ON[:-1])},
+    "sums": (),  # a check printed beside the weights; nothing is computed from it
 }
 
 
@@ -477,7 +465,7 @@ def _derived(
     if role == "weighted":
         return _weighted(example, f, d, known)
     shape = known[role]
-    if role == "sums" and f.shape == shape[::-1]:  # one sum per query, printed as a vector
+    if role in ("sums", "norm") and f.shape == shape[::-1]:  # one per query, as a vector
         return Placement(f, role, list(range(f.shape[0])), transposed=True, desc=d)
     if f.vector:
         return _derived_row(example, role, f, d, shape)

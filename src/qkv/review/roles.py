@@ -47,6 +47,22 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
             r"解码器(?:的)?(?:状态|输入|隐状态|隐藏状态|位置)",
         ),
     ),
+    # a softmax written out: the exponentials and their row sums (its denominators)
+    (
+        "norm",
+        _compile(
+            r"\brow[-\s]?sums?\s+of\s+(?:the\s+)?(?:E\b|exp\w*)|\bnormali[sz](?:er|ing\s+constants?)|"
+            r"\bpartition\s+functions?|softmax(?:'s)?\s+denominators?|(?:softmax|指数)\s*的?分母|"
+            r"归一化(?:因子|常数)|指数(?:之|的)?和",
+        ),
+    ),
+    (
+        "exps",
+        _compile(
+            r"\bexp\s*\(\s*(?:S\b|scores?|Q\s*K|X\s*X|s_)|\bexponentia\w*|"
+            r"\be\^\{?\s*(?:s_|S\b|score|x_?i\b)|(?:取|做|计算)?指数(?!和)",
+        ),
+    ),
     # each row of the weights added up: "P.sum(axis=1)", "torch.sum(attn, dim=-1)", "row sums"
     (
         "sums",
@@ -322,7 +338,9 @@ def role_of(text: str) -> str | None:
     return _first_role(text)
 
 
-STEPS = ("scores", "scaled", "masked", "weights", "sums", "weighted", "output")
+STEPS = (
+    "scores", "scaled", "masked", "exps", "norm", "weights", "sums", "weighted", "output",
+)  # fmt: skip
 
 
 def _first_role(text: str) -> str | None:
@@ -347,6 +365,8 @@ def _first_role(text: str) -> str | None:
 
 
 _MEM = next(p for r, p in _ROLES if r == "mem")
+# a one-letter name set equal to a formula: "A = E / rowsum", "Z = A V" (not "x = 2")
+_ASSIGNED = re.compile(r"(?:^|[\s:：.)])([A-Za-z])\s*=\s*(?![\s\d\[(−-])")
 _IDENT = re.compile(r"^\\?[A-Za-z]\w*(?:[_^]\{?\w+\}?)*'?$")  # W_Q, q_1, attn_scores, W^{Q}
 _LATEX_NAME = re.compile(r"\\(?:mathbf|boldsymbol|vec|mathrm|text|hat|bar)\s*\{([^{}]*)\}")
 
@@ -466,6 +486,11 @@ def describe(label: str, context: list[str]) -> Description:
     for source in [label, *context[:2]]:
         seg = _segment(source) if source is not label else source
         role = names[0] if names and source is label else role_of(seg)
+        if source is not label and (named := _ASSIGNED.search(seg)):
+            step = _NAMES.get(named.group(1).lower())
+            scores = ("scores", "scaled", "masked")  # "S = QKᵀ/√2": the words say more than S
+            if step in STEPS and not (step in scores and role in scores):
+                role = step  # "Step 5. A = E / rowsum": A, the weights
         if role == "x" and _MEM.search(seg):
             role = "mem"  # "encoder outputs: H = …": H is what keys and values come from
             names = ["mem" if n == "x" else n for n in names]

@@ -63,11 +63,41 @@ def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]
         if len(rows) > MAX_SIDE:
             skipped.append(Skipped(lines[0], TOO_LARGE))
             continue
-        frag = _fragment(doc, rows, lines, named, taken)
-        if frag is not None:
-            found.append(frag)
+        frags = _side_by_side(doc, lines) or [_fragment(doc, rows, lines, named, taken)]
+        found.extend(f for f in frags if f is not None)
+        if any(frags):
             taken.update(lines)
     return found, skipped
+
+
+def _side_by_side(doc: Document, lines: list[int]) -> list[Fragment | None]:
+    """Matrices printed next to each other under a line that names each one where it starts
+    ("Q (rows q1..q4)      K (rows k1..k4)      V"): one fragment each, split at those
+    columns, when every row has the same count of numbers in each part."""
+    if not lines or lines[0] == 0:
+        return []
+    head = doc.texts[lines[0] - 1]
+    names = list(re.finditer(r"(?:^|(?<=\s\s))([A-Za-z][\w^]{0,4})(?=\s|$|\()", head))
+    if len(names) < 2 or re.search(r"\d", "".join(m.group(1) for m in names)):
+        return []
+    cuts = [m.start() for m in names] + [10**6]
+    parts: list[list[list[Claim]]] = [[] for _ in names]
+    for ln in lines:
+        text = doc.texts[ln]
+        for k in range(len(names)):
+            start = 0 if k == 0 else cuts[k]
+            tokens = _SPLIT.split(text[start : cuts[k + 1]].strip())
+            claims = [parse_claim(t) for t in tokens if t]
+            if not claims or None in claims:
+                return []
+            parts[k].append([c for c in claims if c is not None])
+    if any(len({len(r) for r in part}) != 1 for part in parts):
+        return []
+    region = doc.lines[lines[0]].region
+    return [
+        Fragment("table", part, lines, label=f"{m.group(1)} =", region=region, top=lines[0] - 1)
+        for m, part in zip(names, parts, strict=True)
+    ]
 
 
 def _fragment(
