@@ -257,20 +257,25 @@ def _overlap(p: Placement, q: Placement) -> bool:
 
 
 def _same_numbers(p: Placement, q: Placement) -> bool:
-    """The same numbers in the entries both print (a recap, not another pass)."""
+    """The same numbers, up to a unit in their last place, in the entries both print (a
+    recap, or the same values recomputed by hand: not another pass)."""
     mine, theirs = _entries(p), _entries(q)
-    return all(mine[k] == theirs[k] for k in mine.keys() & theirs.keys())
+    return all(
+        abs(mine[k].value - theirs[k].value) <= 2.01 * max(mine[k].half_unit, theirs[k].half_unit)
+        or mine[k].value == theirs[k].value
+        for k in mine.keys() & theirs.keys()
+    )
 
 
-def _entries(p: Placement) -> dict[tuple[int, int], float]:
-    """Step (row, column) -> the value the placement prints there."""
+def _entries(p: Placement) -> dict[tuple[int, int], Claim]:
+    """Step (row, column) -> the number the placement prints there."""
     out = {}
     for r, row in enumerate(p.fragment.cells):
         for c, claim in enumerate(row):
             if p.transposed:
-                out[(c, r)] = claim.value
+                out[(c, r)] = claim
             elif r < len(p.rows):
-                out[(p.rows[r], p.cols[c] if p.cols and c < len(p.cols) else c)] = claim.value
+                out[(p.rows[r], p.cols[c] if p.cols and c < len(p.cols) else c)] = claim
     return out
 
 
@@ -278,6 +283,8 @@ def _by_numbers(f: Fragment, roles: list[str], d: Description) -> list[str]:
     """What the numbers show, over what the words near them say."""
     if roles[0] in ("scores", "scaled", "masked") and looks_like_weights(f):
         return ["weights"]  # rows of probabilities
+    if roles[0] == "sums" and any(abs(c.value - 1) > 0.2 for row in f.cells for c in row):
+        return ["norm"]  # row sums far from 1: the exponentials', the softmax's denominators
     if roles[0] == "weights" and not f.vector and _no_weights(f):
         # "… a range where the softmax still works:" over numbers above 1: scores
         return ["scaled" if _SCALING.search(" ".join([d.source, *f.context])) else "scores"]

@@ -16,12 +16,13 @@ scaling left out, the mask after the softmax, dropout, K·Qᵀ) gets that diagno
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from qkv.core.masks import Align
-from qkv.review import budget
+from qkv.review import arith, budget
 from qkv.review.examples import Example, Placement
 from qkv.review.intervals import Box
 from qkv.review.model import (
@@ -140,16 +141,28 @@ class TextHints:
 
     stated: tuple[str, ...] = ()  # factors it states: "divide by 8" -> "1/8"
     scaled: bool = False  # it speaks of √d_k or scaling at all
+    applied: tuple[int, ...] = ()  # lines that say the numbers are scaled ("factor is 1/2")
+    unapplied: tuple[int, ...] = ()  # lines that say they are not ("no scaling here")
+
+
+def _applied(example: Example, hints: TextHints) -> bool:
+    """Does the example's text (its own lines, or the few just above) say it scales?"""
+    first, last = example.lines
+    said = [line for line in hints.applied if first - 8 <= line <= last]
+    unsaid = [line for line in hints.unapplied if first - 8 <= line <= last + 3]
+    return bool(hints.stated and said and not unsaid)
 
 
 def candidates(example: Example, inputs: dict[str, Box], hints: TextHints) -> list[Convention]:
     """Conventions the text allows, most expected first."""
     stated = list(hints.stated)
-    scale_claims = {p.desc.scale for p in example.checked if p.desc.scale}
+    # what the words say of the scale, the inputs' words included ("不缩放，直接算：" above Q)
+    scale_claims = {p.desc.scale for p in example.placements if p.desc.scale}
     causal_claims = {p.desc.causal for p in example.checked if p.desc.causal is not None}
     if scale_claims == {"none"}:
         scales = ["none"]
-    elif "sqrt" in scale_claims:
+    elif "sqrt" in scale_claims or (_applied(example, hints) and "none" not in scale_claims):
+        # said and nowhere unsaid: numbers computed without it are a mistake, not a choice
         scales = ["sqrt", *stated] + (["none"] if "none" in scale_claims else [])
     elif hints.scaled:  # unsaid here, but the article speaks of scaling
         scales = ["sqrt", "none", *stated]
@@ -242,9 +255,18 @@ def choose(example: Example, hints: TextHints) -> tuple[Convention, Values, Valu
         if best is None or score > best[0]:
             best = (score, conv, truth, chain)
     assert best is not None
-    if best[0] < sum(p.fragment.size for p in example.checked):
+    if best[0] < sum(p.fragment.size for p in example.checked) and _speaks_of_heads(example):
         best = _best_head(example, inputs, best)
     return best[1], best[2], best[3]
+
+
+_HEADS = re.compile(r"\bheads?\b|多头|第\s*\w{1,2}\s*个头|头\s*\d|head[_\s]?\d", re.I)
+
+
+def _speaks_of_heads(example: Example) -> bool:
+    return any(
+        _HEADS.search(" ".join([p.fragment.label, *p.fragment.context])) for p in example.placements
+    )
 
 
 def _best_head(
@@ -351,8 +373,24 @@ def _verdict(
         v.causes = ancestry.wrong(p.role, idx)
         v.status = CONSEQUENCE if v.causes else CARRIED
         return v
+    if _worked_from_roundings(p, c, true):
+        v.status = CARRIED
+        return v
     v.status = ROOT
     return v
+
+
+def _worked_from_roundings(p: Placement, c: int, true: float) -> bool:
+    """Arithmetic written out whose operands are the true values rounded ("Σ = 2.718 + 2.718
+    + 1.000 = 6.436", truly 6.4366): the result follows from them, so it is carried."""
+    if p.fragment.left is None:
+        return False
+    value = arith.evaluate(p.fragment.left)
+    if value is None:
+        return False
+    lo, hi = (value.lo[c], value.hi[c]) if value.is_vector else (value.lo, value.hi)
+    claim = p.fragment.cells[0][c]  # arithmetic is one row
+    return bool(lo <= true <= hi) and claim.fits(float(lo), float(hi))
 
 
 class _Ancestry:

@@ -53,7 +53,7 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
         _compile(
             r"\brow[-\s]?sums?\s+of\s+(?:the\s+)?(?:E\b|exp\w*)|\bnormali[sz](?:er|ing\s+constants?)|"
             r"\bpartition\s+functions?|softmax(?:'s)?\s+denominators?|(?:softmax|指数)\s*的?分母|"
-            r"归一化(?:因子|常数)|指数(?:之|的)?和",
+            r"归一化(?:因子|常数)|指数(?:之|的)?和|(?:\\Sigma|Σ)[_\s]?\{?\d+\}?",
         ),
     ),
     (
@@ -259,7 +259,7 @@ _CN_DIGITS = {
 }
 _INDEX = re.compile(
     r"(?:\binput|\btoken|\bword|\bquery|\bkey|\bvalue|\brow|\bposition|\boutput|\bvector"
-    r"|\b[xqkvz]|\bx_i|\bq_i)\s*#?\s*[_\s]?\{?\s*(\d{1,3})\}?(?!\d)|"
+    r"|\b[xqkvz]|\bx_i|\bq_i|\balpha(?=_)|α(?=_)|\b[aswpe](?=_))\s*#?\s*[_\s]?\{?\s*(\d{1,3})\}?(?!\d)|"
     r"\b[xqkvzXQKVZ]([₀-₉]+)|第\s*(\d{1,3}|[一二两三四五六七八九十]+)\s*(?:个|行|字|词|位)?",
     _I,
 )
@@ -271,7 +271,8 @@ _TRANSPOSED = re.compile(r"(?<![A-Za-z])[QKVX]\s*(?:\^\s*\{?\s*(?:T|\\top)\}?|�
 _DISPLAY_MATH = re.compile(r"\\\[.*?\\\]|\$\$.*?\$\$", re.DOTALL)
 _SQRT = re.compile(r"√|\\sqrt|sqrt|\bscaled\b|缩放", _I)
 _UNSCALED = re.compile(
-    r"unscaled|without (?:the )?scal|no scaling|not scaled|不缩放|未缩放|不除以|先不管分母|"
+    r"unscaled|without (?:the )?scal|no scaling|not scaled|skip\w* the (?:1/)?\S*scal|"
+    r"不缩放|未缩放|不除以|没有除以|没除以|先不管分母|"
     r"忽略(?:了)?(?:分母|缩放)|ignor\w* (?:the )?(?:√|sqrt|\\sqrt|scal)",
     _I,
 )
@@ -373,12 +374,20 @@ _LATEX_NAME = re.compile(r"\\(?:mathbf|boldsymbol|vec|mathrm|text|hat|bar)\s*\{(
 
 _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)、])\s+")
+_BRACKETED = re.compile(r"\\left\(.*?\\right\)|\([^()]*\)|\{[^{}]*\}")  # (e^1, e^0): no break
+_SUBSCRIPT = re.compile(r"_\{([^{}]*)\}")  # α_{1\cdot}: row 1 of α
+
+
+def _clean_subscripts(text: str) -> str:
+    r"""α_{1\cdot} is α_{1}: a dot or a command in a subscript marks no index."""
+    return _SUBSCRIPT.sub(lambda m: "_{" + re.sub(r"\\\w+|[·•\s]", "", m.group(1)) + "}", text)
 
 
 def named_roles(label: str) -> list[str]:
     """The names the fragment is set equal to, read back from its end: 'Q = K =' -> [q, k];
     'W_Q =' -> [wq]; 'd_k = 2 → Output ≈' -> [output]; prose -> []."""
     label = _BULLET.sub("", label.translate(_SUBSCRIPTS))  # "- z₁ =" names z1
+    label = _clean_subscripts(label)
     text = _LATEX_NAME.sub(r"\1", label).strip().rstrip("=≈:：").strip()
     if not text or not re.search(r"[=≈:：]\s*$", label.strip()):
         return []
@@ -388,7 +397,7 @@ def named_roles(label: str) -> list[str]:
         part = part.strip().strip("`$").strip()
         if _IDENT.match(part):
             names.append(part)
-        elif re.search(r"[→,;，；。]|\s(?:and|then|so|gives)\s", part):
+        elif re.search(r"[→,;，；。]|\s(?:and|then|so|gives)\s", _BRACKETED.sub("", part)):
             # "d_k = 2 → Output =": the word after the break, and nothing before it
             # "… pulled towards $x_2 =": the last word, unless it ends a product "q_1·k_2 ="
             m = re.search(r"([A-Za-z][\w^{}]*)[\s`$]*$", part)
@@ -427,6 +436,7 @@ _CODE_INDEX = re.compile(r"\w\[(\d{1,3})\]")  # weighted[0]: 0-based, as in code
 
 def indices_of(text: str) -> list[int]:
     """Every token number the words give, in order: "q1 · k2" -> [1, 2]."""
+    text = _clean_subscripts(text)
     out = [int(m.group(1)) + 1 for m in _CODE_INDEX.finditer(text)]
     for m in _INDEX.finditer(text):
         digits, sub, zh = m.group(1), m.group(2), m.group(3)
@@ -472,6 +482,11 @@ def scale_claim(seg: str, role: str | None) -> str | None:
     if _FORMULA.search(seg) and role not in ("scores", "scaled"):
         return "none"  # a formula written without √d_k
     return None
+
+
+def unscaled(text: str) -> bool:
+    """Do the words say the numbers are not scaled ("no scaling", "没有除以 √d_k")?"""
+    return bool(_UNSCALED.search(text))
 
 
 def causal_claim(seg: str) -> bool | None:

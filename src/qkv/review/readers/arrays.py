@@ -180,8 +180,13 @@ def _without_comment_marks(doc: Document) -> str:
         text = line.text
         if line.region == "code":
             text = _COMMENT.sub(lambda m: m.group(1) + " " * len(m.group(2)), text)
+        elif "\\" in text:  # LaTeX spacing between the numbers of (0.422,\ 0.422,\ 0.155)
+            text = _TEX_SPACE.sub(lambda m: " " * len(m.group(0)), text)
         out.append(text)
     return "\n".join(out)
+
+
+_TEX_SPACE = re.compile(r"\\[ ,;:!]|\\q?quad\b|~")
 
 
 _OPEN = re.compile(r"[\[(]")
