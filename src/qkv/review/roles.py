@@ -366,8 +366,8 @@ def _first_role(text: str) -> str | None:
 
 
 _MEM = next(p for r, p in _ROLES if r == "mem")
-# a one-letter name set equal to a formula: "A = E / rowsum", "Z = A V" (not "x = 2")
-_ASSIGNED = re.compile(r"(?:^|[\s:：.)])([A-Za-z])\s*=\s*(?![\s\d\[(−-])")
+# a short name set equal to a formula: "A = E / rowsum", "out = Σ a_i v_i" (not "x = 2")
+_ASSIGNED = re.compile(r"(?:^|[\s:：.)])([A-Za-z]\w{0,4})\s*=\s*(?![\s\d\[(−-])")
 _IDENT = re.compile(r"^\\?[A-Za-z]\w*(?:[_^]\{?\w+\}?)*'?$")  # W_Q, q_1, attn_scores, W^{Q}
 _LATEX_NAME = re.compile(r"\\(?:mathbf|boldsymbol|vec|mathrm|text|hat|bar)\s*\{([^{}]*)\}")
 
