@@ -152,6 +152,13 @@ def group(
     unnamed: list[Fragment] = []
     for f in fragments:
         budget.tick()
+        if f.batch:  # batch items (or heads) line up only by their place in each array
+            skipped.append(
+                Skipped(
+                    f.line, f"matrix {f.batch + 1} of a batched array: only the first is checked"
+                )
+            )
+            continue
         d = describe(f.label, f.context)
         roles = d.names or ([d.role] if d.role else [])
         if not roles:

@@ -298,6 +298,7 @@ def _fragments(
                 label=label,
                 region=doc.lines[line].region,
                 vector=len(shape) == 1,
+                batch=k,
             )
         )
     return out
