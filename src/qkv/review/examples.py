@@ -22,7 +22,7 @@ from qkv.review.fragments import Fragment, Skipped
 from qkv.review.intervals import Box
 from qkv.review.model import DERIVED, INPUT_ROLES, Convention, evaluate, with_factor
 from qkv.review.numbers import Claim
-from qkv.review.roles import Description, describe, indices_of
+from qkv.review.roles import Description, counts_from_zero, describe, from_zero, indices_of
 
 ROW_ROLES = ("scores", "scaled", "masked", "weights", "output")  # one row per query
 
@@ -150,6 +150,7 @@ def group(
     """Worked examples from the fragments that words name; the rest are returned unplaced."""
     examples: list[Example] = []
     unnamed: list[Fragment] = []
+    zero = counts_from_zero([t for f in fragments for t in (f.label, *f.context[:2])])
     for f in fragments:
         budget.tick()
         if f.batch:  # batch items (or heads) line up only by their place in each array
@@ -160,6 +161,7 @@ def group(
             )
             continue
         d = describe(f.label, f.context)
+        d = from_zero(d) if zero else d
         roles = d.names or ([d.role] if d.role else [])
         if not roles:
             unnamed.append(f)
@@ -530,8 +532,9 @@ def _entry(
     """One number of a row step: "q1 · k2 = … = 4" is score (1, 2)."""
     pair = _PAIR.search(d.source.translate(_SUBSCRIPTS))
     if pair:  # "query 2: q_2 · k_1" or "α_{21}": the pair says it
-        first, second = [g for g in pair.groups() if g is not None]
-        row, col = int(first) - 1, int(second) - 1
+        first, second = [int(g) for g in pair.groups() if g is not None]
+        base = 0 if d.from_zero or 0 in (first, second) else 1  # q₁·k₀: counted from 0
+        row, col = first - base, second - base
     elif len(d.indices) >= 2:
         row, col = d.indices[0] - 1, d.indices[1] - 1
     else:

@@ -9,7 +9,7 @@ Words name quantities in English and Chinese, in prose, in formulas and in code
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 _I = re.IGNORECASE
 _SEP = r"[\s_\-]*"  # attention scores, attention_scores, attn-scores
@@ -26,7 +26,7 @@ _DIM = re.compile(r"\bd_\{?(k|v|q|model|head)\}?")
 def _words(text: str) -> str:
     """attn_weights and query_1 hold the words weights and query: match on "attn weights".
     d_k and d_{model} are dimensions, no keys or models: one word each."""
-    text = _PARAMETER.sub("", text)  # W_q.weight is W_q, no attention weights
+    text = _PARAMETER.sub("", text).translate(_SUBSCRIPTS)  # W_q.weight is W_q; q₁ is q1
     return _DIM.sub(r"d\1", text).replace("_", " ")
 
 
@@ -310,6 +310,28 @@ class Description:
     names: list[str] = field(default_factory=list)  # roles of "Q = K = [...]"
     transposed: bool = False  # written as Kᵀ, X^T
     source: str = ""  # the words the role came from
+    from_zero: bool = False  # the article counts tokens from 0 ("q₀", "row 0")
+
+
+_FROM_ZERO = re.compile(
+    r"(?:\b(?:row|token|query|key|position|input)\s+|\b[qkvxz]_?\{?)0\}?(?![\d.])|\b[qkvxz]₀", re.I
+)
+
+
+def counts_from_zero(texts: list[str]) -> bool:
+    """Does the article number its tokens from 0 ("Row 0", "q₁·k₀", "x_0")?"""
+    return any(_FROM_ZERO.search(t) for t in texts)
+
+
+def from_zero(d: Description) -> Description:
+    """The description with its token numbers counted from 1, as the checker counts."""
+    return replace(
+        d,
+        index=None if d.index is None else d.index + 1,
+        key_index=None if d.key_index is None else d.key_index + 1,
+        indices=[i + 1 for i in d.indices],
+        from_zero=True,
+    )
 
 
 def _segment(line: str) -> str:
@@ -498,6 +520,8 @@ def causal_claim(seg: str) -> bool | None:
 def describe(label: str, context: list[str]) -> Description:
     """The label (same line) first, then the lines above, nearest first."""
     names = named_roles(label)
+    if not names and _IDENT.match(label.strip()):
+        names = named_roles(label + " =")  # "probs [[…]]": printed after its name
     for source in [label, *context[:2]]:
         seg = _segment(source) if source is not label else source
         role = names[0] if names and source is label else role_of(seg)

@@ -203,7 +203,7 @@ def _tuple(
     if m is None:
         return None, pos
     before = text[label_from:pos].rstrip()
-    if not before.endswith(("$", "=", ":", "：", "\\(", "≈")):
+    if not before.endswith(("$", "=", ":", "：", "\\(", "≈", "→", "->")):
         return None, pos
     claims = [parse_claim(t) for t in m.group(1).split(",")]
     if any(c is None for c in claims):
