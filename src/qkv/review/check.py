@@ -16,7 +16,7 @@ from qkv.review.fragments import Fragment, Skipped
 from qkv.review.judge import Judgement, TextHints, cells_of, judge, printed_boxes
 from qkv.review.messages import t
 from qkv.review.model import DERIVED
-from qkv.review.readers import ensure_few, read_all
+from qkv.review.readers import code_names, ensure_few, read_all
 from qkv.review.report import Report
 from qkv.review.roles import Description, unscaled
 
@@ -63,7 +63,7 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     ensure_few(text)
     doc = load(text, name)
     fragments, skipped, written = read_all(doc)
-    examples, unnamed = group(fragments, skipped)
+    examples, unnamed = group(fragments, skipped, code_names(doc))
     unnamed = [f for f in unnamed if f.kind != "equation"]  # equations check themselves
     hints = text_hints(doc)
     judgements = [j for e in examples if (j := judge(e, hints)) is not None]
@@ -133,7 +133,17 @@ def _place_unnamed(
 
 
 def _nearest(examples: list[Example], f: Fragment) -> Example:
-    before = [e for e in examples if e.placements and e.lines[0] <= f.line]
+    """The example whose computed steps surround the fragment, or the last one before it
+    (inputs copied into a second pass over them do not count: they stand earlier)."""
+
+    def first(e: Example) -> int:
+        own = [p.fragment.line for p in e.checked] or [p.fragment.line for p in e.placements]
+        return min(own) if own else 10**9
+
+    around = [e for e in examples if e.checked and first(e) <= f.line <= e.lines[1]]
+    if around:
+        return around[-1]
+    before = [e for e in examples if e.placements and first(e) <= f.line]
     return before[-1] if before else examples[0]
 
 

@@ -13,7 +13,7 @@ number in its words belongs to the query the section is about, or else to the ne
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from qkv.review.model import DERIVED, INPUT_ROLES, Convention, evaluate, with_fa
 from qkv.review.numbers import Claim
 from qkv.review.roles import Description, counts_from_zero, describe, from_zero, indices_of
 
-ROW_ROLES = ("scores", "scaled", "masked", "weights", "output")  # one row per query
+ROW_ROLES = ("scores", "scaled", "masked", "exps", "weights", "output")  # one row per query
 
 
 @dataclass
@@ -145,7 +145,7 @@ def shapes(example: Example) -> dict[str, tuple[int, ...]]:
 
 
 def group(
-    fragments: list[Fragment], skipped: list[Skipped]
+    fragments: list[Fragment], skipped: list[Skipped], defined: dict[str, str] | None = None
 ) -> tuple[list[Example], list[Fragment]]:
     """Worked examples from the fragments that words name; the rest are returned unplaced."""
     examples: list[Example] = []
@@ -162,6 +162,7 @@ def group(
             continue
         d = describe(f.label, f.context)
         d = from_zero(d) if zero else d
+        d = _as_defined(d, f.label, defined or {})
         roles = d.names or ([d.role] if d.role else [])
         if not roles:
             unnamed.append(f)
@@ -188,6 +189,18 @@ def _no_weights(f: Fragment) -> bool:
     columns = [list(col) for col in zip(*values, strict=False)]
     far = [all(abs(sum(line) - 1) > 0.2 for line in lines if line) for lines in (values, columns)]
     return far[0] and far[1]  # a softmax over the columns is still a softmax
+
+
+_LAST_NAME = re.compile(r"(?<![\w\\])([A-Za-z]\w*)[\s$`]*[=:：]\s*$")
+
+
+def _as_defined(d: Description, label: str, defined: dict[str, str]) -> Description:
+    """A name the code set to a step means that step: "s = (…)" copied from S = QKᵀ/√d."""
+    m = _LAST_NAME.search(label)
+    role = defined.get(m.group(1).lower()) if m else None
+    if role is None or role == d.role:
+        return d
+    return replace(d, role=role, names=[role])
 
 
 def looks_like_weights(f: Fragment) -> bool:
