@@ -146,6 +146,9 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
             r"\bmultipl\w*\s+(?:\w+\s+){0,3}?by\s+(?:the\s+)?V\b(?!\s*[_^])|乘以?\s*V\b|"
             r"\bhead[\s-]*\d+\s*\(\s*\\?[xX]|"  # head1(x₁): what one head gives token 1
             r"\battended\s+values?\b|"
+            # Σ_j α_ij v_j: the weighted sum of the values
+            r"(?:\\sum|Σ|∑)(?:[_\s]*\{?\w*\}?)?\s*(?:\\alpha|α|\b[awp])[_\s]?\{?\w*\}?\s*"
+            r"(?:\\cdot|·|\*)?\s*(?:v|\\mathbf\{v\})[_\s]|"
             # any matrix times the values ("W @ V", "np.dot(P, V)"): x·W_V is no such product
             r"\b(?!X\b)[A-Za-z]\w*\s*(?:@|·|×|\\cdot)\s*(?:V|values)\b(?!\s*[_^])|"
             r"\b(?:matmul|dot)\(\s*(?!X\b)\w+\s*,\s*(?:V|values)\s*\)|"
@@ -193,6 +196,7 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
         _compile(
             r"X\s*X\s*\^|X\s*Xᵀ|Q\s*K\s*\^|Q\s*Kᵀ|X\s*X\^\{?\\top|Q\s*@\s*K|"
             r"\b[qx][_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*[kx][_\s]?\{?\d|\bq[_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*k|"
+            r"\b[qx][_\s]?\{?[ijt]\}?\s*(?:[·@*]|\\cdot)\s*[kx][_\s]?\{?[ijs]\b|"
             rf"\bscores?\b|dot{_SEP}products?|similarit|\blogits\b|compatibilit|\brelevance\b|"
             r"\bq\s+\.\s+k(?:eys?)?\b|"
             r"相似度|得分|分数|点积|打分|内积",
@@ -517,6 +521,19 @@ def causal_claim(seg: str) -> bool | None:
     return True if _CAUSAL.search(seg) else None
 
 
+_MATH_DEF = re.compile(r"\$([^$]*?)\s=\s*([^$=]+)\$")
+
+
+def _defining_formula(seg: str) -> str | None:
+    """The step a formula in the words defines: "$b_i = \\sum_j \\alpha_{ij} v_j$, using the
+    weights above" is the output, whatever the words after it name."""
+    for m in _MATH_DEF.finditer(seg):
+        role = role_of(m.group(2))
+        if role in STEPS:
+            return role
+    return None
+
+
 def describe(label: str, context: list[str]) -> Description:
     """The label (same line) first, then the lines above, nearest first."""
     names = named_roles(label)
@@ -525,6 +542,8 @@ def describe(label: str, context: list[str]) -> Description:
     for source in [label, *context[:2]]:
         seg = _segment(source) if source is not label else source
         role = names[0] if names and source is label else role_of(seg)
+        defined = _defining_formula(seg) if source is not label else None
+        role = defined or role
         if source is not label and (named := _ASSIGNED.search(seg)):
             step = _NAMES.get(named.group(1).lower())
             scores = ("scores", "scaled", "masked")  # "S = QKᵀ/√2": the words say more than S
