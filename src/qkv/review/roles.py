@@ -374,21 +374,32 @@ def _first_role(text: str) -> str | None:
     """The role the words name. A match inside a more specific one does not count ("weights
     for the query" is W_Q, not the weights); a computed step wins over the inputs it is made
     of ("the scores QKᵀ (Q = K = X)" are scores); of two steps, the one named last ("点积得分"
-    after "缩放因子")."""
+    after "缩放因子"), unless the words make it what the step was computed from ("the output,
+    with the weights printed above"; "softmax of the scores")."""
     spans: list[tuple[int, int]] = []
-    found: list[tuple[str, int]] = []
+    found: list[tuple[str, int, int]] = []
     for role, pattern in _ROLES:
         for m in pattern.finditer(text):
             if any(a <= m.start() and m.end() <= b for a, b in spans):
                 continue
-            found.append((role, m.end()))
+            found.append((role, m.start(), m.end()))
             spans.append((m.start(), m.end()))
     if not found:
         return None
     steps = [f for f in found if f[0] in STEPS]
+    made_of = [f for f in steps if _MADE_FROM.search(text[max(0, f[1] - 24) : f[1]])]
+    steps = [f for f in steps if f not in made_of] or steps
     if steps:
-        return max(steps, key=lambda f: f[1])[0]
+        return max(steps, key=lambda f: f[2])[0]
     return found[0][0]
+
+
+# words that make a step an ingredient: "with the weights", "of the scores", "用上表的权重"
+_MADE_FROM = re.compile(
+    r"\b(?:with|using|from|of|over)\s+(?:the\s+|these\s+|its\s+)?(?:\w+\s+)?$|"
+    r"(?:用|根据|由|按|对)\S{0,4}$",
+    re.I,
+)
 
 
 _MEM = next(p for r, p in _ROLES if r == "mem")
