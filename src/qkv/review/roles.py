@@ -19,6 +19,11 @@ def _compile(pattern: str, flags: int = _I) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
+_AXES = re.compile(
+    r"(?:行|列|\brows?|\bcolumns?)\s*(?:是|为|对应|are|=|:|：|for)?\s*(?:the\s+|each\s+|一个\s*)?"
+    r"(?:quer(?:y|ies)|keys?|tokens?|查询|键)\b|\bquery\s*[\\/×x]\s*key\b",
+    re.I,
+)
 _PARAMETER = re.compile(r"\.(?:weight|bias)\b")
 _DIM = re.compile(r"\bd_\{?(k|v|q|model|head)\}?")
 
@@ -27,6 +32,7 @@ def _words(text: str) -> str:
     """attn_weights and query_1 hold the words weights and query: match on "attn weights".
     d_k and d_{model} are dimensions, no keys or models: one word each."""
     text = _PARAMETER.sub("", text).translate(_SUBSCRIPTS)  # W_q.weight is W_q; q₁ is q1
+    text = _AXES.sub(" ", text)  # "rows are queries, columns keys" names axes, no quantity
     return _DIM.sub(r"d\1", text).replace("_", " ")
 
 
@@ -445,7 +451,8 @@ def named_roles(label: str) -> list[str]:
     out: list[str] = []
     for name in reversed(names):
         key = re.sub(r"\d+$", "", re.sub(r"[\s_^{}\\']", "", name).lower())
-        role = _NAMES.get(key) or role_of(name)
+        base = re.split(r"[_^]", name.lstrip("\\"))[0].lower()  # z_{我}: z
+        role = _NAMES.get(key) or role_of(name) or _NAMES.get(base)
         if role and role not in out:
             out.append(role)
     return out
