@@ -267,7 +267,7 @@ def _another_pass(example: Example, p: Placement) -> bool:
             continue  # one head's output and all heads' side by side
         if q.role == p.role and not _same_numbers(p, q):
             return True
-        if q.role in _DOWNSTREAM.get(p.role, ()) and q.role not in ("sums", "norm"):
+        if q.role in DOWNSTREAM.get(p.role, ()) and q.role not in ("sums", "norm"):
             return True
     return False
 
@@ -380,7 +380,7 @@ def _same(f: Fragment, box: Box) -> bool:
 
 # The steps an input determines: once one of them is in an example, the input comes too late.
 _SOFTMAX_ON = ("scaled", "masked", "exps", "norm", "weights", "sums", "weighted", "output")
-_DOWNSTREAM = {
+DOWNSTREAM = {
     "x": ("xt", "q", "k", "v", "scores", *_SOFTMAX_ON),
     "mem": ("k", "v", "scores", *_SOFTMAX_ON),
     "wq": ("q", "scores", *_SOFTMAX_ON),
@@ -401,7 +401,7 @@ def _conflicts(example: Example, role: str, f: Fragment, d: Description) -> bool
     determines (so a new example starts)?"""
     places = example.given.get(role)
     if not places:
-        later = _DOWNSTREAM.get(role, ())
+        later = DOWNSTREAM.get(role, ())
         return any(p.role in later for p in example.placements)
     box = assemble(places)
     if box is None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from qkv.core.masks import Align
 from qkv.review import arith, budget
-from qkv.review.examples import Example, Placement
+from qkv.review.examples import DOWNSTREAM, Example, Placement
 from qkv.review.intervals import Box
 from qkv.review.model import (
     DERIVED,
@@ -84,10 +84,11 @@ class Judgement:
 
 
 def printed_boxes(example: Example, shapes: dict[str, tuple[int, ...]]) -> dict[str, Box]:
-    """What the article printed of each computed step (NaN where it printed nothing); the
-    first print of an entry is the one later steps were computed from. An author who carries
-    a rounded number on computes with it as written (0.47, not something that rounds to it);
-    one who kept the exact value gets the true result, which is judged against the truth."""
+    """What the article printed of each computed step (NaN where it printed nothing). Of an
+    entry printed twice, the later steps were computed from the last print before them (K,
+    then Kᵀ "to multiply with"), or from the first when none follows (a recap at the end).
+    An author who carries a rounded number on computes with it as written (0.47, not
+    something that rounds to it); one who kept the exact value gets the true result."""
     out: dict[str, Box] = {}
     for p in sorted(example.checked, key=lambda p: p.fragment.index):
         if p.role not in shapes:
@@ -95,11 +96,18 @@ def printed_boxes(example: Example, shapes: dict[str, tuple[int, ...]]) -> dict[
         box = out.setdefault(
             p.role, Box(np.full(shapes[p.role], np.nan), np.full(shapes[p.role], np.nan))
         )
+        used_after = _first_use(example, p.role)
         for r, c, idx in cells_of(p, shapes[p.role]):
             claim = p.fragment.cells[r][c]
-            if np.isnan(box.lo[idx]):
+            if np.isnan(box.lo[idx]) or p.fragment.index < used_after:
                 box.lo[idx], box.hi[idx] = carried_range(claim)
     return out
+
+
+def _first_use(example: Example, role: str) -> int:
+    """Where the first step computed from ``role`` is printed (fragment index; large if none)."""
+    after = DOWNSTREAM.get(role, ())
+    return min((p.fragment.index for p in example.checked if p.role in after), default=10**9)
 
 
 def carried_range(c: Claim) -> tuple[float, float]:
@@ -305,9 +313,12 @@ def judge(example: Example, hints: TextHints) -> Judgement | None:
         t, d = truth.at.get(p.role), chain.derived.get(p.role)
         if t is None:
             continue
+        used = p.fragment.index < _first_use(example, p.role)  # the print later steps read
         for r, c, idx in cells_of(p, t.shape):
             v = _verdict(p, r, c, idx, t, d, ancestry)
             prior = first.setdefault((p.role, idx), v)
+            if used:
+                first[(p.role, idx)] = v
             copied = prior is not v and prior.claim.value == v.claim.value
             if v.status == ROOT and copied and prior.status in WRONG:
                 v.status, v.causes = CONSEQUENCE, [prior]  # the same wrong number, copied on

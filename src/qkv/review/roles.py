@@ -209,6 +209,11 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
             _I,
         ),
     ),
+    # Kᵀ printed "to multiply with": the keys, transposed
+    (
+        "k",
+        _compile(r"(?<![A-Za-z])K\s*\^\s*\{?\s*(?:T|\\top)\b\}?|Kᵀ|\bK\.T\b|键矩阵的?转置", 0),
+    ),
     (
         "xt",
         _compile(

@@ -107,7 +107,8 @@ def _corner(
     corner = clean(rows[0][0])
     # "weight | I | like" names the step, "编码器位置 | h1 | …" cross-attention's keys' source;
     # "query \ key | …" only the axes
-    return corner if role_of(corner) in (*STEPS, "mem", "x") else ""
+    named = role_of(corner) in (*STEPS, "mem", "x") or named_roles(f"{corner.strip('$')} =")
+    return corner if named else ""
 
 
 def _add(
