@@ -24,7 +24,8 @@ from qkv.review.model import DERIVED, INPUT_ROLES, Convention, evaluate, with_fa
 from qkv.review.numbers import Claim
 from qkv.review.roles import Description, counts_from_zero, describe, from_zero, indices_of
 
-ROW_ROLES = ("scores", "scaled", "masked", "exps", "weights", "output")  # one row per query
+# one row per query (a row's normaliser too)
+ROW_ROLES = ("scores", "scaled", "masked", "exps", "norm", "weights", "output")
 
 
 @dataclass
@@ -305,7 +306,7 @@ def _by_numbers(f: Fragment, roles: list[str], d: Description) -> list[str]:
     """What the numbers show, over what the words near them say."""
     if roles[0] in ("scores", "scaled", "masked") and looks_like_weights(f):
         return ["weights"]  # rows of probabilities
-    if roles[0] == "sums" and any(abs(c.value - 1) > 0.2 for row in f.cells for c in row):
+    if roles[0] == "sums" and any(not 0.5 <= c.value <= 2 for row in f.cells for c in row):
         return ["norm"]  # row sums far from 1: the exponentials', the softmax's denominators
     if roles[0] == "weights" and not f.vector and _no_weights(f):
         # "… a range where the softmax still works:" over numbers above 1: scores
@@ -512,7 +513,8 @@ def _derived_row(
 ) -> Placement | None:
     """A vector: one row of the step (or one entry of it)."""
     if f.shape[1] == 1 and shape[1] > 1 and role in ROW_ROLES:
-        if f.kind == "equation" and len(indices_of(f.label)) < 2:
+        pair = _PAIR.search(f.label.translate(_SUBSCRIPTS))
+        if f.kind == "equation" and len(indices_of(f.label)) < 2 and not pair:
             return None  # "√3 ≈ 1.7321" is arithmetic; an entry needs its two tokens
         return _entry(example, role, f, d, shape)
     if f.shape[1] != shape[1] and not _head_output(role, f.shape[1], shape):

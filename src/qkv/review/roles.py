@@ -307,7 +307,7 @@ _NAMES = {
     "x": "x", "q": "q", "k": "k", "v": "v", "s": "scores", "a": "weights", "o": "output",
     "z": "output", "p": "weights", "e": "x", "h": "x", "wq": "wq", "wk": "wk", "wv": "wv",
     "out": "output", "ctx": "output", "attn": "weights", "probs": "weights", "av": "output",
-    "result": "output", "answer": "output",
+    "result": "output", "answer": "output", "sum": "norm",
 }  # fmt: skip
 
 

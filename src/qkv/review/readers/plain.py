@@ -162,10 +162,12 @@ def _counts(cells: list[list[Claim]]) -> bool:
     return first in ([float(k) for k in range(len(first))], [k + 1.0 for k in range(len(first))])
 
 
-# One entry named by its indices: "α_{12} = 0.274", "s₂₁ = 0.59", "q2 · k1 = 5", "w_1,3 ≈ 0.1"
+# One entry named by its indices: "α_{12} = 0.274", "s₂₁ = 0.59", "q2 · k1 = 5", "w_1,3 ≈ 0.1";
+# or a row's sum of exponentials, the softmax's denominator: "Sum = 9.738"
 _NAME = r"(?:\\alpha|α|\\?[A-Za-z])(?:_\{?\d+(?:,\s*\d+)?\}?|[₀-₉]+|\d+)"
 _ENTRY = re.compile(
-    rf"(?<![\w\\])({_NAME}(?:\s*(?:·|\\cdot|\*|⋅|@)\s*{_NAME}(?:\^\{{?T\}}?|ᵀ)?)?)"
+    rf"(?<![\w\\])({_NAME}(?:\s*(?:·|\\cdot|\*|⋅|@)\s*{_NAME}(?:\^\{{?T\}}?|ᵀ)?)?|"
+    r"\b[Ss]um\b|总和|分母)"
     r"[\s$`]*(?:=|≈|\\approx)[\s$`]*([-−]?\d+(?:\.\d+)?)"
     r"(?![\d.]|\s*(?:[*/+×·^(]|\\cdot|\\times|[-−+]\s*\d|,\s*[-−]?\d))"
 )
@@ -188,7 +190,15 @@ def entries(doc: Document, taken: set[int], spans: list[tuple[int, int]]) -> lis
                 continue
             label = line.text[done : m.start(2)].strip(" $`")
             found.append(
-                Fragment("array", [[claim]], [i], label=label, region=line.region, vector=True)
+                Fragment(
+                    "array",
+                    [[claim]],
+                    [i],
+                    label=label,
+                    region=line.region,
+                    vector=True,
+                    end=(i, m.end()),  # the words after it name what follows
+                )
             )
             done = m.end()
     return found
