@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from qkv.nn.masks import broadcast_shape
+from qkv.nn.masks import broadcast_shape, offset_mask
 from qkv.nn.merge import LOG2E, NEG_INF, OnlineSoftmax
 
 # (8 heads x 256 x 512) float32 scores are 4 MB a block: they stay in a CPU's cache, and the
@@ -47,9 +47,7 @@ class _Masks:
             key = (i0 - j0 + self.offset, i1 - i0, j1 - j0)
             mask = self._causal.get(key)
             if mask is None:
-                r = torch.arange(i1 - i0, device=self.device)[:, None]
-                c = torch.arange(j1 - j0, device=self.device)[None, :]
-                mask = self._causal[key] = c - r <= key[0]
+                mask = self._causal[key] = offset_mask(key[1], key[2], key[0], self.device)
         if self.allowed is not None:
             a = self.allowed[..., i0:i1, j0:j1]
             mask = a if mask is None else a & mask
