@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 _CTX = mp.get_context("forkserver")
-_CTX.set_forkserver_preload(["torch", "torch.distributed", "qkv.nn.distributed", "qkv.gpt.train"])
+# what the ranks import, imported once (torch._dynamo: the optimizers import it, 3 s on 2 cores)
+_CTX.set_forkserver_preload(
+    ["torch", "torch._dynamo", "torch.distributed", "qkv.nn.distributed", "qkv.gpt.train"]
+)
 
 GROUP_TIMEOUT_S = 30  # torch.distributed gives up on a silent peer after this
 

@@ -254,6 +254,26 @@ def test_ranks_that_disagree_all_raise_the_same_clear_error():
     assert first["group of one"] and second["group of one"]
 
 
+def nan_behind_the_mask(rank, world):
+    """NaN in keys and values no query may see (padding), and in a query that sees nothing."""
+    g = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(1, 2, 16, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    pad = torch.ones(1, 1, 1, 16, dtype=torch.bool)
+    pad[..., 5] = False  # key 5: nobody may look at it
+    mask = pad.expand(1, 2, 16, 16).clone()
+    mask[..., 9, :] = False  # query 9 may look at nothing
+    k[..., 5, :], v[..., 5, :], q[..., 9, :] = float("nan"), float("nan"), float("nan")
+    mine = zigzag_shard(mask, rank, world)
+    q, k, v = (zigzag_shard(t, rank, world).requires_grad_(True) for t in (q, k, v))
+    out = ring_attention(q, k, v, mask=mine, causal=True)
+    out.sum().backward()
+    return [bool(torch.isfinite(t).all()) for t in (out, q.grad, k.grad, v.grad)]
+
+
+def test_nan_behind_the_mask_does_not_leak():
+    assert run_ranks(nan_behind_the_mask, 2, timeout=60) == [[True] * 4] * 2
+
+
 def dies_in_the_ring(rank, world):
     """The last rank exits in the middle of the ring; the others must raise, not wait."""
     from qkv.nn import ring
