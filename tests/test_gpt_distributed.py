@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import replace
 
@@ -101,11 +104,32 @@ def test_a_killed_rank_stops_the_training_with_an_error(tmp_path):
     assert kind == "raised" and error == "RuntimeError" and seconds < 30
 
 
-def test_cli_trains_on_two_processes_and_rank_0_alone_speaks(tmp_path, capfd):
+def run_cli(argv, timeout=120):
+    """`python -m qkv argv` in a session of its own: at the deadline the launcher and every
+    process it started are killed, and the test fails instead of hanging."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qkv", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"qkv {' '.join(argv)} ran past {timeout} s")
+    return proc.returncode, out, err
+
+
+def test_cli_trains_on_two_processes_and_rank_0_alone_speaks(tmp_path):
     out = tmp_path / "run"
     argv = ["gpt", "train", "--nproc", "2", "--steps", "10", "--out", str(out)]
-    assert main(argv) == 0
-    printed = capfd.readouterr().out  # the file descriptors: the processes' output too
+    code, printed, err = run_cli(argv)
+    assert code == 0, err
     assert printed.count("training tiny on the built-in corpus") == 1
     assert "2 processes × 1 threads" in printed
     assert printed.count("best val loss") == 1

@@ -122,7 +122,7 @@ CASES = {
     "top-left-longer-keys": dict(n=(24, 40), causal="top_left"),
     "bottom-right-longer-queries": dict(n=(40, 24), causal=True, layout="contiguous", piece=2),
     "top-left-longer-queries": dict(n=(40, 24), causal="top_left", layout="contiguous"),
-    "odd-shards": dict(n=(36, 36), causal=True, layout="contiguous", piece=4),
+    "odd-shards": dict(n=(34, 34), causal=True, layout="contiguous", piece=4),  # 17 a rank
     "zigzag-odd-chunks": dict(n=(52, 52), causal=True, piece=4),
     "gqa-causal": dict(n=(32, 32), heads=(4, 2), causal=True, piece=3),
     "gqa-one-kv-head-padding-mask": dict(n=(32, 32), heads=(4, 1), mask="padding"),
@@ -180,7 +180,7 @@ def test_float64_equals_the_single_process_result(measured, world, name):
 def test_float32_within_twice_the_single_process_error(measured, world, name):
     ring, alone, scale = measured[world][name]["torch.float32"]
     for what, err, base, size in zip(NAMES, ring, alone, scale, strict=True):
-        floor = 4 * torch.finfo(torch.float32).eps * max(1.0, size)
+        floor = torch.finfo(torch.float32).eps * max(1.0, size)  # one rounding
         assert err <= 2 * base + floor, f"{what}: ring {err:.2e}, one process {base:.2e}"
 
 

@@ -66,7 +66,10 @@ def process_group(ranks: Ranks) -> Iterator[None]:
     if ranks.world == 1:
         yield
         return
-    dist.init_process_group("gloo", timeout=TIMEOUT)
+    try:
+        dist.init_process_group("gloo", timeout=TIMEOUT)
+    except (ValueError, RuntimeError) as e:  # a WORLD_SIZE without torchrun's other variables
+        raise InputError(f"cannot join the torch.distributed group: {e}") from None
     try:
         yield
     finally:

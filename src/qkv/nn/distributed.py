@@ -61,7 +61,7 @@ def ring_attention(
     q (..., L/P, d), k (..., S/P, d), v (..., S/P, dv): this rank's shards (GQA: fewer heads
     in k and v). Returns the output (..., L/P, dv), and with ``return_lse`` the logsumexp
     (..., L/P). ``causal`` aligns the whole sequences (L and S), as qkv.nn.attention does.
-    ``piece_keys``: keys of each shard segment sent per message (default: about 1/8 of a shard,
+    ``piece_keys``: keys of each shard segment sent per message (default: about 1/16 of a shard,
     at least 512); fewer use less memory, more send fewer messages. In a group of one it is
     qkv.nn.attention(backend="tiled").
     """

@@ -1,6 +1,6 @@
 """Ring attention's loops: each rank keeps its queries, and the K/V shards travel around the ring.
 
-A shard travels as pieces (qkv.nn.shards.pieces: about 1/8 of it each). In round j every rank
+A shard travels as pieces (qkv.nn.shards.pieces: about 1/16 of it each). In round j every rank
 packs piece j of its own K/V, and the ring passes the pieces on P − 1 times, so that each rank
 sees piece j of every shard. A piece is sent on to the next rank (isend/irecv) while this rank
 computes with it, so the transfer overlaps the compute.

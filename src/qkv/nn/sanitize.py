@@ -54,7 +54,7 @@ def sanitize(
     """
     if reach is None:
         return q, k, v
-    if bool(torch.isfinite(q).all() and torch.isfinite(k).all() and torch.isfinite(v).all()):
+    if all_finite(q, k, v):
         return q, k, v
     asks, seen = reach()
     zero = torch.zeros((), dtype=q.dtype, device=q.device)
@@ -72,3 +72,14 @@ def reduce_any(seen: torch.Tensor, shape: torch.Size) -> torch.Tensor:
         if b == 1 and a != 1:
             seen = seen.any(dim=i, keepdim=True)
     return seen
+
+
+def all_finite(*tensors: torch.Tensor) -> bool:
+    """Whether every value is finite, from sums: a sum holding an inf or a NaN is not finite,
+    and a sum needs no tensor of the input's size (isfinite makes a float copy and two masks).
+    A sum that overflows says no, which costs only the cleaning."""
+    for t in tensors:
+        wide = torch.promote_types(t.dtype, torch.float32)  # float16 sums overflow early
+        if not bool(torch.isfinite(t.sum(dtype=wide))):
+            return False
+    return True

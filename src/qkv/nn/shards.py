@@ -54,11 +54,11 @@ def pieces(segs: tuple[Segment, ...], size: int) -> list[tuple[Segment, ...]]:
 
 
 def default_piece(n_keys: int, n_segments: int, least: int) -> int:
-    """Rows per segment of a piece: a piece is about 1/8 of the shard (the memory the ring
-    adds is a few pieces), but no less than ``least`` rows per segment (fewer, larger messages
-    and matrix products), and no more than the segment."""
+    """Rows per segment of a piece: a piece is about 1/16 of the shard (the ring adds about
+    three pieces of memory), but no less than ``least`` rows per segment (fewer, larger
+    messages and matrix products), and no more than the segment."""
     length = n_keys // n_segments
-    return min(length, max(least, math.ceil(n_keys / 8 / n_segments)))
+    return min(length, max(least, math.ceil(n_keys / 16 / n_segments)))
 
 
 def _check(x: torch.Tensor, world_size: int, dim: int) -> int:

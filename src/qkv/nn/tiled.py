@@ -183,12 +183,12 @@ def backward(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(dq, dk, dv) in the broadcast shapes, recomputing each block's weights."""
     batch = broadcast_shape(q.shape[:-2], k.shape[:-2]) or ()
+    d = delta(out, dout, dlse)  # first: its (..., L, dv) product is gone before the gradients
     grads = (
         q.new_zeros(*batch, q.shape[-2], q.shape[-1]),
         q.new_zeros(*batch, k.shape[-2], k.shape[-1]),
         q.new_zeros(*batch, k.shape[-2], v.shape[-1]),
     )
-    d = delta(out, dout, dlse)
     accumulate_grads(q, k, v, lse, delta=d, dout=dout, tiling=tiling, grads=grads)
     return grads
 
