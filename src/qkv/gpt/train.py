@@ -130,6 +130,8 @@ def train(
     ranks = parallel.current()
     torch.manual_seed(seed)
     run = prepare(text, model_config, train_config, path, resume, grad_accum, ranks)
+    if ranks.world > 1:  # the same model everywhere, but each process its own dropout masks
+        torch.manual_seed(seed + 1 + ranks.rank)
     t = run.config
     optimizer = optimizer_for(run.model, t)
     if run.optimizer_state is not None:
