@@ -457,15 +457,28 @@ _piece = st.sampled_from(
         "\\end{pmatrix}",
         "e^1 / (e^1 + e^0) = 0.73",
         "┌─┬─┐",
+        # the forms added for articles people publish
+        "0.5 0.3 0.2",
+        "      I  like\nI  0.5  0.5",
+        "0,1,2",
+        ">>> w",
+        "...   [0., 1.]])",
+        "α_{12} = 0.5, q2·k1 = 5",
+        "W_Q = P.sum(axis=1) =",
+        "encoder outputs: H = [[1, 2], [3, 4]]",
+        "head1(x₁) = (1, 2)",
+        "print(a, b, sep='\\n')",
+        "| 行 | W^Q 第1列 | W^K 第1列 |",
+        "    [[1. 0.]",
     ]
 )
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(_piece, max_size=25))
-def test_checker_never_crashes_on_article_like_text(pieces):
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_piece, max_size=25), st.sampled_from(["a.md", "a.txt", "a.html"]))
+def test_checker_never_crashes_on_article_like_text(pieces, name):
     try:
-        check("\n".join(pieces))
+        check("\n".join(pieces), name)
     except InputError as e:
         assert "\n" not in str(e)
 

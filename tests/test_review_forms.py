@@ -297,3 +297,35 @@ def test_only_numbers_the_mistake_shows_in_are_its_consequences():
     assert code == 1 and roots == [(3, "0.1")]
     # row 3 is [0.1·1 + 0.4·2 + 0.4·1, 0.4·1]: the wrong 0.1 only reaches the first column
     assert consequences == [(7, f"{out[2, 0]:.2f}")]
+
+
+def test_cross_attention_from_decoder_and_encoder_states():
+    y = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])  # two decoder positions
+    h = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    wq = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    wk = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+    q, k = y @ wq, h @ wk
+    w = softmax(q @ k.T / np.sqrt(2))
+    shown = np.round(w, 3)
+    shown[1, 0] = round(shown[1, 0] + 0.1, 3)
+
+    def listed(m: np.ndarray) -> str:
+        return json.dumps(m.tolist())
+
+    text = "\n".join(
+        [
+            "The decoder states (queries come from them): Y = " + listed(y),
+            "",
+            "The encoder outputs (keys and values come from them): H = " + listed(h),
+            "",
+            f"W_Q = {listed(wq)}, W_K = {listed(wk)}, d_k = 2",
+            "",
+            "Attention weights, softmax(QKᵀ/√2), one row per decoder position:",
+            "",
+            "["
+            + ",\n ".join("[" + ", ".join(f"{v:.3f}" for v in row) + "]" for row in shown)
+            + "]",
+        ]
+    )
+    code, roots, _ = flagged(text, "cross.md")
+    assert code == 1 and roots == [(10, f"{shown[1, 0]:.3f}")], text

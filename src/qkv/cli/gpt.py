@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,21 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--out", default=DEFAULT_DIR, metavar="DIR", help=f"default {DEFAULT_DIR}")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    t.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train data-parallel in N processes on this machine (launched as torchrun does; "
+        "or run torchrun --nproc-per-node N -m qkv gpt train ...)",
+    )
+    t.add_argument(
+        "--grad-accum",
+        type=int,
+        default=1,
+        metavar="K",
+        help="cut each process's share of the batch into K micro-batches (the same global batch)",
+    )
     t.set_defaults(run=run_train)
 
     s = verbs.add_parser("sample", help="generate text after a prompt (with a KV cache)")
@@ -70,47 +87,90 @@ def _load(path: str) -> tuple[Any, Any]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from qkv.gpt import parallel
+
+    model_config, train_config = _train_configs(args)
+    text, source = _corpus(args)
+    ranks = parallel.launched()
+    if args.nproc < 1:
+        raise InputError(f"--nproc must be at least 1, not {args.nproc}")
+    if args.nproc > 1:
+        if ranks.world > 1:
+            raise InputError("--nproc starts the processes itself; under torchrun leave it out")
+        return _launch(args, text, model_config, train_config)
+    try:
+        with parallel.process_group(ranks):
+            return _train(args, text, source, model_config, train_config, ranks.main)
+    except InputError:
+        if ranks.main:
+            raise
+        return 2  # rank 0 says what is wrong; the others only stop
+
+
+def _train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
+    from dataclasses import replace
 
     from qkv.gpt.config import preset
-    from qkv.gpt.train import configure_cpu, train
 
     model_config, train_config = preset(args.preset)
     if args.steps is not None:
         if args.steps < 1:
             raise InputError(f"--steps must be at least 1, not {args.steps}")
-        from dataclasses import replace
-
         train_config = replace(train_config, steps=args.steps)
+    return model_config, train_config
+
+
+def _corpus(args: argparse.Namespace) -> tuple[str, str]:
+    """The training text and where it comes from."""
     if args.text is None:
         from qkv.gpt.data import builtin_corpus
 
-        text, source = builtin_corpus(), "the built-in corpus"
-    else:
-        from qkv.cli.output import read_text
+        return builtin_corpus(), "the built-in corpus"
+    from qkv.cli.output import read_text
 
-        text, source = read_text(args.text, "--text"), args.text
-        if not text.strip():
-            raise InputError(f"--text {args.text} is empty")
+    text = read_text(args.text, "--text")
+    if not text.strip():
+        raise InputError(f"--text {args.text} is empty")
+    return text, args.text
+
+
+def _launch(args: argparse.Namespace, text: str, model_config: Any, train_config: Any) -> int:
+    """Check the inputs here, once, then start --nproc processes that each run this command
+    without --nproc (torch's elastic launcher sets up their group, as torchrun does)."""
+    from qkv.gpt import checkpoint, parallel
+    from qkv.gpt.train import prepare
+
+    path = Path(args.out) / checkpoint.FILENAME
+    ranks = parallel.Ranks(0, args.nproc)
+    prepare(text, model_config, train_config, path, args.resume, args.grad_accum, ranks)
+    argv = ["gpt", "train", "--preset", args.preset, "--out", args.out, "--seed", str(args.seed)]
+    argv += ["--grad-accum", str(args.grad_accum)]
+    argv += [] if args.steps is None else ["--steps", str(args.steps)]
+    argv += [] if args.text is None else ["--text", args.text]
+    argv += ["--resume"] if args.resume else []
+    return parallel.launch(args.nproc, argv)
+
+
+def _train(
+    args: argparse.Namespace,
+    text: str,
+    source: str,
+    model_config: Any,
+    train_config: Any,
+    main: bool,
+) -> int:
+    """Train in this process (one of several under torchrun: only rank 0 prints)."""
+    from contextlib import nullcontext
+
+    from qkv.gpt import parallel
+    from qkv.gpt.train import configure_cpu, train
+
     threads = configure_cpu()
-    print(f"training {args.preset} on {source} ({len(text):,} characters, {threads} threads)")
-    columns = (
-        TextColumn("[bold]step {task.completed}/{task.total}"),
-        BarColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}  {task.fields[tps]:,.0f} tok/s"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("train", total=train_config.steps, loss=float("nan"), tps=0.0)
-
-        def show(p: Any) -> None:
-            bar.update(task, completed=p.step, loss=p.loss, tps=p.tokens_per_s)
-            if p.val_loss is not None:
-                mark = " (saved)" if p.saved else ""
-                bar.console.print(
-                    f"step {p.step}: train loss {p.train_loss:.4f}, val loss {p.val_loss:.4f}{mark}"
-                )
-
+    world = parallel.current().world
+    if main:
+        each = f"{world} processes × {threads}" if world > 1 else f"{threads}"
+        print(f"training {args.preset} on {source} ({len(text):,} characters, {each} threads)")
+    with _progress_bar(train_config.steps) if main else nullcontext() as show:
         try:
             result = train(
                 text,
@@ -119,13 +179,46 @@ def run_train(args: argparse.Namespace) -> int:
                 Path(args.out),
                 seed=args.seed,
                 resume=args.resume,
+                grad_accum=args.grad_accum,
                 on_progress=show,
             )
         except KeyboardInterrupt:
-            bar.console.print(f"interrupted; the last good checkpoint in {args.out} is intact")
+            if show is not None:
+                show.console.print(f"interrupted; the last good checkpoint in {args.out} is intact")
             return 130
-    print(f"best val loss {result['best_val']:.4f}; checkpoint: {Path(args.out) / 'checkpoint.pt'}")
+    if main:
+        out = Path(args.out) / "checkpoint.pt"
+        print(f"best val loss {result['best_val']:.4f}; checkpoint: {out}")
     return 0
+
+
+class _Bar:
+    """A rich progress bar as the training's on_progress; evaluations print a line."""
+
+    def __init__(self, bar: Any, task: Any):
+        self.bar, self.task, self.console = bar, task, bar.console
+
+    def __call__(self, p: Any) -> None:
+        self.bar.update(self.task, completed=p.step, loss=p.loss, tps=p.tokens_per_s)
+        if p.val_loss is not None:
+            mark = " (saved)" if p.saved else ""
+            self.console.print(
+                f"step {p.step}: train loss {p.train_loss:.4f}, val loss {p.val_loss:.4f}{mark}"
+            )
+
+
+@contextmanager
+def _progress_bar(steps: int) -> Iterator[_Bar]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("[bold]step {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}  {task.fields[tps]:,.0f} tok/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        yield _Bar(bar, bar.add_task("train", total=steps, loss=float("nan"), tps=0.0))
 
 
 def _prompt_ids(tok: Any, prompt: str) -> list[int]:

@@ -16,9 +16,9 @@ from qkv.review.fragments import Fragment, Skipped
 from qkv.review.judge import Judgement, TextHints, cells_of, judge, printed_boxes
 from qkv.review.messages import t
 from qkv.review.model import DERIVED
-from qkv.review.readers import ensure_few, read_all
+from qkv.review.readers import code_names, ensure_few, read_all
 from qkv.review.report import Report
-from qkv.review.roles import Description
+from qkv.review.roles import Description, unscaled
 
 MIN_SHARE = 0.75  # of its numbers a fragment no words name must match to be placed
 
@@ -26,8 +26,19 @@ _DIVIDE = re.compile(
     r"(?:divid\w*|除以|scal\w* (?:down )?by)\s+(?:\w+\s+){0,3}?(\d+(?:\.\d+)?)", re.I
 )
 _ROOT = re.compile(r"(?:√|\\sqrt\{|sqrt\(|根号)\s*(\d+(?:\.\d+)?)")
+# words that say the numbers are scaled, more than a formula that has √d_k in it
+_APPLIED = re.compile(
+    r"scaling\s+factor|scal(?:e|ed|ing)\s+(?:\w+\s+){0,3}by\b|divid\w*\s+(?:\w+\s+){0,4}by\b|"
+    r"缩放因子|除以|乘以\s*1\s*/",
+    re.I,
+)
 _SCALING = re.compile(r"√|\\sqrt|sqrt|\bd_?\{?k\}?\b|\bscal(?:ed|ing|e)\b|缩放", re.I)
 _DK = re.compile(r"\bd_?\{?k\}?\s*=\s*(\d+)\b")
+# a divisor written as a rounded root or put right after the scores: "√2 ≈ 1.414", "S / 1.414"
+_APPROX = re.compile(
+    r"(?:√|\\sqrt|sqrt)\s*[({]?\s*\w+\s*[)}]?\s*(?:≈|=|\\approx)\s*(\d+\.\d+)|"
+    r"\b(?:S|scores?|QK\^?T|QKᵀ|Q\s*K\^?\{?T\}?|XXᵀ)\s*/\s*(\d+(?:\.\d+)?)\b"
+)
 
 
 def load(text: str, name: str) -> Document:
@@ -52,7 +63,7 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     ensure_few(text)
     doc = load(text, name)
     fragments, skipped, written = read_all(doc)
-    examples, unnamed = group(fragments, skipped)
+    examples, unnamed = group(fragments, skipped, code_names(doc))
     unnamed = [f for f in unnamed if f.kind != "equation"]  # equations check themselves
     hints = text_hints(doc)
     judgements = [j for e in examples if (j := judge(e, hints)) is not None]
@@ -64,21 +75,29 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
 
 
 def text_hints(doc: Document) -> TextHints:
-    """Scale factors the prose states ("divide by 8", "√64", "d_k = 64" -> "1/8"), and
-    whether it speaks of scaling at all."""
+    """Scale factors the prose states ("divide by 8", "√64", "d_k = 64" -> "1/8"), whether
+    it speaks of scaling at all, and the lines that say the numbers are scaled or not."""
     found: list[str] = []
     scaled = False
-    for line in doc.lines:
+    applied: list[int] = []
+    unapplied: list[int] = []
+    for k, line in enumerate(doc.lines):
         if line.region != PROSE:
             continue
         scaled = scaled or bool(_SCALING.search(line.text))
+        if unscaled(line.text):
+            unapplied.append(k)
+        elif _APPLIED.search(line.text):
+            applied.append(k)
         for m in _DIVIDE.finditer(line.text):
             found.append(f"1/{float(m.group(1)):g}")
         for pattern in (_ROOT, _DK):
             for m in pattern.finditer(line.text):
                 found.append(f"1/{float(m.group(1)) ** 0.5:g}")
+        for m in _APPROX.finditer(line.text):
+            found.append(f"1/{float(m.group(1) or m.group(2)):g}")
     stated = tuple(s for s in dict.fromkeys(found) if 1 < float(s[2:]) <= 1000)
-    return TextHints(stated, scaled or bool(stated))
+    return TextHints(stated, scaled or bool(stated), tuple(applied), tuple(unapplied))
 
 
 def _place_unnamed(
@@ -114,7 +133,17 @@ def _place_unnamed(
 
 
 def _nearest(examples: list[Example], f: Fragment) -> Example:
-    before = [e for e in examples if e.placements and e.lines[0] <= f.line]
+    """The example whose computed steps surround the fragment, or the last one before it
+    (inputs copied into a second pass over them do not count: they stand earlier)."""
+
+    def first(e: Example) -> int:
+        own = [p.fragment.line for p in e.checked] or [p.fragment.line for p in e.placements]
+        return min(own) if own else 10**9
+
+    around = [e for e in examples if e.checked and first(e) <= f.line <= e.lines[1]]
+    if around:
+        return around[-1]
+    before = [e for e in examples if e.placements and first(e) <= f.line]
     return before[-1] if before else examples[0]
 
 

@@ -101,19 +101,30 @@ def from_text(text: str, name: str) -> Document:
 
 
 def _with_indented(doc: Document, blocks: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Plain text indents code and output by four spaces or a tab even right under a line of
-    prose (where Markdown would read the indented lines as more of the paragraph)."""
+    """Plain text indents code and what it printed by four spaces or a tab, even right under
+    a line of prose (where Markdown would read them as more of the paragraph); it indents
+    tables and formulas too, which stay prose. A run of indented lines is code when it holds
+    a statement, and output when it follows code."""
     inside = {i for a, b in blocks for i in range(a, b)}
-    out = list(blocks)
+    out = [(a, b) for a, b in blocks if _code_like(doc, a, b)]
     i = 0
     while i < len(doc.lines):
         j = i
         while j < len(doc.lines) and j not in inside and _INDENTED.match(doc.lines[j].text):
             j += 1
-        if j > i:
+        previous = max((b for _, b in out if b <= i), default=None)
+        after_code = previous is not None and i - previous <= 3
+        if j > i and (_code_like(doc, i, j) or after_code):
             out.append((i, j))
         i = max(j, i + 1)
     return sorted(out)
+
+
+def _code_like(doc: Document, start: int, end: int) -> bool:
+    """A fenced block, or lines of which one is a statement of code."""
+    if doc.lines[start].text.lstrip().startswith(("```", "~~~")):
+        return True
+    return any(_STATEMENT.match(doc.lines[k].text) for k in range(start, end))
 
 
 _INDENTED = re.compile(r"^(?: {4}|\t)\s*\S")

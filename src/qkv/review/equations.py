@@ -67,6 +67,7 @@ def find(doc: Document) -> list[Equation]:
             # the words before the arithmetic name it: "q1 · k2 = 1·4 + 0·4 = 4"
             name = text[done : sign.start() - len(left)]
             frag = Fragment("equation", [claims], [i], label=name.strip(), region=line.region)
+            frag.left = left.strip()
             frag.vector = True
             out.append(Equation(frag, left.strip(), (start, end)))
             # the last "=" of a chain is the result (earlier ones were steps to it); what

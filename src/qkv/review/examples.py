@@ -13,7 +13,7 @@ number in its words belongs to the query the section is about, or else to the ne
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -22,9 +22,10 @@ from qkv.review.fragments import Fragment, Skipped
 from qkv.review.intervals import Box
 from qkv.review.model import DERIVED, INPUT_ROLES, Convention, evaluate, with_factor
 from qkv.review.numbers import Claim
-from qkv.review.roles import Description, describe, indices_of
+from qkv.review.roles import Description, counts_from_zero, describe, from_zero, indices_of
 
-ROW_ROLES = ("scores", "scaled", "masked", "weights", "output")  # one row per query
+# one row per query (a row's normaliser too)
+ROW_ROLES = ("scores", "scaled", "masked", "exps", "norm", "weights", "output")
 
 
 @dataclass
@@ -145,14 +146,24 @@ def shapes(example: Example) -> dict[str, tuple[int, ...]]:
 
 
 def group(
-    fragments: list[Fragment], skipped: list[Skipped]
+    fragments: list[Fragment], skipped: list[Skipped], defined: dict[str, str] | None = None
 ) -> tuple[list[Example], list[Fragment]]:
     """Worked examples from the fragments that words name; the rest are returned unplaced."""
     examples: list[Example] = []
     unnamed: list[Fragment] = []
+    zero = counts_from_zero([t for f in fragments for t in (f.label, *f.context[:2])])
     for f in fragments:
         budget.tick()
+        if f.batch:  # batch items (or heads) line up only by their place in each array
+            skipped.append(
+                Skipped(
+                    f.line, f"matrix {f.batch + 1} of a batched array: only the first is checked"
+                )
+            )
+            continue
         d = describe(f.label, f.context)
+        d = from_zero(d) if zero else d
+        d = _as_defined(d, f.label, defined or {})
         roles = d.names or ([d.role] if d.role else [])
         if not roles:
             unnamed.append(f)
@@ -179,6 +190,18 @@ def _no_weights(f: Fragment) -> bool:
     columns = [list(col) for col in zip(*values, strict=False)]
     far = [all(abs(sum(line) - 1) > 0.2 for line in lines if line) for lines in (values, columns)]
     return far[0] and far[1]  # a softmax over the columns is still a softmax
+
+
+_LAST_NAME = re.compile(r"(?<![\w\\])([A-Za-z]\w*)[\s$`]*[=:：]\s*$")
+
+
+def _as_defined(d: Description, label: str, defined: dict[str, str]) -> Description:
+    """A name the code set to a step means that step: "s = (…)" copied from S = QKᵀ/√d."""
+    m = _LAST_NAME.search(label)
+    role = defined.get(m.group(1).lower()) if m else None
+    if role is None or role == d.role:
+        return d
+    return replace(d, role=role, names=[role])
 
 
 def looks_like_weights(f: Fragment) -> bool:
@@ -245,7 +268,7 @@ def _another_pass(example: Example, p: Placement) -> bool:
             continue  # one head's output and all heads' side by side
         if q.role == p.role and not _same_numbers(p, q):
             return True
-        if q.role in _DOWNSTREAM.get(p.role, ()) and q.role != "sums":
+        if q.role in DOWNSTREAM.get(p.role, ()) and q.role not in ("sums", "norm"):
             return True
     return False
 
@@ -257,20 +280,25 @@ def _overlap(p: Placement, q: Placement) -> bool:
 
 
 def _same_numbers(p: Placement, q: Placement) -> bool:
-    """The same numbers in the entries both print (a recap, not another pass)."""
+    """The same numbers, up to a unit in their last place, in the entries both print (a
+    recap, or the same values recomputed by hand: not another pass)."""
     mine, theirs = _entries(p), _entries(q)
-    return all(mine[k] == theirs[k] for k in mine.keys() & theirs.keys())
+    return all(
+        abs(mine[k].value - theirs[k].value) <= 2.01 * max(mine[k].half_unit, theirs[k].half_unit)
+        or mine[k].value == theirs[k].value
+        for k in mine.keys() & theirs.keys()
+    )
 
 
-def _entries(p: Placement) -> dict[tuple[int, int], float]:
-    """Step (row, column) -> the value the placement prints there."""
+def _entries(p: Placement) -> dict[tuple[int, int], Claim]:
+    """Step (row, column) -> the number the placement prints there."""
     out = {}
     for r, row in enumerate(p.fragment.cells):
         for c, claim in enumerate(row):
             if p.transposed:
-                out[(c, r)] = claim.value
+                out[(c, r)] = claim
             elif r < len(p.rows):
-                out[(p.rows[r], p.cols[c] if p.cols and c < len(p.cols) else c)] = claim.value
+                out[(p.rows[r], p.cols[c] if p.cols and c < len(p.cols) else c)] = claim
     return out
 
 
@@ -278,6 +306,8 @@ def _by_numbers(f: Fragment, roles: list[str], d: Description) -> list[str]:
     """What the numbers show, over what the words near them say."""
     if roles[0] in ("scores", "scaled", "masked") and looks_like_weights(f):
         return ["weights"]  # rows of probabilities
+    if roles[0] == "sums" and any(not 0.5 <= c.value <= 2 for row in f.cells for c in row):
+        return ["norm"]  # row sums far from 1: the exponentials', the softmax's denominators
     if roles[0] == "weights" and not f.vector and _no_weights(f):
         # "… a range where the softmax still works:" over numbers above 1: scores
         return ["scaled" if _SCALING.search(" ".join([d.source, *f.context])) else "scores"]
@@ -350,31 +380,20 @@ def _same(f: Fragment, box: Box) -> bool:
 
 
 # The steps an input determines: once one of them is in an example, the input comes too late.
-_DOWNSTREAM = {
-    "x": (
-        "xt",
-        "q",
-        "k",
-        "v",
-        "scores",
-        "scaled",
-        "masked",
-        "weights",
-        "sums",
-        "weighted",
-        "output",
-    ),
-    "wq": ("q", "scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
-    "wk": ("k", "scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
+_SOFTMAX_ON = ("scaled", "masked", "exps", "norm", "weights", "sums", "weighted", "output")
+DOWNSTREAM = {
+    "x": ("xt", "q", "k", "v", "scores", *_SOFTMAX_ON),
+    "mem": ("k", "v", "scores", *_SOFTMAX_ON),
+    "wq": ("q", "scores", *_SOFTMAX_ON),
+    "wk": ("k", "scores", *_SOFTMAX_ON),
     "wv": ("v", "weighted", "output"),
-    "q": ("scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
-    "k": ("scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
+    "q": ("scores", *_SOFTMAX_ON),
+    "k": ("scores", *_SOFTMAX_ON),
     "v": ("weighted", "output"),
-    "xt": ("scores", "scaled", "masked", "weights", "sums", "weighted", "output"),
-    "scores": ("scaled", "masked", "weights", "sums", "weighted", "output"),
-    "scaled": ("masked", "weights", "sums", "weighted", "output"),
-    "masked": ("weights", "sums", "weighted", "output"),
-    "weights": ("sums", "weighted", "output"),
+    "xt": ("scores", *_SOFTMAX_ON),
+    "scores": _SOFTMAX_ON,
+    **{step: _SOFTMAX_ON[k + 1 :] for k, step in enumerate(_SOFTMAX_ON[:-1])},
+    "sums": (),  # a check printed beside the weights; nothing is computed from it
 }
 
 
@@ -383,7 +402,7 @@ def _conflicts(example: Example, role: str, f: Fragment, d: Description) -> bool
     determines (so a new example starts)?"""
     places = example.given.get(role)
     if not places:
-        later = _DOWNSTREAM.get(role, ())
+        later = DOWNSTREAM.get(role, ())
         return any(p.role in later for p in example.placements)
     box = assemble(places)
     if box is None:
@@ -471,10 +490,12 @@ def _fitting_rows(example: Example, role: str, f: Fragment) -> list[int]:
 def _derived(
     example: Example, role: str, f: Fragment, d: Description, known: dict[str, tuple[int, ...]]
 ) -> Placement | None:
+    if role not in known:
+        return None  # an input named after a step ("W_Q = P.sum(…) ="), or nothing to derive
     if role == "weighted":
         return _weighted(example, f, d, known)
     shape = known[role]
-    if role == "sums" and f.shape == shape[::-1]:  # one sum per query, printed as a vector
+    if role in ("sums", "norm") and f.shape == shape[::-1]:  # one per query, as a vector
         return Placement(f, role, list(range(f.shape[0])), transposed=True, desc=d)
     if f.vector:
         return _derived_row(example, role, f, d, shape)
@@ -492,7 +513,8 @@ def _derived_row(
 ) -> Placement | None:
     """A vector: one row of the step (or one entry of it)."""
     if f.shape[1] == 1 and shape[1] > 1 and role in ROW_ROLES:
-        if f.kind == "equation" and len(indices_of(f.label)) < 2:
+        pair = _PAIR.search(f.label.translate(_SUBSCRIPTS))
+        if f.kind == "equation" and len(indices_of(f.label)) < 2 and not pair:
             return None  # "√3 ≈ 1.7321" is arithmetic; an entry needs its two tokens
         return _entry(example, role, f, d, shape)
     if f.shape[1] != shape[1] and not _head_output(role, f.shape[1], shape):
@@ -525,8 +547,9 @@ def _entry(
     """One number of a row step: "q1 · k2 = … = 4" is score (1, 2)."""
     pair = _PAIR.search(d.source.translate(_SUBSCRIPTS))
     if pair:  # "query 2: q_2 · k_1" or "α_{21}": the pair says it
-        first, second = [g for g in pair.groups() if g is not None]
-        row, col = int(first) - 1, int(second) - 1
+        first, second = [int(g) for g in pair.groups() if g is not None]
+        base = 0 if d.from_zero or 0 in (first, second) else 1  # q₁·k₀: counted from 0
+        row, col = first - base, second - base
     elif len(d.indices) >= 2:
         row, col = d.indices[0] - 1, d.indices[1] - 1
     else:

@@ -23,6 +23,8 @@ class Fragment:
     top: int | None = None  # first line of its extent (a table's header), if above lines[0]
     continues: bool = False  # "[1, 0, 2], [2, 2, 2]": the next one of the same words
     end: tuple[int, int] | None = None  # (line, column) just after it, when it ends mid-line
+    left: str | None = None  # of arithmetic written out: its left side ("2.718 + 7.389 + …")
+    batch: int = 0  # which matrix of a batched (3-D or more) array it is
 
     @property
     def first(self) -> int:

@@ -45,8 +45,10 @@ class PageText(HTMLParser):
         if self.pre:
             for k, part in enumerate(text.split("\n")):
                 self.lines.append(Line(part, self.start + k, CODE))
-        elif text.strip():
-            self.lines.append(Line(" ".join(text.split()), self.start, PROSE))
+        else:  # each line of the source its own line (a matrix in $$…$$ spans several)
+            for k, part in enumerate(text.split("\n")):
+                if part.strip():
+                    self.lines.append(Line(" ".join(part.split()), self.start + k, PROSE))
 
     def _text(self, data: str) -> None:
         if self.cell is not None:

@@ -16,13 +16,14 @@ scaling left out, the mask after the softmax, dropout, K·Qᵀ) gets that diagno
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from qkv.core.masks import Align
-from qkv.review import budget
-from qkv.review.examples import Example, Placement
+from qkv.review import arith, budget
+from qkv.review.examples import DOWNSTREAM, Example, Placement
 from qkv.review.intervals import Box
 from qkv.review.model import (
     DERIVED,
@@ -83,10 +84,11 @@ class Judgement:
 
 
 def printed_boxes(example: Example, shapes: dict[str, tuple[int, ...]]) -> dict[str, Box]:
-    """What the article printed of each computed step (NaN where it printed nothing); the
-    first print of an entry is the one later steps were computed from. An author who carries
-    a rounded number on computes with it as written (0.47, not something that rounds to it);
-    one who kept the exact value gets the true result, which is judged against the truth."""
+    """What the article printed of each computed step (NaN where it printed nothing). Of an
+    entry printed twice, the later steps were computed from the last print before them (K,
+    then Kᵀ "to multiply with"), or from the first when none follows (a recap at the end).
+    An author who carries a rounded number on computes with it as written (0.47, not
+    something that rounds to it); one who kept the exact value gets the true result."""
     out: dict[str, Box] = {}
     for p in sorted(example.checked, key=lambda p: p.fragment.index):
         if p.role not in shapes:
@@ -94,11 +96,18 @@ def printed_boxes(example: Example, shapes: dict[str, tuple[int, ...]]) -> dict[
         box = out.setdefault(
             p.role, Box(np.full(shapes[p.role], np.nan), np.full(shapes[p.role], np.nan))
         )
+        used_after = _first_use(example, p.role)
         for r, c, idx in cells_of(p, shapes[p.role]):
             claim = p.fragment.cells[r][c]
-            if np.isnan(box.lo[idx]):
+            if np.isnan(box.lo[idx]) or p.fragment.index < used_after:
                 box.lo[idx], box.hi[idx] = carried_range(claim)
     return out
+
+
+def _first_use(example: Example, role: str) -> int:
+    """Where the first step computed from ``role`` is printed (fragment index; large if none)."""
+    after = DOWNSTREAM.get(role, ())
+    return min((p.fragment.index for p in example.checked if p.role in after), default=10**9)
 
 
 def carried_range(c: Claim) -> tuple[float, float]:
@@ -140,23 +149,35 @@ class TextHints:
 
     stated: tuple[str, ...] = ()  # factors it states: "divide by 8" -> "1/8"
     scaled: bool = False  # it speaks of √d_k or scaling at all
+    applied: tuple[int, ...] = ()  # lines that say the numbers are scaled ("factor is 1/2")
+    unapplied: tuple[int, ...] = ()  # lines that say they are not ("no scaling here")
+
+
+def _applied(example: Example, hints: TextHints) -> bool:
+    """Does the example's text (its own lines, or the few just above) say it scales?"""
+    first, last = example.lines
+    said = [line for line in hints.applied if first - 8 <= line <= last]
+    unsaid = [line for line in hints.unapplied if first - 8 <= line <= last + 3]
+    return bool(hints.stated and said and not unsaid)
 
 
 def candidates(example: Example, inputs: dict[str, Box], hints: TextHints) -> list[Convention]:
     """Conventions the text allows, most expected first."""
     stated = list(hints.stated)
-    scale_claims = {p.desc.scale for p in example.checked if p.desc.scale}
+    # what the words say of the scale, the inputs' words included ("不缩放，直接算：" above Q)
+    scale_claims = {p.desc.scale for p in example.placements if p.desc.scale}
     causal_claims = {p.desc.causal for p in example.checked if p.desc.causal is not None}
     if scale_claims == {"none"}:
         scales = ["none"]
-    elif "sqrt" in scale_claims:
+    elif "sqrt" in scale_claims or (_applied(example, hints) and "none" not in scale_claims):
+        # said and nowhere unsaid: numbers computed without it are a mistake, not a choice
         scales = ["sqrt", *stated] + (["none"] if "none" in scale_claims else [])
     elif hints.scaled:  # unsaid here, but the article speaks of scaling
         scales = ["sqrt", "none", *stated]
     else:  # nothing speaks of it: the softmax of the scores as printed
         scales = ["none", "sqrt", *stated]
     n_q = inputs["x"].shape[0] if "x" in inputs else None
-    n_k = n_q
+    n_k = inputs["mem"].shape[0] if "mem" in inputs else n_q
     if "q" in inputs and "k" in inputs:
         n_q, n_k = inputs["q"].shape[0], inputs["k"].shape[0]
     aligns: list[Align | None] = ["bottom_right"]
@@ -242,9 +263,18 @@ def choose(example: Example, hints: TextHints) -> tuple[Convention, Values, Valu
         if best is None or score > best[0]:
             best = (score, conv, truth, chain)
     assert best is not None
-    if best[0] < sum(p.fragment.size for p in example.checked):
+    if best[0] < sum(p.fragment.size for p in example.checked) and _speaks_of_heads(example):
         best = _best_head(example, inputs, best)
     return best[1], best[2], best[3]
+
+
+_HEADS = re.compile(r"\bheads?\b|多头|第\s*\w{1,2}\s*个头|头\s*\d|head[_\s]?\d", re.I)
+
+
+def _speaks_of_heads(example: Example) -> bool:
+    return any(
+        _HEADS.search(" ".join([p.fragment.label, *p.fragment.context])) for p in example.placements
+    )
 
 
 def _best_head(
@@ -283,9 +313,12 @@ def judge(example: Example, hints: TextHints) -> Judgement | None:
         t, d = truth.at.get(p.role), chain.derived.get(p.role)
         if t is None:
             continue
+        used = p.fragment.index < _first_use(example, p.role)  # the print later steps read
         for r, c, idx in cells_of(p, t.shape):
             v = _verdict(p, r, c, idx, t, d, ancestry)
             prior = first.setdefault((p.role, idx), v)
+            if used:
+                first[(p.role, idx)] = v
             copied = prior is not v and prior.claim.value == v.claim.value
             if v.status == ROOT and copied and prior.status in WRONG:
                 v.status, v.causes = CONSEQUENCE, [prior]  # the same wrong number, copied on
@@ -351,8 +384,24 @@ def _verdict(
         v.causes = ancestry.wrong(p.role, idx)
         v.status = CONSEQUENCE if v.causes else CARRIED
         return v
+    if _worked_from_roundings(p, c, true):
+        v.status = CARRIED
+        return v
     v.status = ROOT
     return v
+
+
+def _worked_from_roundings(p: Placement, c: int, true: float) -> bool:
+    """Arithmetic written out whose operands are the true values rounded ("Σ = 2.718 + 2.718
+    + 1.000 = 6.436", truly 6.4366): the result follows from them, so it is carried."""
+    if p.fragment.left is None:
+        return False
+    value = arith.evaluate(p.fragment.left)
+    if value is None:
+        return False
+    lo, hi = (value.lo[c], value.hi[c]) if value.is_vector else (value.lo, value.hi)
+    claim = p.fragment.cells[0][c]  # arithmetic is one row
+    return bool(lo <= true <= hi) and claim.fits(float(lo), float(hi))
 
 
 class _Ancestry:

@@ -2,7 +2,9 @@
 
     x -> q = x·W_Q (or x·W_Qᵀ, or x itself), k, v -> scores = q·kᵀ -> scaled -> masked
       -> weights = softmax(rows) -> weighted[i] = weights[i, j]·v[j] -> output = weights·v
-    (and sums: each row of the weights added up, as notebooks print to show it is 1)
+    (and sums: each row of the weights added up, as notebooks print to show it is 1; and for
+    a softmax written out by hand, exps = e^masked (0 where masked) and norm = their row sums:
+    weights computed from printed exps are exps / norm)
 
 ``evaluate`` walks these steps once. Given only the inputs, it gives the true values. Given
 also what the article printed, each step is computed from the printed values of the steps
@@ -24,12 +26,14 @@ from qkv.review.intervals import Box
 
 # The order the steps are computed in; every step reads only steps before it.
 ORDER = (
-    "x", "wq", "wk", "wv", "mask", "xt", "q", "k", "v",
-    "scores", "scaled", "masked", "weights", "sums", "weighted", "output",
+    "x", "mem", "wq", "wk", "wv", "mask", "xt", "q", "k", "v",
+    "scores", "scaled", "masked", "exps", "norm", "weights", "sums", "weighted", "output",
 )  # fmt: skip
-INPUT_ROLES = ("x", "wq", "wk", "wv", "mask")
+# mem: what the keys and values are computed from in cross-attention (the encoder's states)
+INPUT_ROLES = ("x", "mem", "wq", "wk", "wv", "mask")
 DERIVED = (
-    "xt", "q", "k", "v", "scores", "scaled", "masked", "weights", "sums", "weighted", "output",
+    "xt", "q", "k", "v", "scores", "scaled", "masked", "exps", "norm", "weights", "sums",
+    "weighted", "output",
 )  # fmt: skip
 
 
@@ -118,7 +122,8 @@ def _merge(printed: Box, derived: Box) -> Box:
 
 
 def _project(name: str, at: dict[str, Box], conv: Convention) -> Box | None:
-    x, w = at.get("x"), at.get(f"w{name}")
+    source = "mem" if name in ("k", "v") and "mem" in at else "x"
+    x, w = at.get(source), at.get(f"w{name}")
     if x is None:
         return None
     if w is None:
@@ -165,10 +170,9 @@ def _step(
             return at["scores"].scale(conv.factor)
         if name == "masked":
             return iv.mask(at["scaled"], _allowed(at, conv, at["scaled"].shape))
-        return _weights(at, conv)
-    if name == "sums":  # (queries, 1)
-        w = at.get("weights")
-        return None if w is None else Box(w.lo.sum(1, keepdims=True), w.hi.sum(1, keepdims=True))
+        return _weights(at, conv, printed)
+    if name in ("exps", "norm", "sums"):
+        return _written_out(name, at)
     v = head_of(at.get("v"), conv)
     if "weights" not in at or v is None or v.shape[0] != at["weights"].shape[1]:
         return None
@@ -195,7 +199,28 @@ def _weighted(at: dict[str, Box]) -> Box | None:
     return iv.multiply(Box(w.lo[:, :, None], w.hi[:, :, None]), Box(v.lo[None], v.hi[None]))
 
 
-def _weights(at: dict[str, Box], conv: Convention) -> Box:
+def _written_out(name: str, at: dict[str, Box]) -> Box | None:
+    """exps = e^masked (0 where masked); norm and sums: the row sums of the exponentials and
+    of the weights, (queries, 1)."""
+    before = at.get({"exps": "masked", "norm": "exps", "sums": "weights"}[name])
+    if before is None:
+        return None
+    if name == "exps":
+        return _exp(before)
+    return Box(before.lo.sum(1, keepdims=True), before.hi.sum(1, keepdims=True))
+
+
+def _exp(m: Box) -> Box:
+    with np.errstate(over="ignore"):
+        return Box(np.exp(m.lo), np.exp(m.hi))  # e^-inf = 0: masked entries weigh nothing
+
+
+def _weights(at: dict[str, Box], conv: Convention, printed: dict[str, Box] | None) -> Box:
+    if printed is not None and ("exps" in printed or "norm" in printed) and "norm" in at:
+        # the softmax written out: each printed exponential over its printed row sum
+        e, z = at["exps"], at["norm"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return Box(e.lo / z.hi, e.hi / z.lo)
     if conv.variant == "mask_after" and "scaled" in at:
         allowed = _allowed(at, conv, at["scaled"].shape)
         w = iv.softmax(at["scaled"], conv.axis)
@@ -226,7 +251,7 @@ def with_factor(conv: Convention, inputs: dict[str, Box]) -> Convention:
 
 
 Entry = tuple[str, tuple[int, ...]]  # a step and an index into it (-1: every position)
-_ENTRYWISE = {"scaled": "scores", "masked": "scaled"}
+_ENTRYWISE = {"scaled": "scores", "masked": "scaled", "exps": "masked"}
 
 
 def depends_on(name: str, idx: tuple[int, ...], shown_weighted: set[int]) -> list[Entry]:
@@ -235,13 +260,15 @@ def depends_on(name: str, idx: tuple[int, ...], shown_weighted: set[int]) -> lis
     if name == "xt":
         return [("x", (idx[1], i))]
     if name in ("q", "k", "v"):
-        return [("x", (i, -1)), (f"w{name}", (-1, idx[1]))]
+        return [("x", (i, -1)), ("mem", (i, -1)), (f"w{name}", (-1, idx[1]))]
     if name == "scores":
         return [("q", (i, -1)), ("k", (idx[1], -1))]
     if name in _ENTRYWISE:  # the same entry of the step before
         return [(_ENTRYWISE[name], idx)]
-    if name in ("weights", "sums"):  # the whole row of the step before
-        return [("masked" if name == "weights" else "weights", (i, -1))]
+    if name in ("weights", "sums", "norm"):  # the whole row of the step before
+        before = {"weights": "masked", "sums": "weights", "norm": "exps"}[name]
+        written_out: list[Entry] = [("exps", (i, -1)), ("norm", (i, 0))]
+        return [(before, (i, -1)), *(written_out if name == "weights" else [])]
     if name == "weighted":
         return [("weights", (i, idx[1])), ("v", (idx[1], idx[2]))]
     if name == "output":

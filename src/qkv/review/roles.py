@@ -9,7 +9,7 @@ Words name quantities in English and Chinese, in prose, in formulas and in code
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 _I = re.IGNORECASE
 _SEP = r"[\s_\-]*"  # attention scores, attention_scores, attn-scores
@@ -19,6 +19,11 @@ def _compile(pattern: str, flags: int = _I) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
+_AXES = re.compile(
+    r"(?:行|列|\brows?|\bcolumns?)\s*(?:是|为|对应|are|=|:|：|for)?\s*(?:the\s+|each\s+|一个\s*)?"
+    r"(?:quer(?:y|ies)|keys?|tokens?|查询|键)\b|\bquery\s*[\\/×x]\s*key\b",
+    re.I,
+)
 _PARAMETER = re.compile(r"\.(?:weight|bias)\b")
 _DIM = re.compile(r"\bd_\{?(k|v|q|model|head)\}?")
 
@@ -26,12 +31,44 @@ _DIM = re.compile(r"\bd_\{?(k|v|q|model|head)\}?")
 def _words(text: str) -> str:
     """attn_weights and query_1 hold the words weights and query: match on "attn weights".
     d_k and d_{model} are dimensions, no keys or models: one word each."""
-    text = _PARAMETER.sub("", text)  # W_q.weight is W_q, no attention weights
+    text = _PARAMETER.sub("", text).translate(_SUBSCRIPTS)  # W_q.weight is W_q; q₁ is q1
+    text = _AXES.sub(" ", text)  # "rows are queries, columns keys" names axes, no quantity
     return _DIM.sub(r"d\1", text).replace("_", " ")
 
 
 # (role, pattern), most specific first.
 _ROLES: list[tuple[str, re.Pattern[str]]] = [
+    # cross-attention: the states the keys and values come from
+    (
+        "mem",
+        _compile(
+            r"\bencoder(?:'s)?\s+(?:outputs?|states?|hidden\s+states?|positions?|memory)\b|"
+            r"\bmemory\b|编码器(?:的)?(?:输出|状态|隐状态|隐藏状态|位置|表示)|源(?:序列|句子?)(?:的)?表示",
+        ),
+    ),
+    (
+        "x",
+        _compile(
+            r"\bdecoder(?:'s)?\s+(?:states?|inputs?|hidden\s+states?|positions?)\b|"
+            r"解码器(?:的)?(?:状态|输入|隐状态|隐藏状态|位置)",
+        ),
+    ),
+    # a softmax written out: the exponentials and their row sums (its denominators)
+    (
+        "norm",
+        _compile(
+            r"\brow[-\s]?sums?\s+of\s+(?:the\s+)?(?:E\b|exp\w*)|\bnormali[sz](?:er|ing\s+constants?)|"
+            r"\bpartition\s+functions?|softmax(?:'s)?\s+denominators?|(?:softmax|指数)\s*的?分母|"
+            r"归一化(?:因子|常数)|指数(?:之|的)?和|(?:\\Sigma|Σ)[_\s]?\{?\d+\}?",
+        ),
+    ),
+    (
+        "exps",
+        _compile(
+            r"\bexp\s*\(\s*(?:S\b|scores?|Q\s*K|X\s*X|s_)|\bexponentia\w*|"
+            r"\be\^\{?\s*(?:s_|S\b|score|x_?i\b)|(?:取|做|计算)?指数(?!和)",
+        ),
+    ),
     # each row of the weights added up: "P.sum(axis=1)", "torch.sum(attn, dim=-1)", "row sums"
     (
         "sums",
@@ -115,6 +152,9 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
             r"\bmultipl\w*\s+(?:\w+\s+){0,3}?by\s+(?:the\s+)?V\b(?!\s*[_^])|乘以?\s*V\b|"
             r"\bhead[\s-]*\d+\s*\(\s*\\?[xX]|"  # head1(x₁): what one head gives token 1
             r"\battended\s+values?\b|"
+            # Σ_j α_ij v_j: the weighted sum of the values
+            r"(?:\\sum|Σ|∑)(?:[_\s]*\{?\w*\}?)?\s*(?:\\alpha|α|\b[awp])[_\s]?\{?\w*\}?\s*"
+            r"(?:\\cdot|·|\*)?\s*(?:v|\\mathbf\{v\})[_\s]|"
             # any matrix times the values ("W @ V", "np.dot(P, V)"): x·W_V is no such product
             r"\b(?!X\b)[A-Za-z]\w*\s*(?:@|·|×|\\cdot)\s*(?:V|values)\b(?!\s*[_^])|"
             r"\b(?:matmul|dot)\(\s*(?!X\b)\w+\s*,\s*(?:V|values)\s*\)|"
@@ -162,11 +202,17 @@ _ROLES: list[tuple[str, re.Pattern[str]]] = [
         _compile(
             r"X\s*X\s*\^|X\s*Xᵀ|Q\s*K\s*\^|Q\s*Kᵀ|X\s*X\^\{?\\top|Q\s*@\s*K|"
             r"\b[qx][_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*[kx][_\s]?\{?\d|\bq[_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*k|"
+            r"\b[qx][_\s]?\{?[ijt]\}?\s*(?:[·@*]|\\cdot)\s*[kx][_\s]?\{?[ijs]\b|"
             rf"\bscores?\b|dot{_SEP}products?|similarit|\blogits\b|compatibilit|\brelevance\b|"
             r"\bq\s+\.\s+k(?:eys?)?\b|"
             r"相似度|得分|分数|点积|打分|内积",
             _I,
         ),
+    ),
+    # Kᵀ printed "to multiply with": the keys, transposed
+    (
+        "k",
+        _compile(r"(?<![A-Za-z])K\s*\^\s*\{?\s*(?:T|\\top)\b\}?|Kᵀ|\bK\.T\b|键矩阵的?转置", 0),
     ),
     (
         "xt",
@@ -228,7 +274,7 @@ _CN_DIGITS = {
 }
 _INDEX = re.compile(
     r"(?:\binput|\btoken|\bword|\bquery|\bkey|\bvalue|\brow|\bposition|\boutput|\bvector"
-    r"|\b[xqkvz]|\bx_i|\bq_i)\s*#?\s*[_\s]?\{?\s*(\d{1,3})\}?(?!\d)|"
+    r"|\b[xqkvz]|\bx_i|\bq_i|\balpha(?=_)|α(?=_)|\b[aswpe](?=_))\s*#?\s*[_\s]?\{?\s*(\d{1,3})\}?(?!\d)|"
     r"\b[xqkvzXQKVZ]([₀-₉]+)|第\s*(\d{1,3}|[一二两三四五六七八九十]+)\s*(?:个|行|字|词|位)?",
     _I,
 )
@@ -240,7 +286,8 @@ _TRANSPOSED = re.compile(r"(?<![A-Za-z])[QKVX]\s*(?:\^\s*\{?\s*(?:T|\\top)\}?|�
 _DISPLAY_MATH = re.compile(r"\\\[.*?\\\]|\$\$.*?\$\$", re.DOTALL)
 _SQRT = re.compile(r"√|\\sqrt|sqrt|\bscaled\b|缩放", _I)
 _UNSCALED = re.compile(
-    r"unscaled|without (?:the )?scal|no scaling|not scaled|不缩放|未缩放|不除以|先不管分母|"
+    r"unscaled|without (?:the )?scal|no scaling|not scaled|skip\w* the (?:1/)?\S*scal|"
+    r"不缩放|未缩放|不除以|没有除以|没除以|先不管分母|"
     r"忽略(?:了)?(?:分母|缩放)|ignor\w* (?:the )?(?:√|sqrt|\\sqrt|scal)",
     _I,
 )
@@ -260,7 +307,7 @@ _NAMES = {
     "x": "x", "q": "q", "k": "k", "v": "v", "s": "scores", "a": "weights", "o": "output",
     "z": "output", "p": "weights", "e": "x", "h": "x", "wq": "wq", "wk": "wk", "wv": "wv",
     "out": "output", "ctx": "output", "attn": "weights", "probs": "weights", "av": "output",
-    "result": "output", "answer": "output",
+    "result": "output", "answer": "output", "sum": "norm",
 }  # fmt: skip
 
 
@@ -278,6 +325,28 @@ class Description:
     names: list[str] = field(default_factory=list)  # roles of "Q = K = [...]"
     transposed: bool = False  # written as Kᵀ, X^T
     source: str = ""  # the words the role came from
+    from_zero: bool = False  # the article counts tokens from 0 ("q₀", "row 0")
+
+
+_FROM_ZERO = re.compile(
+    r"(?:\b(?:row|token|query|key|position|input)\s+|\b[qkvxz]_?\{?)0\}?(?![\d.])|\b[qkvxz]₀", re.I
+)
+
+
+def counts_from_zero(texts: list[str]) -> bool:
+    """Does the article number its tokens from 0 ("Row 0", "q₁·k₀", "x_0")?"""
+    return any(_FROM_ZERO.search(t) for t in texts)
+
+
+def from_zero(d: Description) -> Description:
+    """The description with its token numbers counted from 1, as the checker counts."""
+    return replace(
+        d,
+        index=None if d.index is None else d.index + 1,
+        key_index=None if d.key_index is None else d.key_index + 1,
+        indices=[i + 1 for i in d.indices],
+        from_zero=True,
+    )
 
 
 def _segment(line: str) -> str:
@@ -307,42 +376,66 @@ def role_of(text: str) -> str | None:
     return _first_role(text)
 
 
-STEPS = ("scores", "scaled", "masked", "weights", "sums", "weighted", "output")
+STEPS = (
+    "scores", "scaled", "masked", "exps", "norm", "weights", "sums", "weighted", "output",
+)  # fmt: skip
 
 
 def _first_role(text: str) -> str | None:
     """The role the words name. A match inside a more specific one does not count ("weights
     for the query" is W_Q, not the weights); a computed step wins over the inputs it is made
     of ("the scores QKᵀ (Q = K = X)" are scores); of two steps, the one named last ("点积得分"
-    after "缩放因子")."""
+    after "缩放因子"), unless the words make it what the step was computed from ("the output,
+    with the weights printed above"; "softmax of the scores")."""
     spans: list[tuple[int, int]] = []
-    found: list[tuple[str, int]] = []
+    found: list[tuple[str, int, int]] = []
     for role, pattern in _ROLES:
         for m in pattern.finditer(text):
             if any(a <= m.start() and m.end() <= b for a, b in spans):
                 continue
-            found.append((role, m.end()))
+            found.append((role, m.start(), m.end()))
             spans.append((m.start(), m.end()))
     if not found:
         return None
     steps = [f for f in found if f[0] in STEPS]
+    made_of = [f for f in steps if _MADE_FROM.search(text[max(0, f[1] - 24) : f[1]])]
+    steps = [f for f in steps if f not in made_of] or steps
     if steps:
-        return max(steps, key=lambda f: f[1])[0]
+        return max(steps, key=lambda f: f[2])[0]
     return found[0][0]
 
 
+# words that make a step an ingredient: "with the weights", "of the scores", "用上表的权重"
+_MADE_FROM = re.compile(
+    r"\b(?:with|using|from|of|over)\s+(?:the\s+|these\s+|its\s+)?(?:\w+\s+)?$|"
+    r"(?:用|根据|由|按|对)\S{0,4}$",
+    re.I,
+)
+
+
+_MEM = next(p for r, p in _ROLES if r == "mem")
+# a short name set equal to a formula: "A = E / rowsum", "out = Σ a_i v_i" (not "x = 2")
+_ASSIGNED = re.compile(r"(?:^|[\s:：.)])([A-Za-z]\w{0,4})\s*=\s*(?![\s\d\[(−-])")
 _IDENT = re.compile(r"^\\?[A-Za-z]\w*(?:[_^]\{?\w+\}?)*'?$")  # W_Q, q_1, attn_scores, W^{Q}
 _LATEX_NAME = re.compile(r"\\(?:mathbf|boldsymbol|vec|mathrm|text|hat|bar)\s*\{([^{}]*)\}")
 
 
 _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)、])\s+")
+_BRACKETED = re.compile(r"\\left\(.*?\\right\)|\([^()]*\)|\{[^{}]*\}")  # (e^1, e^0): no break
+_SUBSCRIPT = re.compile(r"_\{([^{}]*)\}")  # α_{1\cdot}: row 1 of α
+
+
+def _clean_subscripts(text: str) -> str:
+    r"""α_{1\cdot} is α_{1}: a dot or a command in a subscript marks no index."""
+    return _SUBSCRIPT.sub(lambda m: "_{" + re.sub(r"\\\w+|[·•\s]", "", m.group(1)) + "}", text)
 
 
 def named_roles(label: str) -> list[str]:
     """The names the fragment is set equal to, read back from its end: 'Q = K =' -> [q, k];
     'W_Q =' -> [wq]; 'd_k = 2 → Output ≈' -> [output]; prose -> []."""
     label = _BULLET.sub("", label.translate(_SUBSCRIPTS))  # "- z₁ =" names z1
+    label = _clean_subscripts(label)
     text = _LATEX_NAME.sub(r"\1", label).strip().rstrip("=≈:：").strip()
     if not text or not re.search(r"[=≈:：]\s*$", label.strip()):
         return []
@@ -352,7 +445,7 @@ def named_roles(label: str) -> list[str]:
         part = part.strip().strip("`$").strip()
         if _IDENT.match(part):
             names.append(part)
-        elif re.search(r"[→,;，；。]|\s(?:and|then|so|gives)\s", part):
+        elif re.search(r"[→,;，；。]|\s(?:and|then|so|gives)\s", _BRACKETED.sub("", part)):
             # "d_k = 2 → Output =": the word after the break, and nothing before it
             # "… pulled towards $x_2 =": the last word, unless it ends a product "q_1·k_2 ="
             m = re.search(r"([A-Za-z][\w^{}]*)[\s`$]*$", part)
@@ -363,7 +456,8 @@ def named_roles(label: str) -> list[str]:
     out: list[str] = []
     for name in reversed(names):
         key = re.sub(r"\d+$", "", re.sub(r"[\s_^{}\\']", "", name).lower())
-        role = _NAMES.get(key) or role_of(name)
+        base = re.split(r"[_^]", name.lstrip("\\"))[0].lower()  # z_{我}: z
+        role = _NAMES.get(key) or role_of(name) or _NAMES.get(base)
         if role and role not in out:
             out.append(role)
     return out
@@ -391,6 +485,7 @@ _CODE_INDEX = re.compile(r"\w\[(\d{1,3})\]")  # weighted[0]: 0-based, as in code
 
 def indices_of(text: str) -> list[int]:
     """Every token number the words give, in order: "q1 · k2" -> [1, 2]."""
+    text = _clean_subscripts(text)
     out = [int(m.group(1)) + 1 for m in _CODE_INDEX.finditer(text)]
     for m in _INDEX.finditer(text):
         digits, sub, zh = m.group(1), m.group(2), m.group(3)
@@ -438,18 +533,48 @@ def scale_claim(seg: str, role: str | None) -> str | None:
     return None
 
 
+def unscaled(text: str) -> bool:
+    """Do the words say the numbers are not scaled ("no scaling", "没有除以 √d_k")?"""
+    return bool(_UNSCALED.search(text))
+
+
 def causal_claim(seg: str) -> bool | None:
     if _NO_MASK.search(seg):
         return False
     return True if _CAUSAL.search(seg) else None
 
 
+_MATH_DEF = re.compile(r"\$([^$]*?)\s=\s*([^$=]+)\$")
+
+
+def _defining_formula(seg: str) -> str | None:
+    """The step a formula in the words defines: "$b_i = \\sum_j \\alpha_{ij} v_j$, using the
+    weights above" is the output, whatever the words after it name."""
+    for m in _MATH_DEF.finditer(seg):
+        role = role_of(m.group(2))
+        if role in STEPS:
+            return role
+    return None
+
+
 def describe(label: str, context: list[str]) -> Description:
     """The label (same line) first, then the lines above, nearest first."""
     names = named_roles(label)
+    if not names and _IDENT.match(label.strip()):
+        names = named_roles(label + " =")  # "probs [[…]]": printed after its name
     for source in [label, *context[:2]]:
         seg = _segment(source) if source is not label else source
         role = names[0] if names and source is label else role_of(seg)
+        defined = _defining_formula(seg) if source is not label else None
+        role = defined or role
+        if source is not label and (named := _ASSIGNED.search(seg)):
+            step = _NAMES.get(named.group(1).lower())
+            scores = ("scores", "scaled", "masked")  # "S = QKᵀ/√2": the words say more than S
+            if step in STEPS and not (step in scores and role in scores):
+                role = step  # "Step 5. A = E / rowsum": A, the weights
+        if role == "x" and _MEM.search(seg):
+            role = "mem"  # "encoder outputs: H = …": H is what keys and values come from
+            names = ["mem" if n == "x" else n for n in names]
         if role is None:
             continue
         quoted = _QUOTED.findall(seg)

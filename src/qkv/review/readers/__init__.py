@@ -285,3 +285,19 @@ def refine(cells: list[list[Claim]]) -> list[list[Claim]]:
             new_row.append(c)
         out.append(new_row)
     return out
+
+
+_CODE_DEF = re.compile(r"^\s*([A-Za-z_]\w*)\s*=(?!=)\s*(.+)$")
+
+
+def code_names(doc: Document) -> dict[str, str]:
+    """Names the article's code sets to a step ("S = Q @ K.T / np.sqrt(d_k)": S holds scaled
+    scores), so that prose copying "s = (1.06, …)" from it means the same step. Keys are
+    lower case; a name set to two different steps is left out."""
+    found: dict[str, set[str]] = {}
+    for line in doc.lines:
+        m = _CODE_DEF.match(line.text.split("#")[0]) if line.region == CODE else None
+        role = role_of(m.group(2)) if m else None
+        if m and role in ("scaled", "masked", "weights", "output"):
+            found.setdefault(m.group(1).lower(), set()).add(role)
+    return {name: roles.pop() for name, roles in found.items() if len(roles) == 1}

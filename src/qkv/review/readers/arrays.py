@@ -180,8 +180,13 @@ def _without_comment_marks(doc: Document) -> str:
         text = line.text
         if line.region == "code":
             text = _COMMENT.sub(lambda m: m.group(1) + " " * len(m.group(2)), text)
+        elif "\\" in text:  # LaTeX spacing between the numbers of (0.422,\ 0.422,\ 0.155)
+            text = _TEX_SPACE.sub(lambda m: " " * len(m.group(0)), text)
         out.append(text)
     return "\n".join(out)
+
+
+_TEX_SPACE = re.compile(r"\\[ ,;:!]|\\q?quad\b|~")
 
 
 _OPEN = re.compile(r"[\[(]")
@@ -198,7 +203,7 @@ def _tuple(
     if m is None:
         return None, pos
     before = text[label_from:pos].rstrip()
-    if not before.endswith(("$", "=", ":", "：", "\\(", "≈")):
+    if not before.endswith(("$", "=", ":", "：", "\\(", "≈", "→", "->")):
         return None, pos
     claims = [parse_claim(t) for t in m.group(1).split(",")]
     if any(c is None for c in claims):
@@ -293,6 +298,7 @@ def _fragments(
                 label=label,
                 region=doc.lines[line].region,
                 vector=len(shape) == 1,
+                batch=k,
             )
         )
     return out

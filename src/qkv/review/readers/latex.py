@@ -38,6 +38,7 @@ def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]
     found: list[Fragment] = []
     skipped: list[Skipped] = []
     pos, label_from = 0, 0
+    before = set(taken)  # lines other readers took; one line may hold several matrices
     while (m := _BEGIN.search(text, pos)) is not None:
         env = m.group(1)
         end_tag = f"\\end{{{env}"
@@ -50,7 +51,7 @@ def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]
             spec = _ARRAY_SPEC.match(text, body_start)
             body_start = spec.end() if spec else body_start
         line = lines.line(m.start())
-        if line not in taken:
+        if line not in before:
             frag = _fragment(doc, text, lines, body_start, end, m.start(), label_from, skipped)
             if frag is not None:
                 found.append(frag)

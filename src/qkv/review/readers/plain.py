@@ -63,11 +63,41 @@ def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]
         if len(rows) > MAX_SIDE:
             skipped.append(Skipped(lines[0], TOO_LARGE))
             continue
-        frag = _fragment(doc, rows, lines, named, taken)
-        if frag is not None:
-            found.append(frag)
+        frags = _side_by_side(doc, lines) or [_fragment(doc, rows, lines, named, taken)]
+        found.extend(f for f in frags if f is not None)
+        if any(frags):
             taken.update(lines)
     return found, skipped
+
+
+def _side_by_side(doc: Document, lines: list[int]) -> list[Fragment | None]:
+    """Matrices printed next to each other under a line that names each one where it starts
+    ("Q (rows q1..q4)      K (rows k1..k4)      V"): one fragment each, split at those
+    columns, when every row has the same count of numbers in each part."""
+    if not lines or lines[0] == 0:
+        return []
+    head = doc.texts[lines[0] - 1]
+    names = list(re.finditer(r"(?:^|(?<=\s\s))([A-Za-z][\w^]{0,4})(?=\s|$|\()", head))
+    if len(names) < 2 or re.search(r"\d", "".join(m.group(1) for m in names)):
+        return []
+    cuts = [m.start() for m in names] + [10**6]
+    parts: list[list[list[Claim]]] = [[] for _ in names]
+    for ln in lines:
+        text = doc.texts[ln]
+        for k in range(len(names)):
+            start = 0 if k == 0 else cuts[k]
+            tokens = _SPLIT.split(text[start : cuts[k + 1]].strip())
+            claims = [parse_claim(t) for t in tokens if t]
+            if not claims or None in claims:
+                return []
+            parts[k].append([c for c in claims if c is not None])
+    if any(len({len(r) for r in part}) != 1 for part in parts):
+        return []
+    region = doc.lines[lines[0]].region
+    return [
+        Fragment("table", part, lines, label=f"{m.group(1)} =", region=region, top=lines[0] - 1)
+        for m, part in zip(names, parts, strict=True)
+    ]
 
 
 def _fragment(
@@ -132,10 +162,12 @@ def _counts(cells: list[list[Claim]]) -> bool:
     return first in ([float(k) for k in range(len(first))], [k + 1.0 for k in range(len(first))])
 
 
-# One entry named by its indices: "α_{12} = 0.274", "s₂₁ = 0.59", "q2 · k1 = 5", "w_1,3 ≈ 0.1"
+# One entry named by its indices: "α_{12} = 0.274", "s₂₁ = 0.59", "q2 · k1 = 5", "w_1,3 ≈ 0.1";
+# or a row's sum of exponentials, the softmax's denominator: "Sum = 9.738"
 _NAME = r"(?:\\alpha|α|\\?[A-Za-z])(?:_\{?\d+(?:,\s*\d+)?\}?|[₀-₉]+|\d+)"
 _ENTRY = re.compile(
-    rf"(?<![\w\\])({_NAME}(?:\s*(?:·|\\cdot|\*|⋅|@)\s*{_NAME}(?:\^\{{?T\}}?|ᵀ)?)?)"
+    rf"(?<![\w\\])({_NAME}(?:\s*(?:·|\\cdot|\*|⋅|@)\s*{_NAME}(?:\^\{{?T\}}?|ᵀ)?)?|"
+    r"\b[Ss]um\b|总和|分母)"
     r"[\s$`]*(?:=|≈|\\approx)[\s$`]*([-−]?\d+(?:\.\d+)?)"
     r"(?![\d.]|\s*(?:[*/+×·^(]|\\cdot|\\times|[-−+]\s*\d|,\s*[-−]?\d))"
 )
@@ -158,7 +190,15 @@ def entries(doc: Document, taken: set[int], spans: list[tuple[int, int]]) -> lis
                 continue
             label = line.text[done : m.start(2)].strip(" $`")
             found.append(
-                Fragment("array", [[claim]], [i], label=label, region=line.region, vector=True)
+                Fragment(
+                    "array",
+                    [[claim]],
+                    [i],
+                    label=label,
+                    region=line.region,
+                    vector=True,
+                    end=(i, m.end()),  # the words after it name what follows
+                )
             )
             done = m.end()
     return found

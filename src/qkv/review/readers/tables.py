@@ -105,8 +105,10 @@ def _corner(
     if row_labels is None or col_labels is None:
         return ""
     corner = clean(rows[0][0])
-    # "weight | I | like" names the step; "query \ key | …" only the axes
-    return corner if role_of(corner) in STEPS else ""
+    # "weight | I | like" names the step, "编码器位置 | h1 | …" cross-attention's keys' source;
+    # "query \ key | …" only the axes
+    named = role_of(corner) in (*STEPS, "mem", "x") or named_roles(f"{corner.strip('$')} =")
+    return corner if named else ""
 
 
 def _add(
@@ -118,7 +120,11 @@ def _add(
     top: int | None = None,
 ) -> None:
     """Fragments from a table's rows (lines: the line of each row; delimiter rows are left
-    out). Q, K and V printed side by side ("q1 q2 k1 k2 v1 v2") become three fragments."""
+    out). Q, K and V printed side by side ("q1 q2 k1 k2 v1 v2") become three fragments; a
+    table whose columns are steps ("key | vector | q·k | softmax") one fragment a column."""
+    if _by_column(doc, rows, lines, found, top):
+        taken.update(lines)
+        return
     parsed = numbers_and_labels(rows)
     if parsed is None:
         return
@@ -148,6 +154,60 @@ def _add(
             )
         )
     taken.update(lines)
+
+
+_INDEXED = re.compile(r"^\\?[A-Za-z]+[_^]?\{?\s*\d+\s*\}?$|^[A-Za-z][₀-₉]+$")  # k1, q_{2}, x₃
+_TUPLE_CELL = re.compile(r"^[(\[]\s*([^()\[\]]*)[)\]]$")
+
+
+def _tuple_items(cell: str) -> list[str]:
+    m = _TUPLE_CELL.match(clean(cell))
+    return m.group(1).split(",") if m else []
+
+
+def _by_column(
+    doc: Document, rows: list[list[str]], lines: list[int], found: list[Fragment], top: int | None
+) -> bool:
+    """One query against several keys, a row per key and a column per step: "key | vector |
+    q·k | softmax(q·k)". Each column is a fragment (numbers as one column, vectors as a
+    matrix), named by its header or, for the vectors, by the rows' names (k_1, k_2 …)."""
+    header, body = [clean(h) for h in rows[0]], rows[1:]
+    row_lines = [ln for ln in lines if not _DELIM.match(doc.texts[ln])][1:]
+    if len(body) < 2 or len(header) < 3 or len(row_lines) != len(body):
+        return False
+    columns = [_column([r[j] if j < len(r) else "" for r in body]) for j in range(1, len(header))]
+    roles = {role_of(h) for h in header[1:]} - {None}
+    indexed = sum(bool(_INDEXED.match(h)) for h in header[1:])
+    if any(c is None for c in columns) or len(roles) < 2 or indexed > 1:
+        return False  # "k1 | k2 | k3" name a matrix's columns, not steps
+    if _side_by_side(header[1:]):
+        return False  # "W^Q 第1列 | W^Q 第2列 | W^K 第1列": matrices side by side
+    row_names = [clean(r[0]) for r in body]
+    letter = _GROUPED.match(row_names[0])
+    for name, cells in zip(header[1:], columns, strict=True):
+        label = name if role_of(name) else (letter.group(1) if letter else "")
+        found.append(
+            Fragment(
+                "table",
+                cells or [],
+                row_lines,
+                label=f"{label} =",
+                row_labels=row_names,
+                region=doc.lines[row_lines[0]].region,
+                top=lines[0] if top is None else top,
+            )
+        )
+    return True
+
+
+def _column(cells: list[str]) -> list[list[Claim]] | None:
+    """A column of numbers (n×1) or of vectors "(1, 3, 0, 1)" (n×d); None otherwise."""
+    items = [[c] if is_number(c) else _tuple_items(c) for c in cells]
+    parsed = [[parse_claim(t) for t in row] for row in items]
+    if not all(parsed) or len({len(r) for r in parsed}) != 1:
+        return None
+    out = [[c for c in row if c is not None] for row in parsed]
+    return out if all(len(r) == len(parsed[0]) for r in out) else None
 
 
 # a column named by a matrix and a position: "q1", "k_{2}", "W^Q 第1列", "Q dim 2"
