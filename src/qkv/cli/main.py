@@ -10,7 +10,7 @@ from qkv.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qkv.cli import check, explain, gpt, viz
+    from qkv.cli import check, explain, gpt, serve, viz
 
     parser = argparse.ArgumentParser(
         prog="qkv",
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_parser(sub)
     gpt.add_parser(sub)
     viz.add_parser(sub)
+    serve.add_parser(sub)
     return parser
 
 

@@ -18,6 +18,18 @@ from qkv.gpt.model import GPT
 from qkv.maps import AttentionMaps
 
 
+def distribution(logits: torch.Tensor, temperature: float, top_k: int | None) -> torch.Tensor:
+    """What sampling draws from: softmax(logits / temperature) over the top_k largest logits
+    (temperature 0: all mass on the largest)."""
+    if temperature == 0:
+        return torch.nn.functional.one_hot(torch.argmax(logits), logits.numel()).to(logits.dtype)
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.softmax(logits, dim=-1)
+
+
 def _pick(
     logits: torch.Tensor,
     temperature: float,
@@ -28,11 +40,7 @@ def _pick(
     """One token from the last position's logits (V,)."""
     if temperature == 0:
         return int(torch.argmax(logits))
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.numel():
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
+    probs = distribution(logits, temperature, top_k)
     if top_p is not None and top_p < 1.0:
         sorted_p, order = torch.sort(probs, descending=True)
         keep = torch.cumsum(sorted_p, dim=0) - sorted_p < top_p  # smallest set reaching top_p
@@ -93,12 +101,19 @@ def word_probability(model: GPT, tok: CharTokenizer, prompt: str, word: str) -> 
 
 @torch.inference_mode()
 def next_chars(
-    model: GPT, tok: CharTokenizer, prompt: str, top: int = 10
+    model: GPT,
+    tok: CharTokenizer,
+    prompt: str,
+    top: int = 10,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
 ) -> list[tuple[str, float]]:
+    """The ``top`` likeliest next characters, with the probabilities sampling would use."""
     ids = tok.encode(prompt, "the prompt")[-model.config.block_size :]
     model.eval()
     logits, _, _ = model(torch.tensor([ids]))
-    probs = torch.softmax(logits[0, -1], dim=-1)
+    probs = distribution(logits[0, -1], temperature, top_k)
     values, order = torch.topk(probs, min(top, probs.numel()))
     return [(tok.chars[int(i)], float(p)) for p, i in zip(values, order, strict=True)]
 

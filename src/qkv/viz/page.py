@@ -1,10 +1,13 @@
 """Self-contained HTML views of AttentionMaps: a model view (layers x heads thumbnails) and a
 head view (lines from each token to the tokens it attends), in one offline page.
 
-Sizes stay small for long inputs: per query only the strongest keys are kept (weight >= 0.01,
-at most ``top``), as uint16 key index and uint8 weight, and each head's thumbnail is
-downsampled to at most 32 x 32; all of it base64 inside the page. No CDN, no require.js;
-tokens reach the page as JSON and are set with textContent, never as HTML.
+Sizes stay small for long inputs: per query only the keys with weight >= 0.01 are kept (all of
+them up to 64 keys, else the strongest ``top``, 8 by default), as uint16 key index and uint16
+weight in thousandths (so the page shows round(w, 3) exactly), a flag per row when weights
+>= 0.01 were left out, a bitmap of the cells that are 0 in every head (masked), and each head's
+thumbnail downsampled to at most 32 x 32; all of it base64 inside the page. No CDN, no
+require.js; tokens reach the page as JSON and are set with textContent, never as HTML. The
+drawing (templates/maps_view.js) is shared with `qkv serve`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from functools import cache
 
 import numpy as np
 
+from qkv.errors import InputError
 from qkv.maps import AttentionMaps
 
 THUMB = 32
@@ -24,17 +28,26 @@ def _b64(a: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
 
 
-def encode(maps: AttentionMaps, top: int = 8, min_weight: float = 0.01) -> dict[str, object]:
+FULL = 64  # up to this many keys, every weight >= min_weight is kept
+
+
+def encode(
+    maps: AttentionMaps, top: int | None = None, min_weight: float = 0.01
+) -> dict[str, object]:
     """The data the page draws: sparse rows, thumbnails, tokens, shape."""
     w = np.asarray(maps.maps, dtype=np.float32)
     layers, heads, n, s = w.shape
-    k = min(top, s)
+    k = min(s if top is None and s <= FULL else (top or 8), s, 255)
     order = np.argsort(-w, axis=-1, kind="stable")[..., :k]  # (L, H, N, k) strongest keys
     strongest = np.take_along_axis(w, order, axis=-1)
     keep = strongest >= min_weight
     counts = keep.sum(-1).astype(np.uint8)  # (L, H, N)
     idx = order[keep].astype(np.uint16)  # row-major: (l, h, i) then by weight
-    weights = np.round(strongest[keep] * 255).astype(np.uint8)
+    # thousandths, rounded in float64 (exact for a float32 times 1000): the page shows round(w, 3)
+    weights = np.round(strongest[keep].astype(np.float64) * 1000).astype(np.uint16)
+    # rows that had more weights >= min_weight than were kept
+    cut = (np.sum(w >= min_weight, axis=-1) > counts).astype(np.uint8)
+    masked = np.packbits(np.all(w == 0, axis=(0, 1)))  # 0 in every layer and head
     t = min(THUMB, n, s)
     rows = np.array_split(np.arange(n), t)
     cols = np.array_split(np.arange(s), t)
@@ -55,6 +68,8 @@ def encode(maps: AttentionMaps, top: int = 8, min_weight: float = 0.01) -> dict[
         "counts": _b64(counts),
         "idx": _b64(idx),
         "w": _b64(weights),
+        "cut": _b64(cut),
+        "masked": _b64(masked),
         "thumbs": _b64(thumbs),
     }
 
@@ -66,18 +81,42 @@ def _script_json(data: object) -> str:
 
 
 @cache
-def _template() -> str:
+def _template(name: str) -> str:
     from importlib.resources import files
 
-    return (files("qkv.viz") / "templates" / "maps_view.html").read_text(encoding="utf-8")
+    return (files("qkv.viz") / "templates" / name).read_text(encoding="utf-8")
 
 
-def page(maps: AttentionMaps, title: str = "Attention", top: int = 8) -> str:
-    """The whole page: model view, head view and a heatmap of the chosen head."""
+def page(
+    maps: AttentionMaps,
+    title: str = "Attention",
+    top: int | None = None,
+    *,
+    view: str = "model",
+    layer: int = 0,
+    head: int = 0,
+) -> str:
+    """The whole page: the model view (a layers x heads grid, and the chosen head as a heatmap
+    with token labels, a legend and values on hover) or the head view (lines from each token
+    to the tokens it attends, one colour per head); ``layer`` and ``head`` (0-based) are
+    chosen first."""
     from html import escape
 
-    return (
-        _template()
-        .replace("{{TITLE}}", escape(title))
-        .replace("{{DATA}}", _script_json(encode(maps, top)))
-    )
+    if view not in ("model", "head"):
+        raise InputError(f"the view is model or head, not {view!r}")
+    if not (0 <= layer < maps.layers and 0 <= head < maps.heads):
+        raise InputError(
+            f"layer {layer + 1}, head {head + 1} is outside {maps.layers} layers x "
+            f"{maps.heads} heads"
+        )
+    import re
+
+    parts = {
+        "TITLE": escape(title),
+        "STYLE": _template("maps_view.css"),
+        "SCRIPT": _template("maps_view.js"),
+        "OPTIONS": _script_json({"view": view, "layer": layer, "head": head}),
+        "DATA": _script_json(encode(maps, top)),
+    }
+    # one pass: a title or token that reads {{DATA}} stays text
+    return re.sub(r"\{\{([A-Z]+)\}\}", lambda m: parts[m.group(1)], _template("maps_view.html"))
