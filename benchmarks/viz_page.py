@@ -1,4 +1,6 @@
-"""The HTML model/head view: page size for long inputs, and time to draw in headless Chromium.
+"""The HTML model and head views: page size for long inputs, and time to draw in headless
+Chromium (the model view draws the grid and the chosen head's heatmap; choosing another head
+redraws the heatmap).
 
 python benchmarks/viz_page.py
 """
@@ -36,10 +38,10 @@ def main() -> None:
             tab = browser.new_page()
             t0 = time.perf_counter()
             tab.goto(path.as_uri())
-            tab.wait_for_function("document.getElementById('lines') !== null")
+            tab.wait_for_function("document.querySelector('.heat') !== null")
             shown = time.perf_counter() - t0
             t0 = time.perf_counter()
-            tab.select_option("#headsel", "1")
+            tab.select_option("select.head", "1")
             switch = time.perf_counter() - t0
             print(
                 f"{n} tokens x {layers} layers x {heads} heads: page {len(html) / 1e6:.2f} MB "

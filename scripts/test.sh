@@ -8,7 +8,7 @@ pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@"; }
 # torch first, pinned: on the project machines 2.13.0 is a local CPU wheel, while an unpinned
 # torch would pull a multi-GB CUDA build.
 "$PY" -c "import torch" 2>/dev/null || pip_install "torch==2.13.0"
-pip_install -e ".[dev,torch,viz,hf]"
+pip_install -e ".[dev,torch,viz,hf,web]"
 # Browser tests drive Debian's chromium through the playwright package (never
 # `playwright install`); as root, install it when missing, else those tests are skipped.
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

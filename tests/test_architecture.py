@@ -79,6 +79,12 @@ def test_the_checker_does_not_import_the_renderers():
             assert not {t for t in targets if t.startswith("qkv.render")}, module
 
 
+def test_the_server_is_a_face_only_the_cli_imports():
+    for module, targets in GRAPH.items():
+        if not module.startswith(("qkv.serve", "qkv.cli")):
+            assert not {t for t in targets if t.startswith("qkv.serve")}, module
+
+
 def test_no_import_circles():
     """No module reaches itself by following imports (so no two import each other)."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from qkv.cli.main import main
+from qkv.errors import InputError
 from qkv.maps import AttentionMaps
 from qkv.viz.browser import CHROMIUM, launch
 from qkv.viz.page import encode, page
@@ -22,18 +23,43 @@ def random_maps(n, layers, heads, tokens=None, seed=0):
     return AttentionMaps(w, tokens or [f"t{i}" for i in range(n)])
 
 
-def test_encoding_keeps_the_strongest_keys():
-    w = np.zeros((1, 1, 2, 3), dtype=np.float32)
-    w[0, 0, 0] = [0.7, 0.295, 0.005]  # the last is below 0.01: dropped
-    w[0, 0, 1] = [0.0, 0.0, 1.0]
-    data = encode(AttentionMaps(w, ["a", "b"]), top=8)
+def _unpack(data, key, dtype):
     import base64
 
-    counts = np.frombuffer(base64.b64decode(data["counts"]), np.uint8)
-    idx = np.frombuffer(base64.b64decode(data["idx"]), np.uint16)
-    weights = np.frombuffer(base64.b64decode(data["w"]), np.uint8)
-    assert counts.tolist() == [2, 1] and idx.tolist() == [0, 1, 2]
-    assert weights.tolist() == [round(0.7 * 255), round(0.295 * 255), 255]
+    return np.frombuffer(base64.b64decode(data[key]), dtype)
+
+
+def test_encoding_keeps_the_strongest_keys_in_thousandths():
+    w = np.zeros((1, 1, 2, 3), dtype=np.float32)
+    w[0, 0, 0] = [0.7, 0.2954, 0.0046]  # the last is below 0.01: dropped
+    w[0, 0, 1] = [0.0, 0.0, 1.0]  # 0 in every head: masked
+    data = encode(AttentionMaps(w, ["a", "b"]), top=8)
+    assert _unpack(data, "counts", np.uint8).tolist() == [2, 1]
+    assert _unpack(data, "idx", np.uint16).tolist() == [0, 1, 2]
+    assert _unpack(data, "w", np.uint16).tolist() == [700, 295, 1000]  # round(w, 3) exactly
+    assert _unpack(data, "cut", np.uint8).tolist() == [0, 0]
+    masked = np.unpackbits(_unpack(data, "masked", np.uint8))[:6].reshape(2, 3)
+    assert masked.tolist() == [[0, 0, 0], [1, 1, 0]]
+
+
+def test_rows_with_more_strong_keys_than_kept_are_flagged():
+    w = np.full((1, 2, 1, 20), 0.05, dtype=np.float32)  # head 1: 20 keys of 0.05
+    w[0, 1, 0] = [0.9, 0.1] + [0.0] * 18  # head 2: two keys
+    data = encode(AttentionMaps(w, ["q"]), top=8)
+    assert _unpack(data, "counts", np.uint8).tolist() == [8, 2]
+    assert _unpack(data, "cut", np.uint8).tolist() == [1, 0]
+    masked = np.unpackbits(_unpack(data, "masked", np.uint8))[:20]
+    assert masked.sum() == 0  # head 1 attends everywhere: nothing is masked
+
+
+def test_views_layer_and_head_are_checked():
+    maps = random_maps(4, 2, 3)
+    for view in ("model", "head"):
+        assert f'"view": "{view}"' in page(maps, view=view, layer=1, head=2)
+    with pytest.raises(InputError, match="layer 3, head 1 is outside 2 layers x 3 heads"):
+        page(maps, layer=2)
+    with pytest.raises(InputError, match="model or head"):
+        page(maps, view="grid")
 
 
 def test_long_input_stays_small_and_labels_are_never_markup():
@@ -49,7 +75,13 @@ def test_cli_pages(tmp_path, capsys):
     npz = random_maps(5, 2, 3).save(tmp_path / "m.npz")
     out = tmp_path / "view.html"
     assert main(["viz", "--maps", str(npz), "--view", "model", "-o", str(out)]) == 0
-    assert "qkv-data" in out.read_text(encoding="utf-8")
+    assert '"view": "model", "layer": 0, "head": 0' in out.read_text(encoding="utf-8")
+    args = ["viz", "--maps", str(npz), "--view", "head", "--layer", "2", "--head", "3"]
+    assert main([*args, "-o", str(out)]) == 0
+    assert '"view": "head", "layer": 1, "head": 2' in out.read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert main([*args[:-1], "4", "-o", str(out)]) == 2
+    assert "layer 2, head 4 is outside 2 layers x 3 heads" in capsys.readouterr().err
     trace = tmp_path / "trace.html"
     assert main(["viz", "--view", "trace", "--lang", "en", "-o", str(trace)]) == 0
     assert "0.0634" in trace.read_text(encoding="utf-8")
@@ -71,35 +103,85 @@ def browser():
         b.close()
 
 
-@pytest.mark.browser
-def test_choosing_another_head_changes_the_drawing(browser, tmp_path):
+def _open(browser, tmp_path, maps, **options):
     path = tmp_path / "view.html"
-    path.write_text(
-        page(random_maps(12, 2, 3, tokens=[XSS, *[f"w{i}" for i in range(11)]])), encoding="utf-8"
-    )
+    path.write_text(page(maps, **options), encoding="utf-8")
     tab = browser.new_page()
     dialogs, errors = [], []
     tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     tab.on("pageerror", lambda e: errors.append(str(e)))
     tab.goto(path.as_uri())
-    lines = "document.getElementById('lines').toDataURL()"
-    heat = "document.getElementById('heat').toDataURL()"
-    before = tab.evaluate(lines), tab.evaluate(heat)
-    tab.select_option("#headsel", "2")
-    after = tab.evaluate(lines), tab.evaluate(heat)
-    assert before[0] != after[0] and before[1] != after[1]
-    tab.locator("#grid canvas[data-layer='1'][data-head='0']").click()
-    assert tab.evaluate("document.getElementById('layer').value") == "1"
-    assert tab.evaluate(lines) != after[0]
-    # the token named like an XSS payload is text on the page, and nothing ran
-    assert tab.locator(".tok", has_text=XSS).count() == 2  # query side and key side
+    return tab, dialogs, errors
+
+
+HEAT = "document.querySelector('.heat').toDataURL()"
+LINES = "document.querySelector('.lines').toDataURL()"
+
+
+@pytest.mark.browser
+def test_model_view_grid_heatmap_legend_and_hover(browser, tmp_path):
+    tokens = [XSS, *[f"w{i}" for i in range(11)]]
+    tab, dialogs, errors = _open(browser, tmp_path, random_maps(12, 2, 3, tokens), layer=1, head=2)
+    assert tab.locator(".qkv-model-view").count() == 1 and tab.locator(".lines").count() == 0
+    assert tab.evaluate("document.querySelector('.heat').dataset.layer") == "1"  # --layer 2
+    assert tab.evaluate("document.querySelector('.heat').dataset.head") == "2"  # --head 3
+    before = tab.evaluate(HEAT)
+    tab.select_option(".controls select.head", "0")
+    assert tab.evaluate(HEAT) != before
+    tab.locator(".grid canvas[data-layer='0'][data-head='1']").click()
+    assert tab.evaluate("document.querySelector('select.layer').value") == "0"
+    legend = tab.locator(".legend").inner_text()
+    assert "below 0.01" in legend and "masked" in legend
+    assert dialogs == [] and errors == [] and tab.locator("img").count() == 0
+
+
+def _hover_cell(tab, i, j):
+    """Move the mouse over cell (i, j) of the heatmap; the line under it."""
+    box = tab.evaluate(
+        """([i, j]) => { const c = document.querySelector('.heat'), r = c.getBoundingClientRect();
+        const n = 3, cell = Math.max(2, Math.min(28, Math.floor(480 / n)));
+        const left = c.width - n * cell - 2, top = c.height - n * cell - 2;
+        return [r.left + (left + (j + 0.5) * cell) * r.width / c.width,
+                r.top + (top + (i + 0.5) * cell) * r.height / c.height]; }""",
+        [i, j],
+    )
+    tab.mouse.move(*box)
+    return tab.locator(".hover").inner_text()
+
+
+@pytest.mark.browser
+def test_hover_tells_weights_below_001_and_masked_apart(browser, tmp_path):
+    w = np.zeros((1, 1, 3, 3), dtype=np.float32)
+    w[0, 0, 0] = [1.0, 0.0, 0.0]
+    w[0, 0, 1] = [0.4685, 0.5315, 0.0]
+    w[0, 0, 2] = [0.9955, 0.0040, 0.0005]  # below 0.01, not masked
+    tab, _, errors = _open(browser, tmp_path, AttentionMaps(w, ["笔", "记", "本"]))
+    shown = f"{float(np.float32(0.4685)):.3f}"  # 0.46849998: correctly rounded, 0.468
+    assert _hover_cell(tab, 1, 0) == f"记 → 笔: {shown}" and shown == "0.468"
+    assert _hover_cell(tab, 2, 1) == "本 → 记: below 0.01"
+    assert _hover_cell(tab, 0, 2) == "笔 → 本: masked (0 in every head)"
+    assert errors == []
+
+
+@pytest.mark.browser
+def test_head_view_lines_in_each_heads_colour(browser, tmp_path):
+    tokens = [XSS, "</script><script>alert(2)</script>", *[f"w{i}" for i in range(10)]]
+    tab, dialogs, errors = _open(browser, tmp_path, random_maps(12, 2, 3, tokens), view="head")
+    assert tab.locator(".qkv-head-view").count() == 1 and tab.locator(".heat").count() == 0
+    colours = tab.evaluate(
+        "[...document.querySelectorAll('.chip')].map(b => getComputedStyle(b).borderTopColor)"
+    )
+    assert len(set(colours)) == 3  # one colour per head
+    one = tab.evaluate(LINES)
+    tab.locator(".chip[data-head='1']").click()  # head 2 joins head 1
+    assert tab.evaluate(LINES) != one
+    tab.locator(".tok[data-side='q'][data-index='5']").click()  # only this token's lines
+    tab.locator(".tok[data-side='k'][data-index='0']").hover()
+    assert tab.locator(".hover").inner_text().startswith(f"w3 → {XSS}: head 1 ")
+    assert tab.locator(".tok", has_text=XSS).count() == 2  # text, query side and key side
+    tab.select_option("select.layout", "horizontal")
+    assert tab.evaluate("document.querySelector('.lines').width") > 12 * 13
     assert tab.locator("img").count() == 0 and dialogs == [] and errors == []
-    # choosing one token keeps only its lines
-    all_lines = tab.evaluate(lines)
-    tab.locator(".tok[data-side='q'][data-index='5']").click()
-    assert tab.evaluate(lines) != all_lines
-    tab.select_option("#layout", "horizontal")
-    assert tab.evaluate("document.getElementById('lines').width") > 12 * 13
 
 
 @pytest.mark.browser

@@ -6,15 +6,20 @@ import argparse
 from typing import Any
 
 from qkv import limits
+from qkv.errors import InputError
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "check",
         help="find the wrong numbers in an article's hand-computed attention",
-        description="Read an article (Markdown or plain text), find its matrices, recompute "
-        "them with qkv.core and report every number that is wrong at the precision it was "
-        "written with. Exit code: 0 all right, 1 findings, 2 unreadable input.",
+        description="Read an article (Markdown, plain text, a Jupyter notebook or a saved HTML "
+        "page), find its worked examples of attention (tables, numpy and torch prints, Python "
+        "lists, labelled vectors, LaTeX matrices, arithmetic written out), recompute every "
+        "step and report each number that is wrong at the precision it was written with: the "
+        "mistake where it is made, and the numbers that follow from it. Exit code: 0 every "
+        "checked number is right, 1 findings, 2 the file cannot be read, 3 nothing could be "
+        "checked.",
     )
     p.add_argument("file", metavar="FILE", help="the article (UTF-8); - reads standard input")
     p.add_argument("--lang", choices=("zh", "en"), help="language (default: from the locale)")
@@ -42,12 +47,22 @@ def run(args: argparse.Namespace) -> int:
 
     lang = args.lang or default_lang()
     check_outputs(args.output)
-    text = read_article(args.file)
-    report = check(text, "<stdin>" if args.file == "-" else printable(args.file))
+    name = "<stdin>" if args.file == "-" else printable(args.file)
+    try:
+        report = check(read_article(args.file), name)
+    except InputError as e:
+        if args.format == "json":  # a complete document for every exit code
+            from qkv.core.trace import dumps
+            from qkv.review.report import EXIT_UNREADABLE, SCHEMA
+
+            doc = {"schema": SCHEMA, "file": name, "exit": EXIT_UNREADABLE, "error": str(e)}
+            write_text(dumps(doc), args.output)
+        raise
     if args.format == "json":
         from qkv.core.trace import dumps
+        from qkv.review.report import to_dict
 
-        write_text(dumps(report.to_dict()), args.output)
+        write_text(dumps(to_dict(report)), args.output)
     elif args.format == "markdown":
         from qkv.review.report import markdown
 
@@ -57,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
         print_report(report, lang)
     else:
-        from qkv.review.report import lines
+        from qkv.review.report import lines, summary
 
-        write_text("\n".join(lines(report, lang)), args.output)
-    return 0 if report.ok else 1
+        write_text("\n".join([summary(report, lang), *lines(report, lang)]), args.output)
+    return report.exit_code

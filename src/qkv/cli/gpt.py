@@ -30,6 +30,21 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--out", default=DEFAULT_DIR, metavar="DIR", help=f"default {DEFAULT_DIR}")
     t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    t.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train data-parallel in N processes on this machine (launched as torchrun does; "
+        "or run torchrun --nproc-per-node N -m qkv gpt train ...)",
+    )
+    t.add_argument(
+        "--grad-accum",
+        type=int,
+        default=1,
+        metavar="K",
+        help="cut each process's share of the batch into K micro-batches (the same global batch)",
+    )
     t.set_defaults(run=run_train)
 
     s = verbs.add_parser("sample", help="generate text after a prompt (with a KV cache)")
@@ -95,10 +110,32 @@ def _load(path: str) -> tuple[Any, Any]:
     return checkpoint.restore(checkpoint.load(Path(path)))
 
 
-def _train_inputs(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
-    """(model config, train config, text, where it came from), every argument checked."""
+def run_train(args: argparse.Namespace) -> int:
+    from qkv.gpt import parallel
+
+    model_config, train_config = _train_configs(args)
+    text, source = _corpus(args)
+    ranks = parallel.launched()
+    if args.nproc < 1:
+        raise InputError(f"--nproc must be at least 1, not {args.nproc}")
+    if args.nproc > 1:
+        if ranks.world > 1:
+            raise InputError("--nproc starts the processes itself; under torchrun leave it out")
+        return _launch(args, text, model_config, train_config)
+    try:
+        with parallel.process_group(ranks):
+            return _train(args, text, source, model_config, train_config, ranks.main)
+    except InputError:
+        if ranks.main:
+            raise
+        return 2  # rank 0 says what is wrong; the others only stop
+
+
+def _train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
+    from dataclasses import replace
+
     from qkv.gpt.config import preset
-    from qkv.gpt.train import check_vocabulary, prepare_out
+    from qkv.gpt.train import prepare_out
 
     model_config, train_config = preset(args.preset)
     if args.resume and not (Path(args.out) / "checkpoint.pt").exists():
@@ -106,21 +143,84 @@ def _train_inputs(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
     if args.steps is not None:
         if args.steps < 1:
             raise InputError(f"--steps must be at least 1, not {args.steps}")
-        from dataclasses import replace
-
         train_config = replace(train_config, steps=args.steps)
     prepare_out(Path(args.out))  # a bad --out now, not after minutes of training
+    return model_config, train_config
+
+
+def _corpus(args: argparse.Namespace) -> tuple[str, str]:
+    """The training text and where it comes from."""
     if args.text is None:
         from qkv.gpt.data import builtin_corpus
 
-        return model_config, train_config, builtin_corpus(), "the built-in corpus"
+        return builtin_corpus(), "the built-in corpus"
     from qkv.cli.output import read_text
+    from qkv.gpt.train import check_vocabulary
 
     text = read_text(args.text, "--text", limits.TEXT_BYTES)
     if not text.strip():
         raise InputError(f"--text {args.text} is empty")
     check_vocabulary(text)
-    return model_config, train_config, text, args.text
+    return text, args.text
+
+
+def _launch(args: argparse.Namespace, text: str, model_config: Any, train_config: Any) -> int:
+    """Check the inputs here, once, then start --nproc processes that each run this command
+    without --nproc (torch's elastic launcher sets up their group, as torchrun does)."""
+    from qkv.gpt import checkpoint, parallel
+    from qkv.gpt.train import prepare
+
+    path = Path(args.out) / checkpoint.FILENAME
+    ranks = parallel.Ranks(0, args.nproc)
+    prepare(text, model_config, train_config, path, args.resume, args.grad_accum, ranks)
+    argv = ["gpt", "train", "--preset", args.preset, "--out", args.out, "--seed", str(args.seed)]
+    argv += ["--grad-accum", str(args.grad_accum)]
+    argv += [] if args.steps is None else ["--steps", str(args.steps)]
+    argv += [] if args.text is None else ["--text", args.text]
+    argv += ["--resume"] if args.resume else []
+    return parallel.launch(args.nproc, argv)
+
+
+def _train(
+    args: argparse.Namespace,
+    text: str,
+    source: str,
+    model_config: Any,
+    train_config: Any,
+    main: bool,
+) -> int:
+    """Train in this process (one of several under torchrun: only rank 0 prints)."""
+    from qkv.gpt import parallel
+    from qkv.gpt.train import configure_cpu, train
+
+    threads = configure_cpu()
+    world = parallel.current().world
+    each = f"{world} processes × {threads}" if world > 1 else f"{threads}"
+    header = f"training {args.preset} on {source} ({len(text):,} characters, {each} threads)"
+    display = _TrainDisplay(header, train_config.steps) if main else None
+    try:
+        result = train(
+            text,
+            model_config,
+            train_config,
+            Path(args.out),
+            seed=args.seed,
+            resume=args.resume,
+            grad_accum=args.grad_accum,
+            on_progress=display,
+        )
+    except KeyboardInterrupt:
+        if display is not None:
+            display.close()
+            say(f"interrupted; the last good checkpoint in {args.out} is intact")
+        return 130
+    finally:
+        if display is not None:
+            display.close()
+    if main:
+        out = Path(args.out) / "checkpoint.pt"
+        say(f"best val loss {result['best_val']:.4f}; checkpoint: {out}")
+    return 0
 
 
 class _TrainDisplay:
@@ -160,33 +260,6 @@ class _TrainDisplay:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
-
-
-def run_train(args: argparse.Namespace) -> int:
-    from qkv.gpt.train import configure_cpu, train
-
-    model_config, train_config, text, source = _train_inputs(args)
-    threads = configure_cpu()
-    header = f"training {args.preset} on {source} ({len(text):,} characters, {threads} threads)"
-    display = _TrainDisplay(header, train_config.steps)
-    try:
-        result = train(
-            text,
-            model_config,
-            train_config,
-            Path(args.out),
-            seed=args.seed,
-            resume=args.resume,
-            on_progress=display,
-        )
-    except KeyboardInterrupt:
-        display.close()
-        say(f"interrupted; the last good checkpoint in {args.out} is intact")
-        return 130
-    finally:
-        display.close()
-    say(f"best val loss {result['best_val']:.4f}; checkpoint: {Path(args.out) / 'checkpoint.pt'}")
-    return 0
 
 
 def _prompt_ids(tok: Any, prompt: str) -> list[int]:

@@ -1,7 +1,8 @@
 """`qkv <verb>`: parse, call the library, render.
 
 Exit codes: 0 ok, 1 the checker found mismatches, 2 bad input (one line on stderr: what and
-where), 3 an internal error, a bug in qkv (one line; QKV_DEBUG=1 shows the traceback).
+where), 3 check found nothing to check, 70 an internal error, a bug in qkv (one line;
+QKV_DEBUG=1 shows the traceback; 70 is EX_SOFTWARE of sysexits.h).
 Never a traceback for bad input, never a half-written file (qkv.files).
 """
 
@@ -16,6 +17,8 @@ from typing import NoReturn
 from qkv.errors import InputError
 from qkv.terminal import printable
 
+EXIT_BUG = 70  # EX_SOFTWARE: an internal error, never an outcome of the input
+
 
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: 'qkv explain: error: ... (see qkv explain --help)'."""
@@ -25,7 +28,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qkv.cli import check, explain, gpt, viz
+    from qkv.cli import check, explain, gpt, serve, viz
 
     parser = Parser(
         prog="qkv",
@@ -37,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_parser(sub)
     gpt.add_parser(sub)
     viz.add_parser(sub)
+    serve.add_parser(sub)
     return parser
 
 
@@ -59,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except MemoryError:
         _error(verb, "internal error: out of memory (a limit in qkv.limits is too high)")
-        return 3
+        return EXIT_BUG
     except Exception as e:  # a bug: say so in one line, not a traceback
         if os.environ.get("QKV_DEBUG"):
             raise
@@ -68,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             verb,
             f"internal error: {type(e).__name__}: {what} (a bug in qkv; QKV_DEBUG=1 shows where)",
         )
-        return 3
+        return EXIT_BUG
 
 
 def _error(verb: str, text: str) -> None:

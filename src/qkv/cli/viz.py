@@ -194,7 +194,13 @@ def _page(args: argparse.Namespace) -> int:
         from qkv.viz.page import page
 
         title = str(maps.meta.get("text") or maps.meta.get("prompt") or "attention")
-        text = page(maps, title=f"{title} ({maps.layers} layers x {maps.heads} heads)")
+        text = page(
+            maps,
+            title=f"{title} ({maps.layers} layers x {maps.heads} heads)",
+            view=args.view,
+            layer=args.layer - 1,
+            head=args.head - 1,
+        )
         _save_maps(args, maps)
     write_text(text, args.output)
     say(args.output)

@@ -87,3 +87,17 @@ def combine_masks(
         c = np.broadcast_to(causal_mask(shape[-2], shape[-1], causal), shape)
         allowed = c if allowed is None else (allowed & c)
     return allowed, additive
+
+
+def window_mask(
+    n_queries: int, n_keys: int, width: int, align: Align = "bottom_right"
+) -> np.ndarray:
+    """Boolean (L, S) local window, True = may attend: query i sees key j when
+    |j - (i + offset)| <= width, aligned as the causal mask is (the offset, written once)."""
+    if width < 0:
+        raise InputError(f"the window must be 0 or more keys wide, not {width}")
+    i = np.arange(n_queries)[:, None]
+    j = np.arange(n_keys)[None, :]
+    band: np.ndarray = np.abs(j - (i + causal_offset(n_queries, n_keys, align))) <= width
+    return band
+

@@ -19,6 +19,22 @@ from qkv.gpt.model import GPT
 from qkv.maps import AttentionMaps, check_shape
 
 
+def distribution(logits: torch.Tensor, temperature: float, top_k: int | None) -> torch.Tensor:
+    """What sampling draws from: softmax(logits / temperature) over the top_k largest logits
+    (temperature 0, or one too small to divide by: all mass on the largest).
+
+    Shifted by the maximum before dividing: the largest is 0 and the rest are <= 0 whatever
+    the temperature, so a tiny one (1e-45) never makes inf - inf.
+    """
+    if temperature < sys.float_info.min:
+        return torch.nn.functional.one_hot(torch.argmax(logits), logits.numel()).to(logits.dtype)
+    logits = (logits - logits.max()) / temperature
+    if top_k is not None and top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.softmax(logits, dim=-1)
+
+
 def _pick(
     logits: torch.Tensor,
     temperature: float,
@@ -26,19 +42,10 @@ def _pick(
     top_p: float | None,
     gen: torch.Generator | None,
 ) -> int:
-    """One token from the last position's logits (V,).
-
-    In float64, shifted by the maximum before dividing: the largest is 0 and the rest are
-    <= 0 whatever the temperature, so a tiny one (1e-45) is as good as greedy, never inf - inf.
-    """
-    if temperature < sys.float_info.min:  # 0, or too small to divide by: greedy
+    """One token from the last position's logits (V,), drawn in float64."""
+    if temperature < sys.float_info.min:  # greedy
         return int(torch.argmax(logits))
-    logits = logits.double()
-    logits = (logits - logits.max()) / temperature
-    if top_k is not None and top_k < logits.numel():
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
+    probs = distribution(logits.double(), temperature, top_k)
     if top_p is not None and top_p < 1.0:
         sorted_p, order = torch.sort(probs, descending=True)
         keep = torch.cumsum(sorted_p, dim=0) - sorted_p < top_p  # smallest set reaching top_p
@@ -104,12 +111,19 @@ def word_probability(model: GPT, tok: CharTokenizer, prompt: str, word: str) -> 
 
 @torch.inference_mode()
 def next_chars(
-    model: GPT, tok: CharTokenizer, prompt: str, top: int = 10
+    model: GPT,
+    tok: CharTokenizer,
+    prompt: str,
+    top: int = 10,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
 ) -> list[tuple[str, float]]:
+    """The ``top`` likeliest next characters, with the probabilities sampling would use."""
     ids = tok.encode(prompt, "the prompt")[-model.config.block_size :]
     model.eval()
     logits, _, _ = model(torch.tensor([ids]))
-    probs = torch.softmax(logits[0, -1], dim=-1)
+    probs = distribution(logits[0, -1], temperature, top_k)
     values, order = torch.topk(probs, max(1, min(top, probs.numel())))
     return [(tok.chars[int(i)], float(p)) for p, i in zip(values, order, strict=True)]
 

@@ -6,14 +6,16 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from qkv import limits
 from qkv.errors import InputError
-from qkv.gpt import checkpoint
+from qkv.gpt import checkpoint, parallel
 from qkv.gpt.config import GPTConfig, TrainConfig
 from qkv.gpt.data import CharTokenizer
 from qkv.gpt.model import GPT
@@ -32,12 +34,14 @@ class Progress:
 
 def configure_cpu() -> int:
     """Threads for the CPUs this process may run on (containers often allow fewer than
-    exist), and denormals flushed to zero: tiny gradients otherwise take the slow path of the
-    floating-point unit, which costs a CPU training step much time. Returns the threads."""
+    exist; several processes started by torchrun share them), and denormals flushed to zero:
+    tiny gradients otherwise take the slow path of the floating-point unit, which costs a CPU
+    training step much time. Returns the threads."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:
         n = os.cpu_count() or 1
+    n = parallel.threads(n)
     torch.set_num_threads(n)
     torch.set_flush_denormal(True)
     return n
@@ -57,7 +61,17 @@ def split(data: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tens
 def batch(
     data: torch.Tensor, size: int, block: int, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    starts = torch.randint(len(data) - block - 1, (size,), generator=gen)
+    """size random windows of block + 1 tokens: inputs and next-token targets (B, T)."""
+    return windows(data, starts(data, size, block, gen), block)
+
+
+def starts(data: torch.Tensor, size: int, block: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.randint(len(data) - block - 1, (size,), generator=gen)
+
+
+def windows(
+    data: torch.Tensor, starts: torch.Tensor, block: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     offsets = starts[:, None] + torch.arange(block + 1)
     chunk = data[offsets]  # (B, T + 1)
     return chunk[:, :-1], chunk[:, 1:]
@@ -103,18 +117,23 @@ def train(
     *,
     seed: int = 0,
     resume: bool = False,
+    grad_accum: int = 1,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> dict[str, float]:
-    """Train on text; keep the checkpoint with the best validation loss at out/checkpoint.pt."""
+    """Train on text; keep the checkpoint with the best validation loss at out/checkpoint.pt.
+
+    In a torch.distributed group (torchrun), every process runs this with the same arguments:
+    each takes its share of every global batch (qkv.gpt.parallel), and rank 0 alone evaluates
+    and saves. ``grad_accum`` cuts each process's share into that many micro-batches (less
+    memory, the same global batch). on_progress is called on every rank.
+    """
     path = prepare_out(out)
+    ranks = parallel.current()
     torch.manual_seed(seed)
-    if resume:
-        run = _resume(path, text, train_config)
-    else:
-        run = _start(path, text, model_config, train_config)
+    run = prepare(text, model_config, train_config, path, resume, grad_accum, ranks)
+    if ranks.world > 1:  # the same model everywhere, but each process its own dropout masks
+        torch.manual_seed(seed + 1 + ranks.rank)
     t = run.config
-    if run.step >= t.steps:
-        raise InputError(f"the checkpoint is at step {run.step}; ask for more --steps than that")
     optimizer = optimizer_for(run.model, t)
     if run.optimizer_state is not None:
         try:
@@ -122,33 +141,48 @@ def train(
             _check_optimizer(optimizer)
         except (ValueError, KeyError, TypeError, RuntimeError, IndexError):
             raise InputError("the checkpoint's optimizer state does not fit its model") from None
-    data = torch.tensor(run.tokenizer.encode(text, "the corpus"), dtype=torch.long)
-    train_data, val_data = split(data, run.model.config.block_size)
-    _make_out(out)
+    if ranks.main:
+        _make_out(out)
     gen = torch.Generator().manual_seed(seed + run.step)
     model = run.model
     model.train()
+    step = _stepper(model, ranks, grad_accum)
     tokens = t.batch_size * model.config.block_size
     clock = time.perf_counter()
     last: dict[str, float] = {}
     best = run.best
-    for step in range(run.step, t.steps):
-        loss = _step(model, optimizer, train_data, t, step, gen)
+    for i in range(run.step, t.steps):
+        loss = step(optimizer, run.train_data, t, i, gen)
         now = time.perf_counter()
-        report = Progress(step + 1, t.steps, loss, tokens / max(now - clock, 1e-9))
+        report = Progress(i + 1, t.steps, loss, tokens / max(now - clock, 1e-9))
         clock = now
-        if (step + 1) % t.eval_interval == 0 or step + 1 == t.steps:
-            report.train_loss = evaluate(model, train_data, t, seed + 1)
-            report.val_loss = evaluate(model, val_data, t, seed + 2)
-            last = {"step": step + 1, "train_loss": report.train_loss, "val_loss": report.val_loss}
-            if report.val_loss < best:
-                best = report.val_loss
-                checkpoint.save(path, model, optimizer, step + 1, best, t, run.tokenizer)
-                report.saved = True
+        if ranks.main and ((i + 1) % t.eval_interval == 0 or i + 1 == t.steps):
+            best, last = _evaluate(model, optimizer, run, report, best, seed, path)
             clock = time.perf_counter()  # evaluation time is not training throughput
         if on_progress is not None:
             on_progress(report)
     return {**last, "best_val": best}
+
+
+def _evaluate(
+    model: GPT,
+    optimizer: torch.optim.Optimizer,
+    run: _Run,
+    report: Progress,
+    best: float,
+    seed: int,
+    path: Path,
+) -> tuple[float, dict[str, float]]:
+    """Fill in the report's losses; save a checkpoint when validation improves. The best
+    validation loss, and this evaluation's numbers."""
+    t = run.config
+    train_loss = report.train_loss = evaluate(model, run.train_data, t, seed + 1)
+    val_loss = report.val_loss = evaluate(model, run.val_data, t, seed + 2)
+    if val_loss < best:
+        best = val_loss
+        checkpoint.save(path, model, optimizer, report.step, best, t, run.tokenizer)
+        report.saved = True
+    return best, {"step": report.step, "train_loss": train_loss, "val_loss": val_loss}
 
 
 def check_vocabulary(text: str) -> None:
@@ -224,6 +258,31 @@ class _Run:
     step: int = 0
     best: float = math.inf
     optimizer_state: dict[str, object] | None = None
+    train_data: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    val_data: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+
+
+def prepare(
+    text: str,
+    model_config: GPTConfig,
+    train_config: TrainConfig,
+    path: Path,
+    resume: bool,
+    grad_accum: int = 1,
+    ranks: parallel.Ranks = parallel.ONE,
+) -> _Run:
+    """Where training starts, with its data; every check of the inputs happens here, before
+    any process waits for another (a launcher calls it first to refuse bad input once)."""
+    if resume:
+        run = _resume(path, text, train_config)
+    else:
+        run = _start(path, text, model_config, train_config)
+    if run.step >= run.config.steps:
+        raise InputError(f"the checkpoint is at step {run.step}; ask for more --steps than that")
+    parallel.check_batch(run.config.batch_size, ranks, grad_accum)
+    data = torch.tensor(run.tokenizer.encode(text, "the corpus"), dtype=torch.long)
+    run.train_data, run.val_data = split(data, run.model.config.block_size)
+    return run
 
 
 def _start(path: Path, text: str, model_config: GPTConfig, train_config: TrainConfig) -> _Run:
@@ -258,6 +317,28 @@ def _resume(path: Path, text: str, train_config: TrainConfig) -> _Run:
     )
 
 
+Step = Callable[[torch.optim.Optimizer, torch.Tensor, TrainConfig, int, torch.Generator], float]
+
+
+def _stepper(model: GPT, ranks: parallel.Ranks, grad_accum: int) -> Step:
+    """The step function, chosen once: one process with whole batches takes the plain step,
+    with nothing added to it."""
+    if ranks.world == 1 and grad_accum == 1:
+        return lambda optimizer, data, t, step, gen: _step(model, optimizer, data, t, step, gen)
+    ddp = parallel.wrap(model, ranks)
+
+    def parallel_step(
+        optimizer: torch.optim.Optimizer,
+        data: torch.Tensor,
+        t: TrainConfig,
+        step: int,
+        gen: torch.Generator,
+    ) -> float:
+        return _parallel_step(model, ddp, optimizer, data, t, step, gen, ranks, grad_accum)
+
+    return parallel_step
+
+
 def _step(
     model: GPT,
     optimizer: torch.optim.Optimizer,
@@ -277,3 +358,33 @@ def _step(
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
     return float(loss.item())
+
+
+def _parallel_step(
+    model: GPT,
+    ddp: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: torch.Tensor,
+    t: TrainConfig,
+    step: int,
+    gen: torch.Generator,
+    ranks: parallel.Ranks,
+    grad_accum: int,
+) -> float:
+    """_step for a share of the global batch in micro-batches; DDP averages the gradients
+    over the ranks at the last one. The global batch's loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(step, t)
+    block = model.config.block_size
+    micro = parallel.my_part(starts(data, t.batch_size, block, gen), ranks, grad_accum)
+    optimizer.zero_grad(set_to_none=True)
+    total = torch.zeros(())
+    no_sync = ddp.no_sync if isinstance(ddp, DistributedDataParallel) else nullcontext
+    for i, part in enumerate(micro):
+        with no_sync() if i < len(micro) - 1 else nullcontext():  # DDP: sync at the last
+            _, loss, _ = ddp(*windows(data, part, block))
+            (loss / grad_accum).backward()
+        total += loss.detach()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return float(parallel.mean(total / grad_accum, ranks).item())

@@ -17,14 +17,16 @@ head h // (Hq / Hkv).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from qkv.core.attention import pack
 from qkv.nn import explicit, tiled
-from qkv.nn.masks import Align, broadcast_shape, causal_offset, combine, normalize_causal
+from qkv.nn.gqa import group_heads, ungroup_heads
+from qkv.nn.masks import Align, causal_offset, combine, normalize_causal
+from qkv.nn.sanitize import causal_reach, mask_reach, sanitize
+from qkv.nn.validate import validate_mask, validate_scale, validate_tensors
 
 BACKENDS = ("auto", "math", "sdpa", "tiled")
 
@@ -38,160 +40,14 @@ def _validate(
     scale: float | None,
     backend: str,
 ) -> None:
-    _validate_tensors(q, k, v)
+    validate_tensors(q, k, v)
     if mask is not None:
-        _validate_mask(mask, (*q.shape[:-1], k.shape[-2]))
+        validate_mask(mask, (*q.shape[:-1], k.shape[-2]))
     if not (isinstance(dropout_p, (int, float)) and 0.0 <= dropout_p < 1.0):
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p!r}")
-    if scale is not None and not (
-        isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0
-    ):
-        raise ValueError(f"scale must be a positive finite number or None, got {scale!r}")
+    validate_scale(scale)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-
-
-def _validate_tensors(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise ValueError(f"attention needs floating-point tensors; {name} is {t.dtype}")
-    if not (q.dim() == k.dim() == v.dim() >= 2):
-        raise ValueError(
-            f"q, k, v need the same rank >= 2 (..., L, d); got q {tuple(q.shape)}, "
-            f"k {tuple(k.shape)}, v {tuple(v.shape)}"
-        )
-    if q.dtype != k.dtype or q.dtype != v.dtype:
-        raise ValueError(f"q, k, v dtypes differ: {q.dtype}, {k.dtype}, {v.dtype}")
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"head dims differ: q {tuple(q.shape)} and k {tuple(k.shape)}")
-    if q.shape[-1] == 0:
-        raise ValueError(f"the head dim d of q {tuple(q.shape)} is 0; attention needs d >= 1")
-    if k.shape[:-1] != v.shape[:-1]:
-        raise ValueError(
-            f"k {tuple(k.shape)} and v {tuple(v.shape)} must agree but for the last dim"
-        )
-    if q.dim() >= 3:
-        _validate_heads(q, k)
-
-
-def _validate_heads(q: torch.Tensor, k: torch.Tensor) -> None:
-    hq, hkv = q.shape[-3], k.shape[-3]
-    if hkv == 0 or hq % hkv:
-        raise ValueError(f"{hq} query heads are not a multiple of {hkv} key/value heads (GQA)")
-    if q.shape[:-3] != k.shape[:-3] and broadcast_shape(q.shape[:-3], k.shape[:-3]) is None:
-        raise ValueError(
-            f"batch dims of q {tuple(q.shape)} and k {tuple(k.shape)} do not broadcast"
-        )
-
-
-def _validate_mask(mask: torch.Tensor, target: tuple[int, ...]) -> None:
-    if not isinstance(mask, torch.Tensor):
-        raise ValueError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
-    if mask.dtype != torch.bool and not mask.is_floating_point():
-        raise ValueError(f"mask must be bool (True = may attend) or float, not {mask.dtype}")
-    if broadcast_shape(tuple(mask.shape), target) != target:
-        raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to {target} (..., queries, keys)"
-        )
-
-
-def _group(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    allowed: torch.Tensor | None,
-    bias: torch.Tensor | None,
-) -> tuple[Any, ...]:
-    """GQA without copies: q (..., Hkv, G, L, d) against k, v (..., Hkv, 1, S, d)."""
-    if q.dim() < 3 or q.shape[-3] == k.shape[-3]:
-        return q, k, v, allowed, bias, None
-    hq, hkv = q.shape[-3], k.shape[-3]
-    g = hq // hkv
-
-    def split(m: torch.Tensor | None) -> torch.Tensor | None:
-        if m is None:
-            return None
-        if m.dim() >= 3 and m.shape[-3] == hq:
-            return _split_heads(m, hkv, g)
-        return m.unsqueeze(-3)  # a head dim of 1, or none: broadcasts over both
-
-    return (
-        _split_heads(q, hkv, g),
-        k.unsqueeze(-3),
-        v.unsqueeze(-3),
-        split(allowed),
-        split(bias),
-        q.shape,
-    )
-
-
-def _split_heads(t: torch.Tensor, hkv: int, g: int) -> torch.Tensor:
-    """(..., Hkv·G, L, d) -> (..., Hkv, G, L, d), a view."""
-    return t.view(*t.shape[:-3], hkv, g, *t.shape[-2:])
-
-
-Reach = Callable[[], tuple[torch.Tensor, torch.Tensor]]
-
-
-def _mask_reach(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) -> Reach:
-    """(asks, seen) from a boolean mask, reduced to q's and k's leading shapes."""
-
-    def reach() -> tuple[torch.Tensor, torch.Tensor]:
-        batch = broadcast_shape(q.shape[:-2], k.shape[:-2], allowed.shape[:-2])
-        assert batch is not None  # checked by _validate
-        full = allowed.expand(*batch, q.shape[-2], k.shape[-2])
-        return (
-            _reduce_any(full.any(dim=-1), q.shape[:-1]),
-            _reduce_any(full.any(dim=-2), k.shape[:-1]),
-        )
-
-    return reach
-
-
-def _causal_reach(n_q: int, n_k: int, offset: int, device: torch.device) -> Reach | None:
-    """(asks, seen) of a causal mask without forming it: i + offset >= 0, j <= L - 1 + offset.
-
-    None when every query asks and every key is seen (L == S, for one): nothing to clean.
-    """
-    if offset >= 0 and n_q - 1 + offset >= n_k - 1:
-        return None
-    return lambda: (
-        torch.arange(n_q, device=device) + offset >= 0,
-        torch.arange(n_k, device=device) <= n_q - 1 + offset,
-    )
-
-
-def _sanitize(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, reach: Reach | None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Zero non-finite values that nobody may look at, so that 0 · NaN cannot leak.
-
-    ``reach()`` gives (asks: this query may attend something, seen: some query may attend
-    this key); it is only evaluated when an input holds a non-finite value. None: everything
-    is attended, so a non-finite value is everyone's business and stays.
-    """
-    if reach is None:
-        return q, k, v
-    if bool(torch.isfinite(q).all() and torch.isfinite(k).all() and torch.isfinite(v).all()):
-        return q, k, v
-    asks, seen = reach()
-    zero = torch.zeros((), dtype=q.dtype, device=q.device)
-    q = torch.where(asks[..., None] | torch.isfinite(q), q, zero)
-    k = torch.where(seen[..., None] | torch.isfinite(k), k, zero)
-    v = torch.where(seen[..., None] | torch.isfinite(v), v, zero)
-    return q, k, v
-
-
-def _reduce_any(seen: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Reduce a broadcast (..., S) boolean to k's leading shape with any()."""
-    while seen.dim() > len(shape):
-        seen = seen.any(dim=0)
-    for i, (a, b) in enumerate(zip(seen.shape, shape, strict=True)):
-        if b == 1 and a != 1:
-            seen = seen.any(dim=i, keepdim=True)
-    return seen
 
 
 def attention(
@@ -256,13 +112,6 @@ def _choose_backend(backend: str, return_weights: bool, return_lse: bool, p: flo
     return backend
 
 
-def _ungroup(t: torch.Tensor | None, q_shape: torch.Size | None, dims: int) -> Any:
-    """Undo the GQA grouping of :func:`_group` on an output with ``dims`` trailing dims."""
-    if t is None or q_shape is None:
-        return t
-    return t.flatten(-dims - 2, -dims - 1)
-
-
 def _math(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -274,13 +123,17 @@ def _math(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The explicit backend: (output, weights, logsumexp)."""
     allowed, bias = combine(mask, align, q.shape[-2], k.shape[-2], q.device)
-    gq, gk, gv, gallowed, gbias, q_shape = _group(q, k, v, allowed, bias)
+    gq, gk, gv, gallowed, gbias, q_shape = group_heads(q, k, v, allowed, bias)
     if gallowed is not None:
-        gq, gk, gv = _sanitize(gq, gk, gv, _mask_reach(gq, gk, gallowed))
+        gq, gk, gv = sanitize(gq, gk, gv, mask_reach(gq, gk, gallowed))
     out, weights, lse = explicit.attention(
         gq, gk, gv, allowed=gallowed, bias=gbias, scale=scale, dropout_p=p
     )
-    return _ungroup(out, q_shape, 2), _ungroup(weights, q_shape, 2), _ungroup(lse, q_shape, 1)
+    return (
+        ungroup_heads(out, q_shape, 2),
+        ungroup_heads(weights, q_shape, 2),
+        ungroup_heads(lse, q_shape, 1),
+    )
 
 
 def _tiled(
@@ -298,11 +151,11 @@ def _tiled(
     allowed, bias = combine(mask, None if offset is not None else align, n_q, n_k, q.device)
     if bias is not None and bias.requires_grad:
         raise ValueError("backend 'tiled' does not differentiate a float mask; use 'math'")
-    gq, gk, gv, gallowed, gbias, q_shape = _group(q, k, v, allowed, bias)
+    gq, gk, gv, gallowed, gbias, q_shape = group_heads(q, k, v, allowed, bias)
     if gallowed is not None:
-        gq, gk, gv = _sanitize(gq, gk, gv, _mask_reach(gq, gk, gallowed))
+        gq, gk, gv = sanitize(gq, gk, gv, mask_reach(gq, gk, gallowed))
     elif offset is not None:
-        gq, gk, gv = _sanitize(gq, gk, gv, _causal_reach(n_q, n_k, offset, q.device))
+        gq, gk, gv = sanitize(gq, gk, gv, causal_reach(n_q, n_k, offset, q.device))
     wide = torch.promote_types(q.dtype, torch.float32)
     out, lse = tiled.attention(
         gq.to(wide),
@@ -313,7 +166,7 @@ def _tiled(
         scale=scale,
         causal_offset=offset,
     )
-    return _ungroup(out.to(q.dtype), q_shape, 2), _ungroup(lse, q_shape, 1)
+    return ungroup_heads(out.to(q.dtype), q_shape, 2), ungroup_heads(lse, q_shape, 1)
 
 
 def _open_empty_rows(allowed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -342,7 +195,7 @@ def _sdpa(
         # the fast paths: no mask at all, or torch's own (top-left) is_causal
         if align is not None:
             offset = causal_offset(n_q, n_k, align)
-            q, k, v = _sanitize(q, k, v, _causal_reach(n_q, n_k, offset, q.device))
+            q, k, v = sanitize(q, k, v, causal_reach(n_q, n_k, offset, q.device))
         return torch.nn.functional.scaled_dot_product_attention(
             q, k, v, dropout_p=dropout_p, is_causal=align is not None, scale=scale, enable_gqa=gqa
         )
@@ -350,8 +203,8 @@ def _sdpa(
     empty: torch.Tensor | None = None
     attn_mask = bias
     if allowed is not None:
-        gq, gk, gv, gallowed, _, grouped = _group(q, k, v, allowed, None)
-        gq, gk, gv = _sanitize(gq, gk, gv, _mask_reach(gq, gk, gallowed))
+        gq, gk, gv, gallowed, _, grouped = group_heads(q, k, v, allowed, None)
+        gq, gk, gv = sanitize(gq, gk, gv, mask_reach(gq, gk, gallowed))
         if grouped is not None:
             q, k, v = gq.flatten(-4, -3), gk.squeeze(-3), gv.squeeze(-3)
         else:

@@ -16,6 +16,7 @@ __all__ = [
     "causal_offset",
     "combine",
     "normalize_causal",
+    "offset_mask",
 ]
 
 
@@ -23,9 +24,16 @@ def causal_mask(
     n_queries: int, n_keys: int, align: Align, device: torch.device | None = None
 ) -> torch.Tensor:
     """(L, S) boolean, True = may attend (qkv.core.masks says where)."""
+    return offset_mask(n_queries, n_keys, causal_offset(n_queries, n_keys, align), device)
+
+
+def offset_mask(
+    n_queries: int, n_keys: int, offset: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """(L, S) boolean: query i may see key j when j <= i + offset (a block of a causal mask)."""
     i = torch.arange(n_queries, device=device)[:, None]
     j = torch.arange(n_keys, device=device)[None, :]
-    return j <= i + causal_offset(n_queries, n_keys, align)
+    return j <= i + offset
 
 
 def combine(

@@ -3,8 +3,9 @@
 Forward: for each block of queries, walk over blocks of keys keeping, per query row, the
 running maximum m, the running sum (total) of exp(s - m) and the running output acc. When a new
 block raises the maximum, the old sum and output are rescaled by exp(m_old - m_new). At the
-end, output = acc / total and logsumexp = m + log(total). The (L, S) matrix never exists: memory is
-O(N · block) beyond the inputs and outputs.
+end, output = acc / total and logsumexp = m + log(total). That rule lives in qkv.nn.merge, which
+ring attention shares. The (L, S) matrix never exists: memory is O(N · block) beyond the inputs
+and outputs.
 
 Backward (a custom autograd Function, as in FlashAttention) saves only q, k, v, the output
 and the logsumexp, and recomputes each block's weights p = exp(s - lse) to get
@@ -23,11 +24,9 @@ from typing import Any
 
 import torch
 
-from qkv.nn.masks import broadcast_shape
+from qkv.nn.masks import broadcast_shape, offset_mask
+from qkv.nn.merge import LOG2E, NEG_INF, OnlineSoftmax
 
-LOG2E = 1.4426950408889634
-LN2 = 0.6931471805599453
-NEG_INF = float("-inf")
 # (8 heads x 256 x 512) float32 scores are 4 MB a block: they stay in a CPU's cache, and the
 # blocks are large enough that the Python loop costs little (benchmarks/attention_cpu.py).
 BLOCK_Q, BLOCK_K = 256, 512
@@ -48,9 +47,7 @@ class _Masks:
             key = (i0 - j0 + self.offset, i1 - i0, j1 - j0)
             mask = self._causal.get(key)
             if mask is None:
-                r = torch.arange(i1 - i0, device=self.device)[:, None]
-                c = torch.arange(j1 - j0, device=self.device)[None, :]
-                mask = self._causal[key] = c - r <= key[0]
+                mask = self._causal[key] = offset_mask(key[1], key[2], key[0], self.device)
         if self.allowed is not None:
             a = self.allowed[..., i0:i1, j0:j1]
             mask = a if mask is None else a & mask
@@ -101,63 +98,60 @@ def _scores(
     return s
 
 
-def forward(q: Tensor, k: Tensor, v: Tensor, tiling: Tiling) -> tuple[Tensor, Tensor]:
-    """(output, logsumexp) of float32 q (..., L, d), k (..., S, d), v (..., S, dv)."""
+def accumulate(q: Tensor, k: Tensor, v: Tensor, tiling: Tiling, state: OnlineSoftmax) -> None:
+    """Fold keys k (..., S, d) and values v (..., S, dv) into the running softmax of the
+    queries q (..., L, d): state holds their L rows (qkv.nn.merge)."""
     bias, scale, offset = tiling.bias, tiling.scale, tiling.offset
     block_q, block_k = tiling.block_q, tiling.block_k
     n_q, n_k = q.shape[-2], k.shape[-2]
-    batch = broadcast_shape(q.shape[:-2], k.shape[:-2]) or ()
-    out = q.new_empty(*batch, n_q, v.shape[-1])
-    lse = q.new_empty(*batch, n_q)
     kt = k.transpose(-1, -2)
     masks = tiling.masks(q.device)
     for i0 in range(0, n_q, block_q):
         i1 = min(i0 + block_q, n_q)
+        run = state.rows(i0, i1)
         qb = q[..., i0:i1, :] * (scale * LOG2E)  # per block: no scaled copy of all of q
-        m = q.new_full((*batch, i1 - i0, 1), NEG_INF)  # running max (base 2)
-        total = q.new_zeros((*batch, i1 - i0, 1))  # running sum of exp2(s - m)
-        acc = q.new_zeros((*batch, i1 - i0, v.shape[-1]))  # running sum of exp2(s - m) v
         for j0 in range(0, _key_end(offset, i1, n_k), block_k):
             j1 = min(j0 + block_k, n_k)
             s = _scores(qb, kt, bias, masks, i0, i1, j0, j1)
-            m_new = torch.maximum(m, s.amax(dim=-1, keepdim=True))
-            shift = torch.where(m_new == NEG_INF, 0.0, m_new)  # a row with nothing seen yet
+            shift = run.rebase(s.amax(dim=-1, keepdim=True))
             p = s.sub_(shift).exp2_()  # in place: s is not needed again
-            alpha = torch.exp2(m - shift)  # rescales what was summed under the old max
-            total.mul_(alpha).add_(p.sum(dim=-1, keepdim=True))
-            acc.mul_(alpha).add_(torch.matmul(p, v[..., j0:j1, :]))
-            m = m_new
-        seen = total > 0
-        out[..., i0:i1, :] = acc / torch.where(seen, total, 1.0)
-        lse[..., i0:i1] = torch.where(seen, (m + torch.log2(total)) * LN2, NEG_INF).squeeze(-1)
-    return out, lse
+            run.add(p.sum(dim=-1, keepdim=True), torch.matmul(p, v[..., j0:j1, :]))
 
 
-def backward(
+def forward(q: Tensor, k: Tensor, v: Tensor, tiling: Tiling) -> tuple[Tensor, Tensor]:
+    """(output, logsumexp) of float32 q (..., L, d), k (..., S, d), v (..., S, dv)."""
+    batch = broadcast_shape(q.shape[:-2], k.shape[:-2]) or ()
+    state = OnlineSoftmax.empty(batch, q.shape[-2], v.shape[-1], like=q)
+    accumulate(q, k, v, tiling, state)
+    return state.finish()
+
+
+def delta(out: Tensor, dout: Tensor, dlse: OptTensor) -> Tensor:
+    """rowsum(do ∘ o) (..., L), less the logsumexp's gradient (d lse / d s = p joins it)."""
+    d = (dout * out).sum(dim=-1)
+    return d if dlse is None else d - dlse
+
+
+def accumulate_grads(
     q: Tensor,
     k: Tensor,
     v: Tensor,
-    out: Tensor,
     lse: Tensor,
     *,
+    delta: Tensor,
     dout: Tensor,
-    dlse: OptTensor,
     tiling: Tiling,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """(dq, dk, dv) in the broadcast shapes, recomputing each block's weights."""
+    grads: tuple[Tensor, Tensor, Tensor],
+) -> None:
+    """Add these keys' share of (dq, dk, dv) into grads (broadcast shapes), recomputing each
+    block's weights from the final logsumexp; delta comes from :func:`delta`."""
     bias, scale, offset = tiling.bias, tiling.scale, tiling.offset
     block_q, block_k = tiling.block_q, tiling.block_k
     n_q, n_k = q.shape[-2], k.shape[-2]
-    batch = broadcast_shape(q.shape[:-2], k.shape[:-2]) or ()
-    delta = (dout * out).sum(dim=-1)  # rowsum(do ∘ o): (..., L)
-    if dlse is not None:
-        delta = delta - dlse  # d lse / d s = p, so the lse gradient joins the same term
+    dq, dk, dv = grads
     lse2 = torch.where(torch.isfinite(lse), lse * LOG2E, float("inf"))  # empty rows: p = 0
     kt = k.transpose(-1, -2)
     masks = tiling.masks(q.device)
-    dq = q.new_zeros(*batch, n_q, q.shape[-1])
-    dk = q.new_zeros(*batch, n_k, k.shape[-1])
-    dv = q.new_zeros(*batch, n_k, v.shape[-1])
     for j0 in range(0, n_k, block_k):
         j1 = min(j0 + block_k, n_k)
         first = 0 if offset is None else max(0, j0 - offset)  # earlier queries see none of it
@@ -174,10 +168,32 @@ def backward(
             dk[..., j0:j1, :].add_(
                 torch.matmul(ds.transpose(-1, -2), q[..., i0:i1, :]), alpha=scale
             )
-    return dq, dk, dv
 
 
-def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+def backward(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    *,
+    dout: Tensor,
+    dlse: OptTensor,
+    tiling: Tiling,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(dq, dk, dv) in the broadcast shapes, recomputing each block's weights."""
+    batch = broadcast_shape(q.shape[:-2], k.shape[:-2]) or ()
+    d = delta(out, dout, dlse)  # first: its (..., L, dv) product is gone before the gradients
+    grads = (
+        q.new_zeros(*batch, q.shape[-2], q.shape[-1]),
+        q.new_zeros(*batch, k.shape[-2], k.shape[-1]),
+        q.new_zeros(*batch, k.shape[-2], v.shape[-1]),
+    )
+    accumulate_grads(q, k, v, lse, delta=d, dout=dout, tiling=tiling, grads=grads)
+    return grads
+
+
+def reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """Sum a gradient over the dimensions its input was broadcast along (GQA groups)."""
     while grad.dim() > len(shape):
         grad = grad.sum(0)
@@ -201,7 +217,7 @@ class TiledAttention(torch.autograd.Function):
         dq, dk, dv = backward(
             q, k, v, out, lse, dout=dout.contiguous(), dlse=dlse, tiling=ctx.tiling
         )
-        return _reduce_to(dq, q.shape), _reduce_to(dk, k.shape), _reduce_to(dv, v.shape), None
+        return reduce_to(dq, q.shape), reduce_to(dk, k.shape), reduce_to(dv, v.shape), None
 
 
 def attention(

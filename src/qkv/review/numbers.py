@@ -10,6 +10,8 @@ import math
 import re
 from dataclasses import dataclass
 
+MAX_DIGITS = 30  # digits of one written number
+MAX_EXPONENT = 300  # |e| of one written number; floats end near 1e308
 _NUMBER = re.compile(
     r"""^(?P<sign>[-+−]?)\s*
         (?P<int>\d+)(?:\.(?P<frac>\d*))?
@@ -30,6 +32,10 @@ class Claim:
     half_unit: float  # half of the last written digit's place; 0 for ±∞
     decimals: int  # digits after the point (of the mantissa in E notation)
     exponent: int | None  # the E exponent when written in E notation
+    # the precision the author worked at, when the fragment shows it better than this number
+    # does (0.69 among 0.0566 and 0.254 was printed with %.3g: the author had 0.690)
+    carry_half: float | None = None
+    long: bool = False  # six or more significant digits: printed by code
 
     @property
     def masked(self) -> bool:
@@ -37,11 +43,29 @@ class Claim:
 
     def consistent(self, true: float) -> bool:
         """Does the true value round to what is written?"""
-        if math.isnan(true):
+        return self.fits(true, true)
+
+    def fits(self, lo: float, hi: float, strict: bool = False) -> bool:
+        """Could some true value in [lo, hi] be written as this claim?
+
+        Numbers printed with six or more significant digits come from code, mostly in float32:
+        they may differ from the float64 value by float32's rounding, which is allowed.
+        ``strict``: the ends of [lo, hi] are themselves rounding bounds, never reached, so a
+        value just touching them does not count.
+        """
+        if math.isnan(lo) or math.isnan(hi):
             return False
-        if self.masked or math.isinf(true):
-            return self.value == true
-        return abs(true - self.value) <= self.half_unit * (1 + 1e-9) + 1e-15
+        if self.masked or math.isinf(lo) or math.isinf(hi):
+            return lo <= self.value <= hi
+        tol = self.half_unit * ((1 - 1e-6) if strict else (1 + 1e-9)) + 1e-15
+        if self.long:
+            tol += 4e-6 * abs(self.value)
+        return lo - tol <= self.value <= hi + tol
+
+    @property
+    def significant(self) -> int:
+        """How many significant digits were written."""
+        return significant_digits(self.text)
 
     def rounded(self, true: float, extra: int = 0) -> str:
         """The true value written with the same precision as the claim (plus ``extra``)."""
@@ -66,10 +90,8 @@ def parse_claim(text: str) -> Claim | None:
     if not t:
         return None
     m = _INF.match(t)
-    if m:
-        return Claim(
-            text.strip(), -math.inf if m["sign"] in "-−" and m["sign"] else math.inf, 0.0, 0, None
-        )
+    if m:  # -∞ marks a masked score; +∞ is nothing a step of attention gives
+        return Claim(text.strip(), -math.inf, 0.0, 0, None) if m["sign"] in ("-", "−") else None
     tm = _TIMES_TEN.match(t)  # 9.05 \times 10^{-4}
     if tm:
         t = f"{tm[1]}e{tm[2].replace('−', '-')}"
@@ -78,7 +100,18 @@ def parse_claim(text: str) -> Claim | None:
         return None
     frac = m["frac"] or ""
     decimals = len(frac)
+    if len(m["int"]) + decimals > MAX_DIGITS:
+        return None  # not a number anybody computed by hand
     exponent = int(m["exp"].replace("−", "-")) if m["exp"] is not None else None
+    if exponent is not None and abs(exponent) > MAX_EXPONENT:
+        return None  # 1e400 is no attention weight (and overflows a float)
     value = float(f"{m['sign'].replace('−', '-')}{m['int']}.{frac or '0'}e{exponent or 0}")
     half = 0.5 * 10.0 ** ((exponent or 0) - decimals)
-    return Claim(text.strip(), value, half, decimals, exponent)
+    text = text.strip()
+    return Claim(text, value, half, decimals, exponent, long=significant_digits(text) >= 6)
+
+
+def significant_digits(text: str) -> int:
+    """How many significant digits a number was written with."""
+    mantissa = re.split(r"[eE]", text)[0]
+    return len(re.sub(r"\D", "", mantissa).lstrip("0"))

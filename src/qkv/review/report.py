@@ -1,120 +1,293 @@
-"""The checker's findings for people (terminal, Markdown) and machines (JSON)."""
+"""The checker's findings for people (terminal, Markdown) and machines (JSON, qkv.check/2).
+
+A finding is a root mistake: a number that does not follow from what was printed before it
+(or a whole fragment computed a known wrong way). Numbers that are wrong only because they
+were computed from a wrong number are listed under the mistake they follow from.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from qkv.core.exact import fmt
-from qkv.review.match import Finding, Judged
+from qkv.review.document import Document
+from qkv.review.examples import Example, Placement
+from qkv.review.fragments import Fragment, Skipped
+from qkv.review.judge import CONSEQUENCE, DIAGNOSIS, ROOT, WRONG, Judgement, Verdict
 from qkv.review.messages import t
+from qkv.review.numbers import Claim
 
-SCHEMA = "qkv.check/1"
+SCHEMA = "qkv.check/2"
+EXIT_OK, EXIT_FINDINGS, EXIT_UNREADABLE, EXIT_NOTHING = 0, 1, 2, 3
+
+
+@dataclass
+class Finding:
+    """A root mistake: one number, or a whole fragment computed a known wrong way."""
+
+    kind: str  # "mismatch" or a diagnosis (scale_forgotten, softmax_over_columns, ...)
+    verdicts: list[Verdict]
+    consequences: list[Verdict] = field(default_factory=list)
+
+    @property
+    def placement(self) -> Placement:
+        return self.verdicts[0].placement
+
+    @property
+    def fragment(self) -> Fragment:
+        return self.placement.fragment
+
+    @property
+    def line(self) -> int:
+        return self.verdicts[0].line
 
 
 @dataclass
 class Report:
     file: str
-    judged: list[Judged]
+    doc: Document
+    fragments: list[Fragment]
+    examples: list[Example]
+    judgements: list[Judgement]
+    skipped: list[Skipped]
+    findings: list[Finding] = field(default_factory=list)
 
-    @property
-    def findings(self) -> list[Finding]:
-        return [f for j in self.judged for f in j.findings]
+    def __post_init__(self) -> None:
+        self.findings = _findings(self.judgements)
 
-    @property
-    def ok(self) -> bool:
-        return not self.findings
+    @cached_property
+    def verdicts(self) -> list[Verdict]:
+        """Every judged number once (a fragment placed twice is judged once)."""
+        return _unique(self.judgements)
+
+    @cached_property
+    def by_fragment(self) -> dict[int, list[Verdict]]:
+        out: dict[int, list[Verdict]] = {}
+        for v in self.verdicts:
+            out.setdefault(v.placement.fragment.index, []).append(v)
+        return out
 
     @property
     def checked(self) -> int:
-        return sum(j.checked for j in self.judged)
+        return len(self.verdicts)
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "schema": SCHEMA,
-            "file": self.file,
-            "ok": self.ok,
-            "checked": self.checked,
-            "matrices": [j.to_dict() for j in self.judged],
-            "findings": [f.to_dict() for f in self.findings],
-        }
+    @property
+    def wrong(self) -> int:
+        return sum(v.status in WRONG for v in self.verdicts)
+
+    @property
+    def consequences(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.status == CONSEQUENCE]
+
+    @property
+    def ok(self) -> bool:
+        return self.checked > 0 and self.wrong == 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.checked == 0:
+            return EXIT_NOTHING
+        return EXIT_OK if self.wrong == 0 else EXIT_FINDINGS
+
+    def source_line(self, line: int) -> int:
+        return self.doc.lines[line].source_line
 
 
-def _true_text(j: Judged, f: Finding) -> str:
-    claim = j.matrix.cells[f.row][f.col]  # type: ignore[index]
-    assert f.expected is not None
-    if claim.decimals == 0 and claim.exponent is None:
-        return fmt(f.expected, 3)
-    text = claim.rounded(f.expected, extra=1)
-    if f.expected != 0 and float(text.replace("−", "-").replace("∞", "inf")) == 0:
-        return fmt(f.expected, 3)
-    return text
+def _findings(judgements: list[Judgement]) -> list[Finding]:
+    """Root mistakes in line order, each with the consequences that follow from it."""
+    out: list[Finding] = []
+    by_root: dict[int, Finding] = {}  # id of a root verdict -> its finding
+    diagnosed: dict[int, Finding] = {}  # fragment -> its diagnosis
+    for v in _unique(judgements):
+        if v.status == ROOT:
+            by_root[id(v)] = Finding("mismatch", [v])
+            out.append(by_root[id(v)])
+        elif v.status == DIAGNOSIS:
+            index = v.placement.fragment.index
+            if index not in diagnosed:
+                diagnosed[index] = Finding(v.diagnosis or "", [])
+                out.append(diagnosed[index])
+            diagnosed[index].verdicts.append(v)
+            by_root[id(v)] = diagnosed[index]
+    for v in _unique(judgements):
+        roots = v.roots() if v.status == CONSEQUENCE else []
+        if roots and id(roots[0]) in by_root:
+            by_root[id(roots[0])].consequences.append(v)
+    out.sort(key=lambda f: (f.line, f.verdicts[0].c))
+    return out
 
 
-def _setting_text(j: Judged, lang: str) -> str:
-    s = j.setting
-    if s is None or j.quantity not in ("scaled", "masked", "weights", "output"):
-        return ""
-    scale = {"none": "setting.unscaled", "sqrt": "setting.scaled", "double": "setting.double"}
-    parts = [t(lang, scale[s.scale])]
-    if s.causal:
-        parts.append(t(lang, "setting.causal"))
-    return ", ".join(parts)
+def _unique(judgements: list[Judgement]) -> list[Verdict]:
+    """Every judged number once, the first judgement of it (examples before equations)."""
+    seen: set[tuple[int, int, int]] = set()
+    out = []
+    for j in judgements:
+        for v in j.verdicts:
+            key = (v.placement.fragment.index, v.r, v.c)
+            if key not in seen:
+                seen.add(key)
+                out.append(v)
+    return out
 
 
 def _label(labels: list[str] | None, i: int) -> str:
     return f"{i + 1} ({labels[i]})" if labels and i < len(labels) else str(i + 1)
 
 
+def true_text(claim: Claim, true: float) -> str:
+    """The true value with a digit more than the claim has, and at least three."""
+    return fmt(true, max(claim.significant + 1, 3))
+
+
+def number_line(report: Report, v: Verdict, lang: str) -> str:
+    """'line 46, row 1 (笔), column 2 (记): written 0.064, true value 0.0634 (0.063 …)'."""
+    f = v.placement.fragment
+    values = {
+        "line": report.source_line(v.line),
+        "claimed": v.claim.text,
+        "true": true_text(v.claim, v.true),
+        "rounded": v.claim.rounded(v.true),
+    }
+    if f.vector:
+        return t(lang, "check.vector", col=_label(f.col_labels, v.c), **values)
+    row, col = _label(f.row_labels, v.r), _label(f.col_labels, v.c)
+    return t(lang, "check.mismatch", row=row, col=col, **values)
+
+
+def finding_line(report: Report, finding: Finding, lang: str) -> str:
+    if finding.kind == "mismatch":
+        return number_line(report, finding.verdicts[0], lang)
+    return t(
+        lang,
+        "check.diagnosis",
+        where=report.doc.where(finding.line),
+        quantity=t(lang, f"qty.{finding.placement.role}"),
+        text=t(lang, f"diag.{finding.kind}"),
+    )
+
+
+def consequence_line(report: Report, finding: Finding, lang: str) -> str | None:
+    if not finding.consequences:
+        return None
+    lines = sorted({report.source_line(v.line) for v in finding.consequences})
+    places = ", ".join(map(str, lines[:8])) + (" …" if len(lines) > 8 else "")
+    prefix = "lines " if lang == "en" else "第 "
+    suffix = "" if lang == "en" else " 行"
+    return t(
+        lang, "check.consequences", count=len(finding.consequences), places=prefix + places + suffix
+    )
+
+
 def lines(report: Report, lang: str) -> list[str]:
-    """One line per finding or unrecognised matrix."""
+    """One line per finding (its consequences on the next line), then what was skipped."""
     out = []
-    for j in report.judged:
-        m = j.matrix
-        if j.status == "unrecognised":
-            out.append(t(lang, "check.unrecognised", index=m.index, line=m.line))
-        for f in j.findings:
-            if f.kind == "mismatch":
-                out.append(
-                    t(
-                        lang,
-                        "check.mismatch",
-                        line=f.line,
-                        row=_label(m.row_labels, f.row or 0),
-                        col=_label(m.col_labels, f.col or 0),
-                        claimed=f.claimed,
-                        true=_true_text(j, f),
-                        rounded=f.expected_rounded,
-                    )
-                )
-            else:
-                out.append(
-                    t(
-                        lang,
-                        "check.diagnosis",
-                        index=m.index,
-                        line=m.line,
-                        quantity=t(lang, f"qty.{j.quantity}"),
-                        text=t(lang, f"diag.{f.kind}"),
-                    )
-                )
+    for f in report.findings:
+        out.append(finding_line(report, f, lang))
+        more = consequence_line(report, f, lang)
+        if more:
+            out.append("  " + more)
     return out
 
 
-def _rows(report: Report, lang: str) -> list[list[str]]:
+def summary(report: Report, lang: str) -> str:
+    if report.checked == 0:
+        return t(lang, "check.nothing")
+    if report.wrong == 0:
+        return t(lang, "check.ok", checked=report.checked)
+    consequences = len(report.consequences)
+    return t(
+        lang,
+        "check.summary",
+        examples=sum(1 for j in report.judgements if j.verdicts and j.example.index >= 0),
+        checked=report.checked,
+        wrong=report.wrong,
+        roots=len(report.findings),
+        consequences=consequences,
+    )
+
+
+def skipped_lines(report: Report, lang: str) -> list[str]:
     return [
-        [
-            str(j.matrix.index),
-            str(j.matrix.line),
-            "x".join(map(str, j.matrix.shape)),
-            t(lang, f"qty.{j.quantity or 'unrecognised'}"),
-            _setting_text(j, lang),
-            t(lang, f"status.{j.status}"),
-        ]
-        for j in report.judged
+        t(lang, "check.skipped", line=report.source_line(s.line), why=s.why)
+        for s in sorted(report.skipped, key=lambda s: s.line)
     ]
 
 
+def _placements(report: Report, f: Fragment) -> tuple[Placement | None, bool, set[str]]:
+    """(first placement of a fragment, whether it was given, its numbers' statuses)."""
+    placement, given = None, False
+    for e in report.examples:
+        for p in e.placements:
+            if p.fragment is f:
+                placement = placement or p
+                given = given or p.given
+    statuses = {v.status for v in report.by_fragment.get(f.index, [])}
+    return placement, given, statuses
+
+
+def fragment_status(report: Report, f: Fragment) -> tuple[str, Placement | None]:
+    placement, given, statuses = _placements(report, f)
+    if placement is None:
+        judged = report.by_fragment.get(f.index)
+        if not judged:
+            return "unplaced", None
+        placement = judged[0].placement  # an equation checks itself
+    if given and not statuses:
+        return "input", placement
+    for status, name in ((DIAGNOSIS, "diagnosis"), (ROOT, "wrong"), (CONSEQUENCE, "consequence")):
+        if status in statuses:
+            return name, placement
+    return ("ok" if statuses else "unplaced"), placement
+
+
+def setting_text(j: Judgement, lang: str) -> str:
+    c = j.convention
+    names = {"none": "setting.unscaled", "sqrt": "setting.scaled", "double": "setting.double"}
+    if c.scale in names:
+        parts = [t(lang, names[c.scale])]
+    else:
+        parts = [t(lang, "setting.factor", factor=c.scale)]
+    if c.causal:
+        parts.append(t(lang, "setting.causal"))
+    if c.heads > 1:
+        parts.append(t(lang, "setting.head", head=c.head + 1, heads=c.heads))
+    if c.padded:
+        parts.append(t(lang, "setting.padded", keys=", ".join(str(k + 1) for k in c.padded)))
+    if c.transposed:
+        parts.append(t(lang, "setting.transposed"))
+    return ", ".join(parts)
+
+
 HEADERS = ("index", "line", "shape", "quantity", "setting", "status")
+
+
+MAX_ROWS = 40  # a longer table shows only what is not right
+
+
+def table_rows(report: Report, lang: str) -> list[list[str]]:
+    settings = {id(j.example): setting_text(j, lang) for j in report.judgements}
+    rows = []
+    for f in report.fragments:
+        status, p = fragment_status(report, f)
+        if len(report.fragments) > MAX_ROWS and status in ("ok", "input"):
+            continue
+        example = None
+        if p is not None:
+            example = next((e for e in report.examples if p in e.placements), None)
+        role = p.role if p is not None else "unplaced"
+        setting = settings.get(id(example), "") if p is not None and not p.given else ""
+        rows.append(
+            [
+                str(f.index),
+                str(report.source_line(f.line)),
+                "x".join(map(str, f.shape)),
+                t(lang, f"qty.{role}"),
+                setting,
+                t(lang, f"status.{status}"),
+            ]
+        )
+    return rows
 
 
 def print_report(report: Report, lang: str) -> None:
@@ -124,66 +297,148 @@ def print_report(report: Report, lang: str) -> None:
 
     console = Console()
     console.print(Text(t(lang, "check.title", file=report.file), style="bold underline"))
-    wrong = sum(1 for f in report.findings)
-    console.print(
-        Text(
-            t(
-                lang,
-                "check.summary",
-                matrices=len(report.judged),
-                checked=report.checked,
-                wrong=wrong,
-            ),
-            style="dim",
-        )
-    )
-    table = Table(box=None, header_style="bold cyan", pad_edge=True)
-    for h in HEADERS:
-        table.add_column(Text(t(lang, f"check.col.{h}")))
-    styles = {
-        "ok": "green",
-        "input": "dim",
-        "mismatch": "red",
-        "diagnosis": "red",
-        "unrecognised": "yellow",
-    }
-    for j, row in zip(report.judged, _rows(report, lang), strict=True):
-        table.add_row(*(Text(c) for c in row[:-1]), Text(row[-1], style=styles[j.status]))
-    console.print(table)
+    console.print(Text(summary(report, lang), style="green" if report.ok else "dim"))
+    if report.fragments:
+        table = Table(box=None, header_style="bold cyan", pad_edge=True)
+        for h in HEADERS:
+            table.add_column(Text(t(lang, f"check.col.{h}")))
+        styles = {"ok": "green", "input": "dim", "wrong": "red", "diagnosis": "red"}
+        for row in table_rows(report, lang):
+            status_style = next(
+                (s for k, s in styles.items() if t(lang, f"status.{k}") == row[-1]), "yellow"
+            )
+            table.add_row(*(Text(c) for c in row[:-1]), Text(row[-1], style=status_style))
+        console.print(table)
     found = lines(report, lang)
-    if report.ok and not found:
-        console.print(Text(t(lang, "check.ok"), style="green"))
-        return
-    console.print(Text(t(lang, "check.findings"), style="bold"))
-    for line in found:
-        console.print(Text("  • ") + Text(line))
+    if found:
+        console.print(Text(t(lang, "check.findings"), style="bold"))
+        for line in found:
+            bullet = "    " if line.startswith("  ") else "  • "
+            console.print(Text(bullet) + Text(line.strip()))
+    notes = skipped_lines(report, lang)
+    if notes:
+        console.print(Text(t(lang, "check.skipped.title"), style="bold"))
+        for line in notes:
+            console.print(Text("  • ") + Text(line))
 
 
 def markdown(report: Report, lang: str) -> str:
     from qkv.markup import cell, table
 
-    out = [
-        f"### {cell(t(lang, 'check.title', file=report.file))}",
-        "",
-        t(
-            lang,
-            "check.summary",
-            matrices=len(report.judged),
-            checked=report.checked,
-            wrong=len(report.findings),
-        ),
-        "",
-    ]
-    out += table(
-        t(lang, "check.col.index"),
-        [t(lang, f"check.col.{h}") for h in HEADERS[1:]],
-        [(r[0], r[1:]) for r in _rows(report, lang)],
-    )
-    out.append("")
+    out = [f"### {cell(t(lang, 'check.title', file=report.file))}", "", summary(report, lang), ""]
+    rows = table_rows(report, lang)
+    if rows:
+        cols = [t(lang, f"check.col.{h}") for h in HEADERS[1:]]
+        out += table(t(lang, "check.col.index"), cols, [(r[0], r[1:]) for r in rows])
+        out.append("")
     found = lines(report, lang)
-    if report.ok and not found:
-        out.append(t(lang, "check.ok"))
-    else:
+    if found:
         out += [f"**{t(lang, 'check.findings')}**", ""]
-        out += [f"- {cell(line)}" for line in found]
+        out += [
+            ("  " if line.startswith("  ") else "") + f"- {cell(line.strip())}" for line in found
+        ]
+    notes = skipped_lines(report, lang)
+    if notes:
+        out += ["", f"**{t(lang, 'check.skipped.title')}**", ""]
+        out += [f"- {cell(line)}" for line in notes]
     return "\n".join(out) + "\n"
+
+
+def _number(x: float | None) -> float | str | None:
+    import math
+
+    if x is None or math.isfinite(x):
+        return x
+    if math.isnan(x):
+        return "nan"
+    return "-inf" if x < 0 else "inf"
+
+
+def _verdict_dict(report: Report, v: Verdict) -> dict[str, object]:
+    f = v.placement.fragment
+    d: dict[str, object] = {
+        "line": report.source_line(v.line),
+        "where": report.doc.where(v.line),
+        "fragment": f.index,
+        "quantity": v.placement.role,
+        "row": v.r,
+        "col": v.c,
+        "claimed": v.claim.text,
+        "expected": _number(v.true),
+        "expected_rounded": v.claim.rounded(v.true),
+    }
+    if v.follows is not None and v.status in WRONG:
+        d["from_printed"] = _number(v.follows)
+    return d
+
+
+def to_dict(report: Report) -> dict[str, object]:
+    """The report as JSON (schema qkv.check/2, documented in the README)."""
+    findings = []
+    consequences = []
+    for k, f in enumerate(report.findings):
+        d: dict[str, object] = {"kind": f.kind, "line": report.source_line(f.line)}
+        d["where"] = report.doc.where(f.line)
+        d["fragment"] = f.fragment.index
+        d["quantity"] = f.placement.role
+        if f.kind == "mismatch":
+            d.update(_verdict_dict(report, f.verdicts[0]))
+        else:
+            d["numbers"] = [_verdict_dict(report, v) for v in f.verdicts]
+        d["consequences"] = len(f.consequences)
+        findings.append(d)
+        for v in f.consequences:
+            c = _verdict_dict(report, v)
+            c["follows_from"] = sorted({report.source_line(r.line) for r in v.roots()})
+            c["finding"] = k
+            consequences.append(c)
+    return {
+        "schema": SCHEMA,
+        "file": report.file,
+        "exit": report.exit_code,
+        "ok": report.ok,
+        "checked": report.checked,
+        "wrong": report.wrong,
+        "examples": [_example_dict(report, j) for j in report.judgements],
+        "fragments": [_fragment_dict(report, f) for f in report.fragments],
+        "findings": findings,
+        "consequences": consequences,
+        "skipped": [
+            {"line": report.source_line(s.line), "where": report.doc.where(s.line), "why": s.why}
+            for s in report.skipped
+        ],
+        "notes": report.doc.notes,
+    }
+
+
+def _example_dict(report: Report, j: Judgement) -> dict[str, object]:
+    first, last = j.example.lines
+    return {
+        "index": j.example.index,
+        "lines": [report.source_line(first), report.source_line(last)],
+        "convention": j.convention.to_dict(),
+        "given": sorted(j.example.given),
+        "checked": len(j.verdicts),
+        "wrong": sum(v.status in WRONG for v in j.verdicts),
+    }
+
+
+def _fragment_dict(report: Report, f: Fragment) -> dict[str, object]:
+    status, p = fragment_status(report, f)
+    d: dict[str, object] = {
+        "index": f.index,
+        "line": report.source_line(f.line),
+        "where": report.doc.where(f.line),
+        "kind": f.kind,
+        "shape": list(f.shape),
+        "label": f.label,
+        "caption": f.context[0] if f.context else "",
+        "status": status,
+    }
+    if p is not None:
+        d["quantity"] = p.role
+        d["example"] = next((e.index for e in report.examples if p in e.placements), None)
+        d["rows"] = p.rows
+        if p.transposed:
+            d["transposed"] = True
+    return d

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ MAX_ANNOTATED = 12  # write the values in the cells up to this many rows and col
 MAX_TICKS = 256  # label every row and column up to this many
 MAX_INCHES = 16.0  # the cells of a large matrix fit this width (1,600 pixels)
 MAX_LABEL = 40  # characters of a label drawn; longer ones end in …
+_NO_GLYPH = {"Cc", "Cf", "Cs", "Co", "Cn"}
 
 
 def heatmap(
@@ -148,6 +150,12 @@ def check_picture(path: str | Path) -> Path:
 
 def plain_text(label: str) -> str:
     """A label drawn as written: matplotlib reads text between two $ as math (mathtext),
-    which draws $x^2$ as a formula and fails on $\\x$; an escaped dollar is a dollar."""
+    which draws $x^2$ as a formula and fails on $\\x$; an escaped dollar is a dollar.
+    Characters with no glyph of their own (controls, format characters such as U+FEFF, which
+    the PDF writer cannot embed, surrogates, unassigned) are drawn as U+FFFD."""
     short = label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
-    return short.replace("$", r"\$")
+    return "".join(_drawable(c) for c in short).replace("$", r"\$")
+
+
+def _drawable(c: str) -> str:
+    return "\ufffd" if unicodedata.category(c) in _NO_GLYPH else c

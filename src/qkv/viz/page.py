@@ -1,48 +1,64 @@
 """Self-contained HTML views of AttentionMaps: a model view (layers x heads thumbnails) and a
 head view (lines from each token to the tokens it attends), in one offline page.
 
-Sizes stay small for long inputs: per query only the strongest keys are kept (weight >= 0.01,
-at most ``top``), as uint16 key index (uint32 beyond 65,536 keys, never wrapped) and uint8
-weight, and each head's thumbnail is downsampled to at most 32 x 32; all of it base64 inside
-the page. No CDN, no require.js; tokens reach the page as JSON and are set with textContent,
-never as HTML.
+Sizes stay small for long inputs: per query only the keys with weight >= 0.01 are kept (all of
+them up to 64 keys, else the strongest ``top``, 8 by default), as uint16 key index and uint16
+weight in thousandths (so the page shows round(w, 3) exactly; key indices as uint32 beyond
+65,536 keys, never wrapped), a flag per row when weights
+>= 0.01 were left out, a bitmap of the cells that are 0 in every head (masked), and each head's
+thumbnail downsampled to at most 32 x 32; all of it base64 inside the page. No CDN, no
+require.js; tokens reach the page as JSON and are set with textContent, never as HTML. The
+drawing (templates/maps_view.js) is shared with `qkv serve`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 from functools import cache
 
 import numpy as np
 
+from qkv.errors import InputError
 from qkv.maps import AttentionMaps
 
 THUMB = 32
-_PLACEHOLDER = re.compile(r"\{\{(TITLE|DATA)\}\}")
 
 
 def _b64(a: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
 
 
-def encode(maps: AttentionMaps, top: int = 8, min_weight: float = 0.01) -> dict[str, object]:
-    """The data the page draws: sparse rows, thumbnails, tokens, shape."""
+FULL = 64  # up to this many keys, every weight >= min_weight is kept
+
+
+def encode(
+    maps: AttentionMaps, top: int | None = None, min_weight: float = 0.01
+) -> dict[str, object]:
+    """The data the page draws: sparse rows, thumbnails, tokens, shape.
+
+    One layer at a time, so that the sort's memory stays that of one layer (maps may be read
+    in place from a large file)."""
     w = maps.maps
     layers, heads, n, s = w.shape
-    k = min(top, s)
-    # key indices as uint16 while they fit (65,535), else uint32: never wrapped
+    k = min(s if top is None and s <= FULL else (top or 8), s, 255)
     index_type = np.dtype("<u2") if s <= 1 << 16 else np.dtype("<u4")
-    counts, idx, weights = [], [], []
-    for layer in range(layers):  # one layer at a time: the sort's memory stays small
+    counts, idx, weights, cut = [], [], [], []
+    masked = np.ones((n, s), dtype=bool)  # 0 in every layer and head
+    for layer in range(layers):
         lw = np.asarray(w[layer], dtype=np.float32)
         order = np.argsort(-lw, axis=-1, kind="stable")[..., :k]  # (H, N, k) strongest keys
         strongest = np.take_along_axis(lw, order, axis=-1)
         keep = strongest >= min_weight
-        counts.append(keep.sum(-1).astype(np.uint8))  # (H, N)
+        count = keep.sum(-1).astype(np.uint8)  # (H, N)
+        counts.append(count)
         idx.append(order[keep].astype(index_type))  # row-major: (h, i) then by weight
-        weights.append(np.round(np.clip(strongest[keep], 0, 1) * 255).astype(np.uint8))
+        # thousandths, rounded in float64 (exact for a float32 times 1000): the page shows
+        # round(w, 3)
+        weights.append(np.round(strongest[keep].astype(np.float64) * 1000).astype(np.uint16))
+        # rows that had more weights >= min_weight than were kept
+        cut.append((np.sum(lw >= min_weight, axis=-1) > count).astype(np.uint8))
+        masked &= np.all(lw == 0, axis=0)
     t = min(THUMB, n, s)
     return {
         "layers": layers,
@@ -56,6 +72,8 @@ def encode(maps: AttentionMaps, top: int = 8, min_weight: float = 0.01) -> dict[
         "idx": _b64(np.concatenate(idx)),
         "idx_bytes": index_type.itemsize,
         "w": _b64(np.concatenate(weights)),
+        "cut": _b64(np.concatenate(cut)),
+        "masked": _b64(np.packbits(masked)),
         "thumbs": _b64(_thumbnails(w, t)),
     }
 
@@ -81,16 +99,42 @@ def _script_json(data: object) -> str:
 
 
 @cache
-def _template() -> str:
+def _template(name: str) -> str:
     from importlib.resources import files
 
-    return (files("qkv.viz") / "templates" / "maps_view.html").read_text(encoding="utf-8")
+    return (files("qkv.viz") / "templates" / name).read_text(encoding="utf-8")
 
 
-def page(maps: AttentionMaps, title: str = "Attention", top: int = 8) -> str:
-    """The whole page: model view, head view and a heatmap of the chosen head."""
+def page(
+    maps: AttentionMaps,
+    title: str = "Attention",
+    top: int | None = None,
+    *,
+    view: str = "model",
+    layer: int = 0,
+    head: int = 0,
+) -> str:
+    """The whole page: the model view (a layers x heads grid, and the chosen head as a heatmap
+    with token labels, a legend and values on hover) or the head view (lines from each token
+    to the tokens it attends, one colour per head); ``layer`` and ``head`` (0-based) are
+    chosen first."""
     from html import escape
 
-    fields = {"TITLE": escape(title), "DATA": _script_json(encode(maps, top))}
-    # one pass: a title holding "{{DATA}}" stays text, and no token becomes a placeholder
-    return _PLACEHOLDER.sub(lambda m: fields[m.group(1)], _template())
+    if view not in ("model", "head"):
+        raise InputError(f"the view is model or head, not {view!r}")
+    if not (0 <= layer < maps.layers and 0 <= head < maps.heads):
+        raise InputError(
+            f"layer {layer + 1}, head {head + 1} is outside {maps.layers} layers x "
+            f"{maps.heads} heads"
+        )
+    import re
+
+    parts = {
+        "TITLE": escape(title),
+        "STYLE": _template("maps_view.css"),
+        "SCRIPT": _template("maps_view.js"),
+        "OPTIONS": _script_json({"view": view, "layer": layer, "head": head}),
+        "DATA": _script_json(encode(maps, top)),
+    }
+    # one pass: a title or token that reads {{DATA}} stays text
+    return re.sub(r"\{\{([A-Z]+)\}\}", lambda m: parts[m.group(1)], _template("maps_view.html"))

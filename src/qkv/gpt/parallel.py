@@ -1,0 +1,140 @@
+"""Data-parallel training on torch.distributed: the processes, DDP, and each rank's batches.
+
+torchrun (or ``qkv gpt train --nproc N``, which launches it through torch's own launcher) starts
+N processes and tells each its RANK and WORLD_SIZE; they join one gloo group (the GPT trains on
+the CPU). The sampler: every rank draws the same global batch from the same seeded generator
+and keeps its own 1/N of the windows, cut again into ``grad_accum`` micro-batches. So N
+processes see exactly the batches one process sees, and the gradient DistributedDataParallel
+averages is the gradient of the global batch: the loss curve does not depend on N (but for
+float round-off). Rank 0 alone evaluates, writes checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from qkv.errors import InputError
+
+# a peer that stops answering without dying (a dead one is noticed at once) fails the others
+# after this; evaluation and checkpoints on rank 0 take far less
+TIMEOUT = datetime.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Ranks:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the one that evaluates, saves and prints."""
+        return self.rank == 0
+
+
+ONE = Ranks()  # a single process
+
+
+def current() -> Ranks:
+    """This process's place in the default group (one process when there is none)."""
+    if dist.is_available() and dist.is_initialized():
+        return Ranks(dist.get_rank(), dist.get_world_size())
+    return ONE
+
+
+def launched() -> Ranks:
+    """What torchrun's environment says this process is (one process when not launched)."""
+    try:
+        return Ranks(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        raise InputError("RANK and WORLD_SIZE must be integers (torchrun sets them)") from None
+
+
+@contextmanager
+def process_group(ranks: Ranks) -> Iterator[None]:
+    """Join torchrun's gloo group for the duration (nothing to join for one process)."""
+    if ranks.world == 1:
+        yield
+        return
+    try:
+        dist.init_process_group("gloo", timeout=TIMEOUT)
+    except (ValueError, RuntimeError) as e:  # a WORLD_SIZE without torchrun's other variables
+        raise InputError(f"cannot join the torch.distributed group: {e}") from None
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def wrap(model: nn.Module, ranks: Ranks) -> nn.Module:
+    """DistributedDataParallel around the model when there are several processes."""
+    if ranks.world == 1:
+        return model
+    return nn.parallel.DistributedDataParallel(model)
+
+
+def check_batch(batch_size: int, ranks: Ranks, grad_accum: int) -> None:
+    if grad_accum < 1:
+        raise InputError(f"--grad-accum must be at least 1, not {grad_accum}")
+    if batch_size % (ranks.world * grad_accum):
+        raise InputError(
+            f"the batch of {batch_size} does not split into {ranks.world} process(es) × "
+            f"{grad_accum} micro-batch(es) of equal size; choose --nproc and --grad-accum "
+            f"whose product divides {batch_size}"
+        )
+
+
+def my_part(starts: torch.Tensor, ranks: Ranks, grad_accum: int) -> tuple[torch.Tensor, ...]:
+    """This rank's micro-batches of the global batch's window starts."""
+    per = len(starts) // ranks.world
+    return starts[ranks.rank * per : (ranks.rank + 1) * per].chunk(grad_accum)
+
+
+def mean(value: torch.Tensor, ranks: Ranks) -> torch.Tensor:
+    """The mean of a scalar over the ranks (the loss of the global batch)."""
+    if ranks.world > 1:
+        dist.all_reduce(value)
+        value = value / ranks.world
+    return value
+
+
+def threads(cpus: int) -> int:
+    """Threads for one of the processes torchrun started on this machine: a share of the CPUs."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    return max(1, cpus // max(1, local))
+
+
+def launch(nproc: int, argv: Sequence[str]) -> int:
+    """Run ``python -m qkv <argv>`` in nproc processes with torch's elastic launcher (what
+    torchrun --standalone does); the first failing process's exit code, or 0."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    # the processes say what went wrong themselves; the launcher's log would repeat it
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        run_id=str(uuid.uuid4()),
+        max_restarts=0,
+        monitor_interval=0.1,
+    )
+    try:
+        elastic_launch(config, sys.executable)("-m", "qkv", *argv)
+    except ChildFailedError as e:
+        first = min(e.failures.values(), key=lambda f: f.timestamp)
+        return first.exitcode if first.exitcode > 0 else 1
+    return 0

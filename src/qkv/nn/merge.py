@@ -1,0 +1,76 @@
+"""The online softmax: attention over keys that arrive in parts, merged through the logsumexp.
+
+Per query row, the keys seen so far are summed up by
+
+    m      the largest score seen (base 2: scores are pre-multiplied by log2 e)
+    total  Σ exp2(s − m)
+    acc    Σ exp2(s − m) · v
+
+A new part of the keys whose scores reach higher first rebases the old sums on the new maximum
+(multiplies them by exp2(m_old − m_new)); then its own sums, taken against that maximum, are
+added. At the end output = acc / total and logsumexp = (m + log2 total) · ln 2. The order and
+the grouping of the parts do not matter: the tiled backend feeds key blocks of one sequence;
+ring attention feeds the blocks of every rank's shard as they arrive (qkv.nn.ring). This is
+the one place the rule is written.
+"""
+
+from __future__ import annotations
+
+import torch
+
+LOG2E = 1.4426950408889634
+LN2 = 0.6931471805599453
+NEG_INF = float("-inf")
+
+
+class OnlineSoftmax:
+    """The running (m, total, acc) of a set of query rows; updated in place."""
+
+    __slots__ = ("acc", "m", "total")
+
+    def __init__(self, m: torch.Tensor, total: torch.Tensor, acc: torch.Tensor):
+        self.m, self.total, self.acc = m, total, acc  # (..., L, 1), (..., L, 1), (..., L, dv)
+
+    @classmethod
+    def empty(cls, batch: tuple[int, ...], rows: int, dv: int, like: torch.Tensor) -> OnlineSoftmax:
+        """Nothing seen yet: m = -inf, total = 0, acc = 0, in like's dtype and device."""
+        return cls(
+            like.new_full((*batch, rows, 1), NEG_INF),
+            like.new_zeros((*batch, rows, 1)),
+            like.new_zeros((*batch, rows, dv)),
+        )
+
+    def rows(self, i0: int, i1: int) -> OnlineSoftmax:
+        """The state of rows i0:i1, as views: updating it updates this one."""
+        return OnlineSoftmax(
+            self.m[..., i0:i1, :], self.total[..., i0:i1, :], self.acc[..., i0:i1, :]
+        )
+
+    def rebase(self, part_max: torch.Tensor) -> torch.Tensor:
+        """Raise the maximum to include a new part's (..., rows, 1) and rescale the sums.
+
+        Returns what to subtract from the part's scores before exp2: the new maximum, or 0 for a
+        row that has seen nothing but -inf (so that exp2(-inf - shift) is 0, never NaN).
+        """
+        m_new = torch.maximum(self.m, part_max)
+        shift = torch.where(m_new == NEG_INF, 0.0, m_new)
+        alpha = torch.exp2(self.m - shift)  # rescales what was summed under the old maximum
+        self.total.mul_(alpha)
+        self.acc.mul_(alpha)
+        self.m.copy_(m_new)
+        return shift
+
+    def add(self, weight_sum: torch.Tensor, weighted_values: torch.Tensor) -> None:
+        """Add a part's Σ exp2(s − shift) (..., rows, 1) and Σ exp2(s − shift)·v (..., rows, dv)."""
+        self.total.add_(weight_sum)
+        self.acc.add_(weighted_values)
+
+    def finish(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(output, logsumexp in natural log); a row that saw nothing gives 0 and -inf.
+
+        The output is acc, divided in place: no second (..., L, dv) tensor.
+        """
+        seen = self.total > 0
+        out = self.acc.div_(torch.where(seen, self.total, 1.0))
+        lse = torch.where(seen, (self.m + torch.log2(self.total)) * LN2, NEG_INF).squeeze(-1)
+        return out, lse

@@ -1,0 +1,89 @@
+"""A Jupyter notebook (.ipynb, nbformat 4) as a Document: markdown cells, code cells and the
+text their code printed, in order, each line pointing at its line in the .ipynb file."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from qkv.errors import InputError
+from qkv.review.document import CODE, OUTPUT, PROSE, Document, Line
+
+
+def read(text: str, name: str) -> Document:
+    try:
+        nb = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(
+            f"{name} is not a readable notebook (JSON error at line {e.lineno})"
+        ) from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise InputError(f"{name} is not a Jupyter notebook (no list of cells)")
+    starts = [m.start() for m in re.finditer(r'"cell_type"\s*:', text)]
+    lines: list[Line] = []
+    doc = Document(name, lines, kind="notebook")
+    for number, cell in enumerate(nb["cells"]):
+        # nbformat writes a cell's keys in order (outputs before source): look for each part
+        # from the start of its cell
+        at = starts[number] if number < len(starts) else 0
+        finder = _LineFinder(text, at)
+        if not isinstance(cell, dict):
+            doc.notes.append(f"cell {number + 1} is not a cell object: skipped")
+            continue
+        kind = cell.get("cell_type")
+        region = CODE if kind == "code" else PROSE
+        if kind not in ("code", "markdown", "raw"):
+            continue
+        lines.append(Line("", finder.line, PROSE, number))  # cells never run together
+        lines.extend(_lines(cell.get("source", ""), region, number, finder))
+        outputs = _LineFinder(text, at)
+        for out in cell.get("outputs", []) if kind == "code" else []:
+            for text_part in _output_texts(out):
+                lines.extend(_lines(text_part, OUTPUT, number, outputs))
+    return doc
+
+
+def _output_texts(out: Any) -> list[Any]:
+    """The plain text an output shows: a stream, or the text/plain of a result."""
+    if not isinstance(out, dict):
+        return []
+    if out.get("output_type") == "stream":
+        return [out.get("text", "")]
+    data = out.get("data")
+    if isinstance(data, dict) and "text/plain" in data:
+        return [data["text/plain"]]
+    return []
+
+
+def _lines(source: Any, region: str, cell: int, finder: _LineFinder) -> list[Line]:
+    """A cell's source or an output's text (a string or a list of strings) as lines."""
+    parts = source if isinstance(source, list) else [source]
+    out: list[Line] = []
+    for part in parts:
+        if not isinstance(part, str):
+            continue
+        line = finder.find(part)  # a JSON string is on one line of the file
+        out.extend(Line(text, line, region, cell) for text in part.splitlines() or [""])
+    return out
+
+
+class _LineFinder:
+    """The file line of each string of the notebook, found in order in the raw JSON text
+    (nbformat writes every line of a cell as its own JSON string on its own line)."""
+
+    def __init__(self, raw: str, pos: int = 0):
+        self.raw = raw
+        self.pos = pos
+        self.line = raw.count("\n", 0, pos) + 1
+
+    def find(self, part: str) -> int:
+        for encoded in (json.dumps(part, ensure_ascii=False), json.dumps(part)):
+            at = self.raw.find(encoded, self.pos)
+            if at >= 0:
+                self.line += self.raw.count("\n", self.pos, at)
+                self.pos = at + len(encoded)
+                first = self.line
+                self.line += self.raw.count("\n", at, self.pos)
+                return first
+        return self.line  # written some other way: the line we are at is close

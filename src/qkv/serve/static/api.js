@@ -1,0 +1,18 @@
+// The JSON API: errors come back as {"error": ...} and become Error(message).
+export class ApiError extends Error {
+  constructor(message, status) { super(message); this.status = status; }
+}
+
+export async function api(path, { method = "GET", body, query, signal, raw = false } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+  const init = { method, signal, headers: {} };
+  if (body !== undefined) { init.body = typeof body === "string" ? body : JSON.stringify(body); init.headers["Content-Type"] = "application/json"; }
+  const r = await fetch(url, init);
+  if (!r.ok) {
+    let message = `${r.status} ${r.statusText}`;
+    try { const j = await r.json(); if (j.error) message = j.error; } catch (e) { /* not JSON */ }
+    throw new ApiError(message, r.status);
+  }
+  return raw ? r.blob() : r.json();
+}
