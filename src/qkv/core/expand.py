@@ -102,7 +102,7 @@ def _additive(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansio
     ]
     result = _num(step, i, j, digits)
     plain = " + ".join(f"{w}·tanh({a} + {_paren(b)})" for w, a, b in terms)
-    latex = " + ".join(rf"{w} \tanh({a} + {b})" for w, a, b in terms)
+    latex = " + ".join(rf"{w} \cdot \tanh({a} + {b})" for w, a, b in terms)
     return Expansion(f"{plain} = {result}", f"{latex} = {result}")
 
 
