@@ -28,6 +28,11 @@ def add_parser(sub: Any) -> None:
         metavar="NAME",
         help="a Hugging Face model: minilm (offline, the hf extra) or a local folder; with --text",
     )
+    src.add_argument(
+        "--loss",
+        metavar="RUN_DIR",
+        help="the loss curve of a qkv gpt train folder (its log.csv, or the file); -o .png/.svg",
+    )
     p.add_argument("--text", help="the text for --model")
     p.add_argument("--save", metavar="FILE.npz", help="also save the attention maps")
     p.add_argument("--step", default="weights", help="the Trace step to draw (default weights)")
@@ -79,6 +84,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise InputError("--text is the text for --model; give --model too (e.g. --model minilm)")
     if args.save is not None and args.maps is None and args.model is None:
         raise InputError("--save writes the maps of --maps or --model; there are none here")
+    if args.loss is not None and (args.view != "heatmap" or args.output is None):
+        raise InputError("--loss draws a picture: give -o loss.png (or .svg, .pdf), no --view")
     if args.view in ("model", "head", "trace"):
         if args.output is None or not args.output.endswith(".html"):
             raise InputError("-o FILE.html is needed for a page")
@@ -98,6 +105,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
+    if args.loss is not None:
+        return _loss(args)
     if args.view == "summary":
         return _summary(args)
     if args.view in ("model", "head", "trace"):
@@ -115,6 +124,18 @@ def run(args: argparse.Namespace) -> int:
             fig = trace_heatmap(example.trace(args.lang), args.step)
         _save_maps(args, maps)
         path = save(fig, args.output)  # matplotlib warns while drawing (a missing glyph)
+    say(str(path))
+    return 0
+
+
+def _loss(args: argparse.Namespace) -> int:
+    from qkv.losslog import read
+    from qkv.viz.heatmap import save
+    from qkv.viz.loss import loss_figure
+
+    rows = read(args.loss)
+    with warnings_as_lines():
+        path = save(loss_figure(rows, title=str(args.loss)), args.output)
     say(str(path))
     return 0
 

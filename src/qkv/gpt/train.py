@@ -19,6 +19,7 @@ from qkv.gpt import checkpoint, parallel
 from qkv.gpt.config import GPTConfig, TrainConfig
 from qkv.gpt.data import CharTokenizer
 from qkv.gpt.model import GPT
+from qkv.losslog import LossLog, Row
 
 
 @dataclass
@@ -141,23 +142,39 @@ def train(
             _check_optimizer(optimizer)
         except (ValueError, KeyError, TypeError, RuntimeError, IndexError):
             raise InputError("the checkpoint's optimizer state does not fit its model") from None
+    log = None
     if ranks.main:
         _make_out(out)
+        log = LossLog.start(out, resume)
     gen = torch.Generator().manual_seed(seed + run.step)
     model = run.model
     model.train()
     step = _stepper(model, ranks, grad_accum)
     tokens = t.batch_size * model.config.block_size
-    clock = time.perf_counter()
+    clock = started = time.perf_counter()
+    elapsed_before = 0.0 if log is None else log.elapsed_before
+    trained_s, trained_tokens = 0.0, 0  # for log.csv: training steps only, this run
     last: dict[str, float] = {}
     best = run.best
     for i in range(run.step, t.steps):
         loss = step(optimizer, run.train_data, t, i, gen)
         now = time.perf_counter()
         report = Progress(i + 1, t.steps, loss, tokens / max(now - clock, 1e-9))
+        trained_s, trained_tokens = trained_s + (now - clock), trained_tokens + tokens
         clock = now
         if ranks.main and ((i + 1) % t.eval_interval == 0 or i + 1 == t.steps):
             best, last = _evaluate(model, optimizer, run, report, best, seed, path)
+            if log is not None:
+                assert report.train_loss is not None and report.val_loss is not None
+                log.add(
+                    Row(
+                        report.step,
+                        report.train_loss,
+                        report.val_loss,
+                        trained_tokens / max(trained_s, 1e-9),
+                        elapsed_before + time.perf_counter() - started,
+                    )
+                )
             clock = time.perf_counter()  # evaluation time is not training throughput
         if on_progress is not None:
             on_progress(report)
