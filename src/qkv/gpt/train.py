@@ -151,34 +151,45 @@ def train(
     model.train()
     step = _stepper(model, ranks, grad_accum)
     tokens = t.batch_size * model.config.block_size
-    clock = started = time.perf_counter()
-    elapsed_before = 0.0 if log is None else log.elapsed_before
-    trained_s, trained_tokens = 0.0, 0  # for log.csv: training steps only, this run
+    clock = time.perf_counter()
+    meter = _Meter(0.0 if log is None else log.elapsed_before)
     last: dict[str, float] = {}
     best = run.best
     for i in range(run.step, t.steps):
         loss = step(optimizer, run.train_data, t, i, gen)
         now = time.perf_counter()
         report = Progress(i + 1, t.steps, loss, tokens / max(now - clock, 1e-9))
-        trained_s, trained_tokens = trained_s + (now - clock), trained_tokens + tokens
+        meter.trained(now - clock, tokens)
         clock = now
         if ranks.main and ((i + 1) % t.eval_interval == 0 or i + 1 == t.steps):
             best, last = _evaluate(model, optimizer, run, report, best, seed, path)
             if log is not None:
-                assert report.train_loss is not None and report.val_loss is not None
-                log.add(
-                    Row(
-                        report.step,
-                        report.train_loss,
-                        report.val_loss,
-                        trained_tokens / max(trained_s, 1e-9),
-                        elapsed_before + time.perf_counter() - started,
-                    )
-                )
+                log.add(meter.row(report))
             clock = time.perf_counter()  # evaluation time is not training throughput
         if on_progress is not None:
             on_progress(report)
     return {**last, "best_val": best}
+
+
+@dataclass
+class _Meter:
+    """For log.csv: tokens ÷ the time in training steps (this run), and the wall time since
+    the first run started (earlier runs' time, from the log, plus this one's)."""
+
+    elapsed_before: float
+    started: float = field(default_factory=time.perf_counter)
+    seconds: float = 0.0
+    tokens: int = 0
+
+    def trained(self, seconds: float, tokens: int) -> None:
+        self.seconds += seconds
+        self.tokens += tokens
+
+    def row(self, report: Progress) -> Row:
+        assert report.train_loss is not None and report.val_loss is not None
+        elapsed = self.elapsed_before + time.perf_counter() - self.started
+        speed = self.tokens / max(self.seconds, 1e-9)
+        return Row(report.step, report.train_loss, report.val_loss, speed, elapsed)
 
 
 def _evaluate(

@@ -4,7 +4,24 @@
            -> [what 1/sqrt(d_k) would change]
 
 Each arrow is one small function below; each adds a labelled Step (with exact numbers where
-a person can write them down) to the Trace.
+a person can write them down) to the Trace. With ``heads`` > 1 the arrows from Q, K, V to the
+output run once per head (steps "h1.scores", ...), then the heads are concatenated.
+
+The arguments of trace():
+
+Self-attention: give ``x`` (tokens x d) and optionally projections ``wq``/``wk``/``wv``
+(without them Q = K = V = X, as in the article). Cross-attention: give ``q``, ``k``, ``v``.
+``mask``: boolean (True = may attend) or additive numbers, shape (queries, keys).
+``lengths``: padding by valid lengths, one for all queries or one per query (d2l's
+``valid_lens``): query i sees the first n_i keys.
+``heads``: split the columns of Q, K and V into that many heads, attend in each (scaled
+by 1/sqrt(d_k / heads) by default) and concatenate; ``wo`` (d_v x d_out) projects the
+result, as multi-head attention's W_O.
+``score``: "dot" (Q·Kᵀ) or "additive" (Bahdanau: v_aᵀ tanh(W_a^q q + W_a^k k), with
+``wa_q`` (d_q x h), ``wa_k`` (d_k x h) and ``va`` (h) defaulting to identities and ones;
+additive scores are not scaled unless ``scale`` is a number).
+``contrast``: when unscaled, also show what 1/sqrt(d_k) would change.
+``rank``: for a single query, add each key's weighted value and rank the keys.
 """
 
 from __future__ import annotations
@@ -54,40 +71,13 @@ def trace(
     wa_k: Any = None,
     va: Any = None,
 ) -> Trace:
-    """Compute attention step by step and keep every intermediate.
-
-    Self-attention: give ``x`` (tokens x d) and optionally projections ``wq``/``wk``/``wv``
-    (without them Q = K = V = X, as in the article). Cross-attention: give ``q``, ``k``, ``v``.
-    ``mask``: boolean (True = may attend) or additive numbers, shape (queries, keys).
-    ``lengths``: padding by valid lengths, one for all queries or one per query (d2l's
-    ``valid_lens``): query i sees the first n_i keys.
-    ``heads``: split the columns of Q, K and V into that many heads, attend in each (scaled
-    by 1/sqrt(d_k / heads) by default) and concatenate; ``wo`` (d_v x d_out) projects the
-    result, as multi-head attention's W_O.
-    ``score``: "dot" (Q·Kᵀ) or "additive" (Bahdanau: v_aᵀ tanh(W_a^q q + W_a^k k), with
-    ``wa_q`` (d_q x h), ``wa_k`` (d_k x h) and ``va`` (h) defaulting to identities and ones;
-    additive scores are not scaled unless ``scale`` is a number).
-    ``contrast``: when unscaled, also show what 1/sqrt(d_k) would change.
-    ``rank``: for a single query, add each key's weighted value and rank the keys.
-    """
+    """Compute attention step by step and keep every intermediate; the arguments are described
+    in this module's docstring (``help(qkv.core.trace.pipeline)``)."""
     align = normalize_causal(causal)
     additive = _check_score(score, {"W_a^q": wa_q, "W_a^k": wa_k, "v_a": va})
-    n_heads = _check_heads(heads)
-    if additive and n_heads > 1:
-        raise InputError("additive scores are explained with one head; leave out heads")
-    if x is not None:
-        if q is not None or k is not None or v is not None:
-            raise InputError("give either x (self-attention) or q, k, v (cross-attention)")
-        if key_tokens is not None:
-            raise InputError("key tokens apply to cross-attention (q, k, v), not to x")
-        chain = self_inputs(x, {"wq": wq, "wk": wk, "wv": wv}, tokens, same_width=not additive)
-    else:
-        if wq is not None or wk is not None or wv is not None:
-            raise InputError("projections W_Q, W_K, W_V apply to x, not to q, k, v given directly")
-        chain = cross_inputs(q, k, v, tokens, key_tokens, same_width=not additive)
-    valid_lengths, valid = (
-        (None, None) if lengths is None else length_mask(lengths, chain.n_q, chain.k.shape[0])
-    )
+    n_heads = _check_heads(heads, additive)
+    chain = _inputs(x, q, k, v, {"wq": wq, "wk": wk, "wv": wv}, tokens, key_tokens, additive)
+    valid_lengths, valid = _lengths(lengths, chain)
     if additive and is_sqrt(scale):
         scale = "none"  # no dot product here that grows with d_k
     ranking: list[tuple[str, float, float]] = []
@@ -100,31 +90,42 @@ def trace(
         add_masked(chain, mask, align, valid)
         add_weights(chain)
         ranking = add_weighted(chain) if rank and chain.n_q == 1 else []
-        attended = add_output(chain, "output" if wo is None else "attended")
-        d_k = chain.d_k
+        attended, d_k = add_output(chain, "output" if wo is None else "attended"), chain.d_k
     else:
         attended, s_value, s_text, d_k = multi_head(
             chain, n_heads, scale, mask, align, valid, last=wo is None
         )
     if wo is not None:
         add_wo(chain, wo, attended)
+    # the 1/sqrt(d_k) contrast is about one head's dot products
+    shown = contrast and s_value == 1.0 and n_heads == 1 and not additive
     return Trace(
-        steps=chain.steps,
-        scale=s_value,
-        scale_text=s_text,
-        d_k=d_k,
-        causal=align,
-        example=example,
-        contrast=(
-            scale_contrast(chain)
-            if contrast and s_value == 1.0 and n_heads == 1 and not additive
-            else None
-        ),
-        ranking=ranking,
-        heads=n_heads,
-        score="additive" if additive else "dot",
-        lengths=valid_lengths,
-    )
+        chain.steps, s_value, s_text, d_k, align, example,
+        scale_contrast(chain) if shown else None, ranking, n_heads,
+        "additive" if additive else "dot", valid_lengths,
+    )  # fmt: skip
+
+
+def _inputs(
+    x: Any,
+    q: Any,
+    k: Any,
+    v: Any,
+    projections: dict[str, Any],
+    tokens: Sequence[str] | None,
+    key_tokens: Sequence[str] | None,
+    additive: bool,
+) -> Chain:
+    """X and its projections (self-attention), or Q, K, V given directly (cross-attention)."""
+    if x is not None:
+        if q is not None or k is not None or v is not None:
+            raise InputError("give either x (self-attention) or q, k, v (cross-attention)")
+        if key_tokens is not None:
+            raise InputError("key tokens apply to cross-attention (q, k, v), not to x")
+        return self_inputs(x, projections, tokens, same_width=not additive)
+    if any(w is not None for w in projections.values()):
+        raise InputError("projections W_Q, W_K, W_V apply to x, not to q, k, v given directly")
+    return cross_inputs(q, k, v, tokens, key_tokens, same_width=not additive)
 
 
 def _check_score(score: str, weights: dict[str, Any]) -> bool:
@@ -137,11 +138,20 @@ def _check_score(score: str, weights: dict[str, Any]) -> bool:
     return score == "additive"
 
 
-def _check_heads(heads: Any) -> int:
+def _lengths(lengths: Any, chain: Chain) -> tuple[list[int] | None, np.ndarray | None]:
+    """The valid lengths, one per query, and their mask (None, None without lengths)."""
+    if lengths is None:
+        return None, None
+    return length_mask(lengths, chain.n_q, chain.k.shape[0])
+
+
+def _check_heads(heads: Any, additive: bool) -> int:
     if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)):
         raise InputError(f"heads must be a whole number, not {str(heads)[:20]!r}")
     if not 1 <= heads <= limits.MAX_HEADS:
         raise InputError(f"heads must be between 1 and {limits.MAX_HEADS}, not {heads}")
+    if additive and heads > 1:
+        raise InputError("additive scores are explained with one head; leave out heads")
     return int(heads)
 
 
@@ -560,57 +570,23 @@ def add_additive_scores(chain: Chain, wa_q: Any, wa_k: Any, va: Any) -> None:
     are floats. Defaults (what d2l's AdditiveAttention learns, set to something a person can
     follow): W_a^q and W_a^k the identity, v_a all ones, hidden size h = d_q.
     """
-    d_q = chain.q.shape[1]
-    wq_m = None if wa_q is None else as_matrix(wa_q, "W_a^q")
-    wk_m = None if wa_k is None else as_matrix(wa_k, "W_a^k")
-    hidden = wq_m[0].shape[1] if wq_m else (wk_m[0].shape[1] if wk_m else d_q)
-    made = []
-    for step, given, name, wid in (
-        (chain.q, wq_m, "W_a^q", "wa_q"),
-        (chain.k, wk_m, "W_a^k", "wa_k"),
-    ):
-        tex = rf"W^{{a}}_{{{step.id}}}"
-        d = step.shape[1]
-        if given is None:
-            if d != hidden:
-                raise InputError(
-                    f"{name} defaults to the identity, which needs {step.id.upper()} to have "
-                    f"{count(hidden, 'column')} (it has {d}); give {name} ({d} x {hidden})"
-                )
-            ident = [[int(i == j) for j in range(d)] for i in range(d)]
-            given = as_matrix(ident, name)
-        wm, we = given
-        if wm.shape != (d, hidden):
-            raise InputError(
-                f"{name} is {wm.shape[0]}x{wm.shape[1]}, expected {d}x{hidden} "
-                f"({step.id.upper()}'s columns x the hidden size)"
-            )
-        w = chain.add(Step(wid, wm, list(step.cols), _labels(hidden, ""), name, tex, exact=we))
-        big = step.id.upper()
-        with np.errstate(over="ignore", invalid="ignore"):
-            proj = step.matrix @ wm
-        _check_finite(proj, f"{big}·{name}")
-        made.append(
-            chain.add(
-                Step(
-                    f"{step.id}a",
-                    proj,
-                    list(step.rows),
-                    _labels(hidden, ""),
-                    f"{big}a = {big}·{name}",
-                    f"{big}^a = {big}{w.latex}",
-                    exact=ex.matmul(step.exact, we),
-                    operands=(step.id, wid),
-                )
-            )
-        )
+    given = {"wa_q": wa_q, "wa_k": wa_k}
+    widths = [
+        as_matrix(w, n)[0].shape[1]
+        for n, w in zip(("W_a^q", "W_a^k"), (wa_q, wa_k), strict=True)
+        if w is not None
+    ]
+    hidden = widths[0] if widths else chain.q.shape[1]
+    qa, ka = (
+        _additive_side(chain, step, given[wid], wid, hidden)
+        for step, wid in ((chain.q, "wa_q"), (chain.k, "wa_k"))
+    )
     vm, ve = as_matrix([[1] * hidden] if va is None else va, "v_a")
     if vm.shape[0] != 1 and vm.shape[1] == 1:  # a column is fine too
         vm, ve = vm.T, ve.T
     if vm.shape != (1, hidden):
         raise InputError(f"v_a has {vm.size} numbers, expected {hidden} (the hidden size)")
     chain.add(Step("va", vm, ["v_a"], _labels(hidden, ""), "v_a", "v_a", exact=ve))
-    qa, ka = made
     with np.errstate(over="ignore", invalid="ignore"):
         scores = np.tanh(qa.matrix[:, None, :] + ka.matrix[None, :, :]) @ vm[0]
     _check_finite(scores, "the additive scores")
@@ -626,6 +602,41 @@ def add_additive_scores(chain: Chain, wa_q: Any, wa_k: Any, va: Any) -> None:
         )
     )
     chain.current, chain.current_exact = scores, None
+
+
+def _additive_side(chain: Chain, step: Step, w: Any, wid: str, hidden: int) -> Step:
+    """W_a^q (or W_a^k, the identity when not given) and Q·W_a^q (or K·W_a^k)."""
+    name, big, d = f"W_a^{step.id}", step.id.upper(), step.shape[1]
+    if w is None:
+        if d != hidden:
+            raise InputError(
+                f"{name} defaults to the identity, which needs {big} to have "
+                f"{count(hidden, 'column')} (it has {d}); give {name} ({d} x {hidden})"
+            )
+        w = [[int(i == j) for j in range(d)] for i in range(d)]
+    wm, we = as_matrix(w, name)
+    if wm.shape != (d, hidden):
+        raise InputError(
+            f"{name} is {wm.shape[0]}x{wm.shape[1]}, expected {d}x{hidden} "
+            f"({big}'s columns x the hidden size)"
+        )
+    tex = rf"W^{{a}}_{{{step.id}}}"
+    chain.add(Step(wid, wm, list(step.cols), _labels(hidden, ""), name, tex, exact=we))
+    with np.errstate(over="ignore", invalid="ignore"):
+        proj = step.matrix @ wm
+    _check_finite(proj, f"{big}·{name}")
+    return chain.add(
+        Step(
+            f"{step.id}a",
+            proj,
+            list(step.rows),
+            _labels(hidden, ""),
+            f"{big}a = {big}·{name}",
+            f"{big}^a = {big}{tex}",
+            exact=ex.matmul(step.exact, we),
+            operands=(step.id, wid),
+        )
+    )
 
 
 def scale_contrast(chain: Chain) -> ScaleContrast:
