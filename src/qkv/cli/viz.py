@@ -26,7 +26,8 @@ def add_parser(sub: Any) -> None:
     src.add_argument(
         "--model",
         metavar="NAME",
-        help="a Hugging Face model: minilm (offline, the hf extra) or a local folder; with --text",
+        help="a Hugging Face model: minilm (offline, the hf extra) or a local model folder "
+        "(encoder, decoder or encoder–decoder); with --text",
     )
     src.add_argument(
         "--loss",
@@ -34,6 +35,17 @@ def add_parser(sub: Any) -> None:
         help="the loss curve of a qkv gpt train folder (its log.csv, or the file); -o .png/.svg",
     )
     p.add_argument("--text", help="the text for --model")
+    p.add_argument(
+        "--target",
+        metavar="TEXT",
+        help="an encoder–decoder's decoder text (default: --text)",
+    )
+    p.add_argument(
+        "--part",
+        choices=("encoder", "decoder", "cross"),
+        help="an encoder–decoder's attention to show (default cross: decoder queries, "
+        "encoder keys)",
+    )
     p.add_argument("--save", metavar="FILE.npz", help="also save the attention maps")
     p.add_argument("--step", default="weights", help="the Trace step to draw (default weights)")
     p.add_argument("--layer", type=int, default=1, help="1-based layer of --maps")
@@ -62,7 +74,7 @@ def _maps(args: argparse.Namespace) -> Any:
             raise InputError("--model needs --text")
         from qkv.hf import attention_maps
 
-        maps = attention_maps(args.model, args.text)
+        maps = attention_maps(args.model, args.text, target=args.target, part=args.part)
     elif args.maps is not None:
         maps = AttentionMaps.load(args.maps)
     else:
@@ -76,14 +88,21 @@ def _save_maps(args: argparse.Namespace, maps: Any) -> None:
         maps.save(args.save)
 
 
-def _check_args(args: argparse.Namespace) -> None:
-    """Everything that can be refused before any work: no output is half made."""
-    from qkv.cli.output import check_outputs
-
+def _check_sources(args: argparse.Namespace) -> None:
+    """Options that belong to a source given without it."""
+    if (args.target is not None or args.part is not None) and args.model is None:
+        raise InputError("--target and --part are for --model (an encoder–decoder)")
     if args.text is not None and args.model is None:
         raise InputError("--text is the text for --model; give --model too (e.g. --model minilm)")
     if args.save is not None and args.maps is None and args.model is None:
         raise InputError("--save writes the maps of --maps or --model; there are none here")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Everything that can be refused before any work: no output is half made."""
+    from qkv.cli.output import check_outputs
+
+    _check_sources(args)
     if args.loss is not None and (args.view != "heatmap" or args.output is None):
         raise InputError("--loss draws a picture: give -o loss.png (or .svg, .pdf), no --view")
     if args.view in ("model", "head", "trace"):
