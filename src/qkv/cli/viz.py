@@ -53,10 +53,23 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--lang", choices=("zh", "en"), help="labels of the presets")
     p.add_argument(
         "--view",
-        choices=("heatmap", "summary", "model", "head", "trace"),
+        choices=("heatmap", "summary", "model", "head", "trace", "neuron"),
         default="heatmap",
         help="heatmap (a picture), summary (per-head numbers), model or head (an offline "
-        "HTML page of all layers and heads), trace (the hand calculation of --example)",
+        "HTML page of all layers and heads), trace (the hand calculation of --example), "
+        "neuron (how q·k builds one score of --example, dimension by dimension)",
+    )
+    p.add_argument(
+        "--query",
+        default="1",
+        metavar="I",
+        help="--view neuron: the query shown first (1-based number or token; default 1)",
+    )
+    p.add_argument(
+        "--key",
+        default="1",
+        metavar="J",
+        help="--view neuron: the key shown first (1-based number or token; default 1)",
     )
     p.add_argument("--format", choices=("text", "json"), default="text", help="for summary")
     p.add_argument(
@@ -105,7 +118,7 @@ def _check_args(args: argparse.Namespace) -> None:
     _check_sources(args)
     if args.loss is not None and (args.view != "heatmap" or args.output is None):
         raise InputError("--loss draws a picture: give -o loss.png (or .svg, .pdf), no --view")
-    if args.view in ("model", "head", "trace"):
+    if args.view in ("model", "head", "trace", "neuron"):
         if args.output is None or not args.output.endswith(".html"):
             raise InputError("-o FILE.html is needed for a page")
     elif args.output is not None:
@@ -128,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         return _loss(args)
     if args.view == "summary":
         return _summary(args)
+    if args.view == "neuron":
+        return _neuron(args)
     if args.view in ("model", "head", "trace"):
         return _page(args)
     from qkv.viz.heatmap import maps_heatmap, save, trace_heatmap
@@ -144,6 +159,27 @@ def run(args: argparse.Namespace) -> int:
         _save_maps(args, maps)
         path = save(fig, args.output)  # matplotlib warns while drawing (a missing glyph)
     say(str(path))
+    return 0
+
+
+def _neuron(args: argparse.Namespace) -> int:
+    """The neuron view of a preset: one query's and one key's dot product, term by term."""
+    from qkv.cli.output import write_text
+    from qkv.core.examples import DEFAULT_EXAMPLE, find_example
+    from qkv.core.expand import find_index
+    from qkv.viz.neuron import neuron_page
+
+    if args.maps is not None or args.model is not None:
+        raise InputError("--view neuron shows a preset's q and k (--example); maps hold no q, k")
+    example = find_example(args.example or DEFAULT_EXAMPLE)
+    trace = example.trace(args.lang)
+    try:
+        i = find_index(trace.first("scores").rows, args.query, "--query")
+        j = find_index(trace.first("scores").cols, args.key, "--key")
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    write_text(neuron_page(trace, i, j, title=f"q·k of {example.name}"), args.output)
+    say(args.output)
     return 0
 
 
