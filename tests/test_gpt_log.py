@@ -159,3 +159,12 @@ def test_sample_needs_a_prompt_or_a_start(run_dir, capsys):
     with pytest.raises(SystemExit) as e:
         main(["gpt", "sample", "--checkpoint", str(out), "--prompt", "我", "--start", "f"])
     assert e.value.code == 2
+
+
+def test_a_log_that_cannot_be_written_is_refused_before_training(tmp_path):
+    (tmp_path / "log.csv").mkdir()
+    model_config, train_config = preset("tiny")
+    short = replace(train_config, steps=10, eval_interval=10, eval_batches=1)
+    with pytest.raises(InputError, match="it is a folder"):
+        train(builtin_corpus(800), model_config, short, tmp_path, seed=2)
+    assert not (tmp_path / "checkpoint.pt").exists()

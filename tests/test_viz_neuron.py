@@ -106,3 +106,36 @@ def test_choosing_another_pair_redraws(tmp_path):
             assert XSS in tab.inner_text("#result") and not dialogs and not errors
         finally:
             b.close()
+
+
+@pytest.mark.browser
+def test_cross_attention_pages_label_the_keys(tmp_path):
+    """Maps with other keys than queries (cross-attention): the key side shows key_tokens."""
+    pytest.importorskip("playwright")
+    if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from qkv.maps import AttentionMaps
+    from qkv.viz.page import page
+
+    w = np.full((1, 2, 2, 3), 1 / 3, dtype=np.float32)
+    maps = AttentionMaps(w, ["a", "dog"], {"key_tokens": ["the", XSS, "mat"]})
+    path = tmp_path / "cross.html"
+    path.write_text(page(maps, view="head"), encoding="utf-8")
+    with sync_playwright() as p:
+        b = launch(p)
+        try:
+            tab = b.new_page()
+            errors = []
+            tab.on("pageerror", lambda e: errors.append(str(e)))
+            tab.goto(path.as_uri())
+            keys = tab.locator(".tok[data-side='k']").all_inner_texts()
+            queries = tab.locator(".tok[data-side='q']").all_inner_texts()
+            assert keys == ["the", XSS, "mat"] and queries == ["a", "dog"]
+            tab.locator(".tok[data-side='q'][data-index='1']").click()
+            tab.locator(".tok[data-side='k'][data-index='2']").hover()
+            assert tab.locator(".hover").inner_text().startswith("dog → mat: head 1 0.333")
+            assert errors == []
+        finally:
+            b.close()

@@ -53,7 +53,9 @@ class LossLog:
     def start(cls, out: Path, resume: bool) -> LossLog:
         """A new log (a new run replaces a stale one), or the old rows when resuming (a
         damaged old log is started over, not a reason to stop training)."""
-        path = out / FILENAME
+        from qkv.files import check_target
+
+        path = check_target(out / FILENAME, "the loss log")  # now, not at the first evaluation
         if resume and path.exists():
             try:
                 return cls(path, read(path))
