@@ -29,10 +29,13 @@ def loss_figure(rows: list[Row], title: str = "") -> Any:
         f"best val {best.val_loss:.3f}",
         (best.step, best.val_loss),
         textcoords="offset points",
-        xytext=(0, -14),
-        ha="center",
+        xytext=(6, 6),
+        ha="left",
         fontsize=8,
     )
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     ax.set_xlabel("step")
     ax.set_ylabel("loss (cross-entropy, nats)")
     last = rows[-1]

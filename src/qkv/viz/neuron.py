@@ -122,7 +122,7 @@ def _result(data: dict[str, Any], i: int, j: int) -> str:
     if pair["scaled"] is not None:
         parts.append(f"× {data['scale']} = {pair['scaled']}")
     parts.append(f"weight after softmax = {pair['weight']}")
-    return "   ".join(parts)
+    return "; ".join(parts)
 
 
 def _options(labels: list[str], chosen: int) -> str:
