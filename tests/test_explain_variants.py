@@ -225,7 +225,9 @@ def test_cli_lengths_in_every_format(capsys, tmp_path):
         assert code == 0 and err == ""
         assert needle in target.read_text(encoding="utf-8"), fmt
     code, out, _ = run(capsys, "--lengths", "2", "--lang", "zh")
-    assert code == 0 and "填充" in out
+    assert code == 0 and "填充" in out and "有效长度 2, 2, 2" in out
+    code, out, _ = run(capsys, "--lengths", "1,2,3", "--lang", "en")
+    assert "Valid lengths 1, 2, 3: the keys beyond a query's length are padding" in out
 
 
 @pytest.mark.parametrize(

@@ -156,6 +156,8 @@ def _step_section(
     )
     if step.base == "scores" and trace.score == "additive":
         sec.notes.append(t(lang, "additive.note"))
+    if step.base == "masked" and trace.lengths is not None and step.head in (None, 1):
+        sec.notes.append(t(lang, "lengths.note", lengths=", ".join(map(str, trace.lengths))))
     if entry is not None:
         ex = expand(trace, step.id, entry[0], entry[1], digits)
         if ex is not None:

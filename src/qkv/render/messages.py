@@ -95,6 +95,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "step.additive.text": "Entry (i, j): add query i's and key j's hidden vectors, take tanh "
         "of each number, weigh them by v_a and add (Bahdanau). Query and key may differ in "
         "length.",
+        "lengths.note": "Valid lengths {lengths}: the keys beyond a query's length are padding "
+        "(d2l's valid_lens), so they get -∞ and weight 0.",
         "additive.note": "tanh is not a rational function, so these scores (and what follows) are "
         "floats, computed from the exact Q·W_a^q and K·W_a^k above.",
     },
@@ -178,6 +180,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "step.additive.title": "加性相似度 S = v_aᵀ tanh(W_a^q q + W_a^k k)",
         "step.additive.text": "第 (i, j) 个数:把查询 i 和键 j 的隐藏向量相加,每个数取 tanh,用 v_a "
         "加权再相加(Bahdanau)。查询和键的长度可以不同。",
+        "lengths.note": "有效长度 {lengths}:超出查询长度的键是填充(d2l 的 valid_lens),"
+        "记为 -∞,权重为 0。",
         "additive.note": "tanh 不是有理函数,所以这些相似度(以及之后的结果)是浮点数,由上面精确的 "
         "Q·W_a^q 和 K·W_a^k 算出。",
     },
