@@ -86,6 +86,23 @@ def test_from_outputs_is_the_models_attentions(models):
     again = from_outputs(tuple(a.numpy() for a in out.attentions), tokens, batch=1)
     np.testing.assert_array_equal(again.maps, maps.maps)
     assert again.key_tokens == tokens and "key_tokens" not in again.meta
+    # the whole output object works too
+    whole = from_outputs(out, tokens, batch=1)
+    np.testing.assert_array_equal(whole.maps, maps.maps)
+
+
+def test_from_outputs_of_an_encoder_decoder_needs_the_kind(models):
+    model, tok = load(models["t5"])
+    enc, dec = tok(TEXT, return_tensors="pt"), tok(TARGET, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**enc, decoder_input_ids=dec["input_ids"], output_attentions=True)
+    with pytest.raises(InputError, match=r"pass outputs\.encoder_attentions"):
+        from_outputs(out, ["x"])
+    keys = tok.convert_ids_to_tokens(enc["input_ids"][0])
+    queries = tok.convert_ids_to_tokens(dec["input_ids"][0])
+    cross = from_outputs(out.cross_attentions, queries, keys)
+    assert cross.maps.shape == (2, 2, 5, 8) and cross.key_tokens == keys
+    np.testing.assert_array_equal(cross.maps[1, 1], out.cross_attentions[1][0, 1].numpy())
 
 
 @pytest.mark.parametrize(

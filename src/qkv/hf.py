@@ -70,6 +70,7 @@ def from_outputs(
 
     ``tokens`` label the queries; ``key_tokens`` the keys (default: ``tokens``; needed when
     there are other keys, as in cross-attention)."""
+    attentions = _attentions_of(attentions)
     if attentions is None or isinstance(attentions, (str, bytes)):
         raise InputError("no attentions: run the model with output_attentions=True")
     layers = list(attentions) if isinstance(attentions, (list, tuple)) else [attentions]
@@ -97,6 +98,26 @@ def from_outputs(
         info["key_tokens"] = keys
     maps = np.stack([a[batch] for a in arrays]).astype(np.float32)  # (layers, heads, N, S)
     return AttentionMaps(maps, tokens, info)
+
+
+def _attentions_of(value: Any) -> Any:
+    """The whole model output works too: its .attentions (an encoder or a decoder); an
+    encoder–decoder's output holds three kinds, so it has to be named."""
+    if not hasattr(value, "attentions") and not hasattr(value, "cross_attentions"):
+        return value
+    if _holds(getattr(value, "cross_attentions", None)) or _holds(
+        getattr(value, "encoder_attentions", None)
+    ):
+        raise InputError(
+            "an encoder–decoder's output: pass outputs.encoder_attentions, "
+            "outputs.decoder_attentions or outputs.cross_attentions (with key_tokens)"
+        )
+    return getattr(value, "attentions", None)
+
+
+def _holds(layers: Any) -> bool:
+    """Some layer's weights are there (BERT's output has cross_attentions of Nones)."""
+    return layers is not None and any(a is not None for a in layers)
 
 
 def _array(a: Any, layer: int) -> np.ndarray:
