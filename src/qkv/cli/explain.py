@@ -43,7 +43,7 @@ def add_parser(sub: Any) -> None:
         "--input",
         metavar="FILE",
         help="X from a file (JSON, CSV, bracket rows), or a JSON object with "
-        "x/q/k/v/wq/wk/wv/mask/tokens/key_tokens",
+        "x/q/k/v/wq/wk/wv/wo/wa_q/wa_k/va/mask/tokens/key_tokens",
     )
     for name in ("q", "k", "v"):
         src.add_argument(
@@ -174,11 +174,11 @@ def _trace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                 f"({_shown(kw['tokens'])})"
             )
     for name in ("x", "q", "k", "v", "wq", "wk", "wv", "wo", "wa_q", "wa_k", "va"):
-        value = getattr(args, name)
+        value, flag = getattr(args, name), name.replace("_", "-")
         if value is not None:
             if name in kw:
-                raise InputError(f"--{name} is given twice (on the command line and in --input)")
-            kw[name] = _matrix_arg(value, name.replace("_", "-"))
+                raise InputError(f"--{flag} is given twice (on the command line and in --input)")
+            kw[name] = _matrix_arg(value, flag)
     if args.tokens is not None:
         kw["tokens"] = parse_tokens(args.tokens)
     if args.key_tokens is not None:
