@@ -7,8 +7,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qkv.cli.main import main
+from qkv.core.attention import attention
 from qkv.core.examples import find_example
 from qkv.core.trace import Trace, trace
 from qkv.errors import InputError
@@ -344,3 +347,50 @@ def test_bad_additive_input_is_one_line(capsys, args, message):
 def test_python_api_rejects_unknown_score():
     with pytest.raises(InputError, match="score must be 'dot' or 'additive'"):
         trace(X4, score="cosine")
+
+
+# -- properties -----------------------------------------------------------------------------
+
+@st.composite
+def multi_head_inputs(draw):
+    heads = draw(st.integers(1, 3))
+    dh = draw(st.integers(1, 3))
+    n, d = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ints = st.integers(-3, 3)
+    x = draw(st.lists(st.lists(ints, min_size=d, max_size=d), min_size=n, max_size=n))
+    w = [
+        draw(
+            st.lists(
+                st.lists(ints, min_size=heads * dh, max_size=heads * dh), min_size=d, max_size=d
+            )
+        )
+        for _ in range(3)
+    ]
+    wo = draw(
+        st.lists(st.lists(ints, min_size=2, max_size=2), min_size=heads * dh, max_size=heads * dh)
+    )
+    lengths = draw(st.lists(st.integers(0, n), min_size=n, max_size=n))
+    return x, w, wo, heads, lengths
+
+
+@settings(max_examples=60, deadline=None)
+@given(multi_head_inputs())
+def test_multi_head_with_lengths_equals_batched_reference_attention(case):
+    """The trace's heads against qkv.core.attention on (heads, N, d_h) arrays: the same
+    numbers by another path (reshape, one batched call, boolean mask by lengths)."""
+    x, (wq, wk, wv), wo, heads, lengths = case
+    t = trace(x, wq=wq, wk=wk, wv=wv, wo=wo, heads=heads, lengths=lengths)
+    xa = np.array(x, dtype=np.float64)
+
+    def split(w):  # (N, H·dh) -> (H, N, dh)
+        m = xa @ np.array(w, dtype=np.float64)
+        return m.reshape(len(x), heads, -1).transpose(1, 0, 2)
+
+    n = len(x)
+    allowed = np.arange(n)[None, :] < np.array(lengths)[:, None]
+    out = attention(split(wq), split(wk), split(wv), mask=allowed)  # (H, N, dh)
+    expected = out.transpose(1, 0, 2).reshape(n, -1) @ np.array(wo, dtype=np.float64)
+    np.testing.assert_allclose(t.output, expected, rtol=1e-12, atol=1e-12)
+    for h in range(heads):
+        step = t[f"h{h + 1}.weights"] if heads > 1 else t["weights"]
+        assert (step.matrix[~allowed] == 0).all()  # padding gets weight exactly 0
