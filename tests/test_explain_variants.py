@@ -351,6 +351,7 @@ def test_python_api_rejects_unknown_score():
 
 # -- properties -----------------------------------------------------------------------------
 
+
 @st.composite
 def multi_head_inputs(draw):
     heads = draw(st.integers(1, 3))
