@@ -213,3 +213,26 @@ def test_import_qkv_is_light():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "[]"
+
+
+def test_csv_with_a_header_row_and_fractions(tmp_path, capsys):
+    csv = tmp_path / "x.csv"
+    csv.write_text("token,d1,d2,d3\n我,1,0,1/3\n爱,0,2,0\n", encoding="utf-8")
+    code, out, err = run(capsys, "--input", str(csv), "--format", "json")
+    assert code == 0, err
+    x = json.loads(out)["steps"][0]
+    assert x["rows"] == ["我", "爱"] and x["cols"] == ["d1", "d2", "d3"]
+    assert x["exact"][0][2] == "1/3"
+    assert "first row of" in err and "column names (d1, d2, d3)" in err
+    assert "first column of" in err and "token labels (我, 爱)" in err
+
+
+def test_wq_alone_names_the_missing_projection(tmp_path, capsys):
+    """K = X without W_K (the article's convention): a W_Q that changes the width needs W_K."""
+    w = "[[1,0],[0,1],[1,1]]"
+    code, _, err = run(capsys, "--x", "[[1,0,1],[0,2,0]]", "--wq", w, "--scale", "none")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "K = X has 3" in err and "give W_K too (K = X·W_K, 3 x 2)" in err
+    x = "[[1,0,1],[0,2,0]]"
+    code, _, err = run(capsys, "--x", x, "--wq", w, "--wk", w, "--scale", "none")
+    assert code == 0, err

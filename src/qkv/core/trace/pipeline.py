@@ -40,6 +40,7 @@ def trace(
     wv: Any = None,
     tokens: Sequence[str] | None = None,
     key_tokens: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
     scale: ScaleArg = "sqrt",
     mask: Any = None,
     causal: bool | str | None = False,
@@ -51,6 +52,7 @@ def trace(
 
     Self-attention: give ``x`` (tokens x d) and optionally projections ``wq``/``wk``/``wv``
     (without them Q = K = V = X, as in the article). Cross-attention: give ``q``, ``k``, ``v``.
+    ``columns``: names of X's columns (a CSV header), else 1, 2, ...
     ``mask``: boolean (True = may attend) or additive numbers, shape (queries, keys).
     ``contrast``: when unscaled, also show what 1/sqrt(d_k) would change.
     ``rank``: for a single query, add each key's weighted value and rank the keys.
@@ -61,8 +63,10 @@ def trace(
             raise InputError("give either x (self-attention) or q, k, v (cross-attention)")
         if key_tokens is not None:
             raise InputError("key tokens apply to cross-attention (q, k, v), not to x")
-        chain = self_inputs(x, {"wq": wq, "wk": wk, "wv": wv}, tokens)
+        chain = self_inputs(x, {"wq": wq, "wk": wk, "wv": wv}, tokens, columns)
     else:
+        if columns is not None:
+            raise InputError("column names apply to x, not to q, k, v given directly")
         if wq is not None or wk is not None or wv is not None:
             raise InputError("projections W_Q, W_K, W_V apply to x, not to q, k, v given directly")
         chain = cross_inputs(q, k, v, tokens, key_tokens)
@@ -142,12 +146,21 @@ def check_labels(tokens: Sequence[str], what: str) -> None:
             )
 
 
-def self_inputs(x: Any, projections: dict[str, Any], tokens: Sequence[str] | None) -> Chain:
+def self_inputs(
+    x: Any,
+    projections: dict[str, Any],
+    tokens: Sequence[str] | None,
+    columns: Sequence[str] | None = None,
+) -> Chain:
     """X, then W_Q/W_K/W_V where given, then Q, K, V (each X·W, or X itself)."""
     xm, xe = as_matrix(x, "X", limits.MAX_TOKENS)
     n, d = xm.shape
     tok = _check_tokens(tokens, n, "X") or _labels(n, "t")
-    dims = _labels(d, "")
+    if columns is not None:
+        check_labels([str(c) for c in columns], "the columns of X")
+        if len(columns) != d:
+            raise InputError(f"{len(columns)} column names given for {count(d, 'column')} of X")
+    dims = [str(c) for c in columns] if columns is not None else _labels(d, "")
     steps = [Step("x", xm, tok, dims, "X", "X", exact=xe)]
     made: dict[str, Step] = {}
     for wid, label, _ in PROJECTIONS:
@@ -182,9 +195,17 @@ def self_inputs(x: Any, projections: dict[str, Any], tokens: Sequence[str] | Non
         steps.append(step)
     q, k = steps[-3], steps[-2]
     if q.shape[1] != k.shape[1]:
+        # Without W_K, K is X itself (the article's convention): name the projection to add.
+        lone = [label for wid, label, _ in PROJECTIONS[:2] if wid not in made]
+        fix = (
+            f"give {lone[0]} too ({lone[0][-1]} = X·{lone[0]}, {d} x "
+            f"{q.shape[1] if lone[0] == 'W_K' else k.shape[1]})"
+            if len(lone) == 1
+            else "give W_Q and W_K the same number of columns"
+        )
         raise InputError(
             f"Q and K do not fit: {q.formula} has {count(q.shape[1], 'column')}, {k.formula} "
-            f"has {k.shape[1]}; give W_Q and W_K the same number of columns"
+            f"has {k.shape[1]}; {fix}"
         )
     return Chain(steps, q, k, steps[-1])
 
