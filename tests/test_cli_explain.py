@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -236,3 +237,36 @@ def test_wq_alone_names_the_missing_projection(tmp_path, capsys):
     x = "[[1,0,1],[0,2,0]]"
     code, _, err = run(capsys, "--x", x, "--wq", w, "--wk", w, "--scale", "none")
     assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("locale", "lang", "expected"),
+    [
+        ("zh_CN.UTF-8", None, "注意力"),
+        ("en_US.UTF-8", None, "Attention, step by step"),
+        ("zh_CN.UTF-8", "en", "Attention, step by step"),
+        ("en_US.UTF-8", "zh", "注意力"),
+    ],
+)
+def test_python_explain_follows_the_locale_like_the_cli(monkeypatch, locale, lang, expected):
+    """print(qkv.explain()) speaks the CLI's language (the locale) unless lang= says otherwise;
+    and it is the hand calculation as text, not a dataclass dump."""
+    import qkv
+
+    for var in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", locale)
+    t = qkv.explain() if lang is None else qkv.explain(lang=lang)
+    text = str(t)
+    assert expected in text.splitlines()[0]
+    assert "Step(" not in text and "array(" not in text
+    assert expected in (t._repr_html_() or "")
+    cli = subprocess.run(
+        [sys.executable, "-m", "qkv", "explain", *(["--lang", lang] if lang else [])],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LANG": locale},
+        timeout=60,
+        check=False,
+    )
+    assert expected in cli.stdout.splitlines()[0]
