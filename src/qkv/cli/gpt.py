@@ -217,7 +217,9 @@ def _train(
     world = parallel.current().world
     each = f"{world} processes × {threads}" if world > 1 else f"{threads}"
     header = f"training {args.preset} on {source} ({len(text):,} characters, {each} threads)"
-    display = _TrainDisplay(header, train_config.steps) if main else None
+    from qkv.cli.progress import TrainDisplay
+
+    display = TrainDisplay(header, train_config.steps) if main else None
     try:
         result = train(
             text,
@@ -239,47 +241,11 @@ def _train(
             display.close()
     if main:
         out = Path(args.out) / "checkpoint.pt"
+        done = None if display is None else display.summary()
+        if done is not None:
+            say(done)
         say(f"best val loss {result['best_val']:.4f}; checkpoint: {out}")
     return 0
-
-
-class _TrainDisplay:
-    """The header and the progress bar, shown from the first step on: a run refused while it
-    starts (a corpus too short, a checkpoint that does not fit) prints only its error line."""
-
-    def __init__(self, header: str, total: int):
-        self.header, self.total = header, total
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __call__(self, p: Any) -> None:
-        if self.bar is None:
-            self._start()
-        self.bar.update(self.task, completed=p.step, loss=p.loss, tps=p.tokens_per_s)
-        if p.val_loss is not None:
-            mark = " (saved)" if p.saved else ""
-            self.bar.console.print(
-                f"step {p.step}: train loss {p.train_loss:.4f}, val loss {p.val_loss:.4f}{mark}"
-            )
-
-    def _start(self) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        say(self.header)
-        columns = (
-            TextColumn("[bold]step {task.completed}/{task.total}"),
-            BarColumn(),
-            TextColumn("loss {task.fields[loss]:.3f}  {task.fields[tps]:,.0f} tok/s"),
-            TimeRemainingColumn(),
-        )
-        self.bar = Progress(*columns, transient=False)
-        self.bar.start()
-        self.task = self.bar.add_task("train", total=self.total, loss=float("nan"), tps=0.0)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
 
 
 def _prompt_ids(tok: Any, prompt: str) -> list[int]:
