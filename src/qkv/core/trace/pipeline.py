@@ -156,11 +156,7 @@ def self_inputs(
     xm, xe = as_matrix(x, "X", limits.MAX_TOKENS)
     n, d = xm.shape
     tok = _check_tokens(tokens, n, "X") or _labels(n, "t")
-    if columns is not None:
-        check_labels([str(c) for c in columns], "the columns of X")
-        if len(columns) != d:
-            raise InputError(f"{len(columns)} column names given for {count(d, 'column')} of X")
-    dims = [str(c) for c in columns] if columns is not None else _labels(d, "")
+    dims = _columns(columns, d)
     steps = [Step("x", xm, tok, dims, "X", "X", exact=xe)]
     made: dict[str, Step] = {}
     for wid, label, _ in PROJECTIONS:
@@ -194,20 +190,36 @@ def self_inputs(
             step = Step(sid, xm, tok, dims, f"{big} = X", f"{big} = X", exact=xe, same_as="x")
         steps.append(step)
     q, k = steps[-3], steps[-2]
-    if q.shape[1] != k.shape[1]:
-        # Without W_K, K is X itself (the article's convention): name the projection to add.
-        lone = [label for wid, label, _ in PROJECTIONS[:2] if wid not in made]
-        fix = (
-            f"give {lone[0]} too ({lone[0][-1]} = X·{lone[0]}, {d} x "
-            f"{q.shape[1] if lone[0] == 'W_K' else k.shape[1]})"
-            if len(lone) == 1
-            else "give W_Q and W_K the same number of columns"
-        )
-        raise InputError(
-            f"Q and K do not fit: {q.formula} has {count(q.shape[1], 'column')}, {k.formula} "
-            f"has {k.shape[1]}; {fix}"
-        )
+    _check_q_k(q, k, [label for wid, label, _ in PROJECTIONS[:2] if wid not in made], d)
     return Chain(steps, q, k, steps[-1])
+
+
+def _columns(columns: Sequence[str] | None, d: int) -> list[str]:
+    """X's column labels: the names given (a CSV header), else 1, 2, ..."""
+    if columns is None:
+        return _labels(d, "")
+    names = [str(c) for c in columns]
+    check_labels(names, "the columns of X")
+    if len(names) != d:
+        raise InputError(f"{len(names)} column names given for {count(d, 'column')} of X")
+    return names
+
+
+def _check_q_k(q: Step, k: Step, missing: list[str], d: int) -> None:
+    """Q and K of one width; ``missing`` are the projections of W_Q, W_K not given."""
+    if q.shape[1] == k.shape[1]:
+        return
+    # Without W_K, K is X itself (the article's convention): name the projection to add.
+    fix = (
+        f"give {missing[0]} too ({missing[0][-1]} = X·{missing[0]}, {d} x "
+        f"{q.shape[1] if missing[0] == 'W_K' else k.shape[1]})"
+        if len(missing) == 1
+        else "give W_Q and W_K the same number of columns"
+    )
+    raise InputError(
+        f"Q and K do not fit: {q.formula} has {count(q.shape[1], 'column')}, {k.formula} "
+        f"has {k.shape[1]}; {fix}"
+    )
 
 
 def cross_inputs(
