@@ -1,9 +1,10 @@
 """Every command and Python snippet of the README runs, as a new user would run it.
 
 Commands are the lines of the README's indented blocks that start with a program (qkv, pip,
-bash, torchrun); snippets are its ```python blocks. They run in order in one temporary folder
+bash, torchrun); snippets are its ```python blocks. They run in README order in one temporary folder
 that holds a copy of examples/ (their inputs), with `qkv` on PATH meaning this checkout. Lines
-that cannot run here are in SKIPPED with the reason; training runs a few steps (STEPS).
+that cannot run here are in SKIPPED with the reason; training runs a few steps (STEPS). A line
+run alone (-k, or another worker) first runs the lines above it that it may depend on.
 """
 
 from __future__ import annotations
@@ -106,9 +107,17 @@ def _missing(command: str) -> str | None:
     return None
 
 
+class Folder:
+    """A user's folder: the README's inputs under examples/, `qkv` on PATH, and the lines of
+    the README already run in it (a later line may need an earlier one's checkpoint)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.ran: set[int] = set()
+
+
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A user's folder: the README's inputs under examples/, `qkv` on PATH."""
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Folder:
     home = tmp_path_factory.mktemp("readme")
     shutil.copytree(ROOT / "examples", home / "examples")
     bin_dir = home / ".bin"
@@ -116,7 +125,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shim = bin_dir / "qkv"
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m qkv "$@"\n', encoding="utf-8")
     shim.chmod(0o755)
-    return home
+    return Folder(home)
 
 
 def _env(folder: Path) -> dict[str, str]:
@@ -139,30 +148,47 @@ def test_the_readme_has_what_this_test_reads():
                 assert (ROOT / word).is_file(), f"{word} named by {c!r} is not shipped"
 
 
-@pytest.mark.parametrize(("line", "command"), COMMANDS, ids=[f"line{n}" for n, _ in COMMANDS])
-def test_command(line: int, command: str, folder: Path):
-    """Runs in README order (training before sampling): one folder for the module."""
+def _skip_reason(line: int, command: str) -> str | None:
     for start, why in SKIPPED.items():
         if command.startswith(start):
-            pytest.skip(f"README line {line}: {why}")
-    command = REWRITTEN.get(command, command)
-    module = _missing(command)
+            return f"README line {line}: {why}"
+    module = _missing(REWRITTEN.get(command, command))
     if module is not None:
-        pytest.skip(f"README line {line} needs {module} (an optional extra)")
+        return f"README line {line} needs {module} (an optional extra)"
+    return None
+
+
+def _run_line(line: int, command: str, folder: Folder) -> None:
+    """Run one README line in the folder; fail with its stderr unless it succeeded."""
+    command = REWRITTEN.get(command, command)
     run = _shorter(_without_comment(command))
     done = subprocess.run(
         ["bash", "-c", run],
-        cwd=folder,
-        env=_env(folder),
+        cwd=folder.path,
+        env=_env(folder.path),
         capture_output=True,
         text=True,
         timeout=600,
     )
+    folder.ran.add(line)
     allowed = next((v for k, v in ALLOWED_EXIT.items() if command.startswith(k)), (0,))
     why = f"README line {line}: {run}\n{done.stderr[-2000:]}"
     assert done.returncode in allowed, why
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr, why
     assert done.stdout.strip() or done.stderr.strip(), why  # it said something
+
+
+@pytest.mark.parametrize(("line", "command"), COMMANDS, ids=[f"line{n}" for n, _ in COMMANDS])
+def test_command(line: int, command: str, folder: Folder):
+    """Each line after the lines above it (training before sampling), as a reader runs them;
+    the earlier lines run first when this one is run alone (-k)."""
+    reason = _skip_reason(line, command)
+    if reason is not None:
+        pytest.skip(reason)
+    for before, earlier in COMMANDS:
+        if before < line and before not in folder.ran and _skip_reason(before, earlier) is None:
+            _run_line(before, earlier, folder)
+    _run_line(line, command, folder)
 
 
 def _free_port() -> int:
@@ -172,19 +198,19 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize(("line", "code"), SNIPPETS, ids=[f"line{n}" for n, _ in SNIPPETS])
-def test_python_snippet(line: int, code: str, folder: Path):
+def test_python_snippet(line: int, code: str, folder: Folder):
     """Each snippet alone, as pasted into a fresh Python: it defines what it uses."""
     for module in ("torch", "matplotlib"):
         if re.search(rf"\b(import {module}|from qkv\.(nn|viz))", code) and (
             importlib.util.find_spec(module) is None
         ):
             pytest.skip(f"the snippet at README line {line} needs {module} (an optional extra)")
-    env = _env(folder)
+    env = _env(folder.path)
     # torch.distributed in one process: what torchrun would set for a group of one
     env.update(RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
     done = subprocess.run(
         [sys.executable, "-W", "error::SyntaxWarning", "-c", code],
-        cwd=folder,
+        cwd=folder.path,
         env=env,
         capture_output=True,
         text=True,
