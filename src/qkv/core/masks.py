@@ -100,4 +100,3 @@ def window_mask(
     j = np.arange(n_keys)[None, :]
     band: np.ndarray = np.abs(j - (i + causal_offset(n_queries, n_keys, align))) <= width
     return band
-

@@ -26,10 +26,12 @@ class Progress:
     step: int
     steps: int
     loss: float
-    tokens_per_s: float
+    tokens_per_s: float  # tokens trained on in this run ÷ its wall time so far (evaluations too)
     train_loss: float | None = None  # set at evaluation steps
     val_loss: float | None = None
     saved: bool = False
+    tokens: int = 0  # tokens trained on in this run (a resumed run counts from its start)
+    elapsed: float = 0.0  # wall seconds since this run's first step began
 
 
 def configure_cpu() -> int:
@@ -147,18 +149,19 @@ def train(
     model = run.model
     model.train()
     step = _stepper(model, ranks, grad_accum)
-    tokens = t.batch_size * model.config.block_size
-    clock = time.perf_counter()
+    tokens = t.batch_size * model.config.block_size  # the global batch, on all ranks together
+    start = time.perf_counter()
     last: dict[str, float] = {}
     best = run.best
     for i in range(run.step, t.steps):
         loss = step(optimizer, run.train_data, t, i, gen)
-        now = time.perf_counter()
-        report = Progress(i + 1, t.steps, loss, tokens / max(now - clock, 1e-9))
-        clock = now
+        report = Progress(i + 1, t.steps, loss, 0.0, tokens=(i + 1 - run.step) * tokens)
         if ranks.main and ((i + 1) % t.eval_interval == 0 or i + 1 == t.steps):
             best, last = _evaluate(model, optimizer, run, report, best, seed, path)
-            clock = time.perf_counter()  # evaluation time is not training throughput
+        # the average since the start, not the last step's rate (which skips evaluations and
+        # swings tenfold on a shared machine): what a user can divide by the clock
+        report.elapsed = time.perf_counter() - start
+        report.tokens_per_s = report.tokens / max(report.elapsed, 1e-9)
         if on_progress is not None:
             on_progress(report)
     return {**last, "best_val": best}

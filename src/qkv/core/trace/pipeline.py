@@ -40,6 +40,7 @@ def trace(
     wv: Any = None,
     tokens: Sequence[str] | None = None,
     key_tokens: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
     scale: ScaleArg = "sqrt",
     mask: Any = None,
     causal: bool | str | None = False,
@@ -51,6 +52,7 @@ def trace(
 
     Self-attention: give ``x`` (tokens x d) and optionally projections ``wq``/``wk``/``wv``
     (without them Q = K = V = X, as in the article). Cross-attention: give ``q``, ``k``, ``v``.
+    ``columns``: names of X's columns (a CSV header), else 1, 2, ...
     ``mask``: boolean (True = may attend) or additive numbers, shape (queries, keys).
     ``contrast``: when unscaled, also show what 1/sqrt(d_k) would change.
     ``rank``: for a single query, add each key's weighted value and rank the keys.
@@ -61,8 +63,10 @@ def trace(
             raise InputError("give either x (self-attention) or q, k, v (cross-attention)")
         if key_tokens is not None:
             raise InputError("key tokens apply to cross-attention (q, k, v), not to x")
-        chain = self_inputs(x, {"wq": wq, "wk": wk, "wv": wv}, tokens)
+        chain = self_inputs(x, {"wq": wq, "wk": wk, "wv": wv}, tokens, columns)
     else:
+        if columns is not None:
+            raise InputError("column names apply to x, not to q, k, v given directly")
         if wq is not None or wk is not None or wv is not None:
             raise InputError("projections W_Q, W_K, W_V apply to x, not to q, k, v given directly")
         chain = cross_inputs(q, k, v, tokens, key_tokens)
@@ -142,12 +146,17 @@ def check_labels(tokens: Sequence[str], what: str) -> None:
             )
 
 
-def self_inputs(x: Any, projections: dict[str, Any], tokens: Sequence[str] | None) -> Chain:
+def self_inputs(
+    x: Any,
+    projections: dict[str, Any],
+    tokens: Sequence[str] | None,
+    columns: Sequence[str] | None = None,
+) -> Chain:
     """X, then W_Q/W_K/W_V where given, then Q, K, V (each X·W, or X itself)."""
     xm, xe = as_matrix(x, "X", limits.MAX_TOKENS)
     n, d = xm.shape
     tok = _check_tokens(tokens, n, "X") or _labels(n, "t")
-    dims = _labels(d, "")
+    dims = _columns(columns, d)
     steps = [Step("x", xm, tok, dims, "X", "X", exact=xe)]
     made: dict[str, Step] = {}
     for wid, label, _ in PROJECTIONS:
@@ -181,12 +190,36 @@ def self_inputs(x: Any, projections: dict[str, Any], tokens: Sequence[str] | Non
             step = Step(sid, xm, tok, dims, f"{big} = X", f"{big} = X", exact=xe, same_as="x")
         steps.append(step)
     q, k = steps[-3], steps[-2]
-    if q.shape[1] != k.shape[1]:
-        raise InputError(
-            f"Q and K do not fit: {q.formula} has {count(q.shape[1], 'column')}, {k.formula} "
-            f"has {k.shape[1]}; give W_Q and W_K the same number of columns"
-        )
+    _check_q_k(q, k, [label for wid, label, _ in PROJECTIONS[:2] if wid not in made], d)
     return Chain(steps, q, k, steps[-1])
+
+
+def _columns(columns: Sequence[str] | None, d: int) -> list[str]:
+    """X's column labels: the names given (a CSV header), else 1, 2, ..."""
+    if columns is None:
+        return _labels(d, "")
+    names = [str(c) for c in columns]
+    check_labels(names, "the columns of X")
+    if len(names) != d:
+        raise InputError(f"{len(names)} column names given for {count(d, 'column')} of X")
+    return names
+
+
+def _check_q_k(q: Step, k: Step, missing: list[str], d: int) -> None:
+    """Q and K of one width; ``missing`` are the projections of W_Q, W_K not given."""
+    if q.shape[1] == k.shape[1]:
+        return
+    # Without W_K, K is X itself (the article's convention): name the projection to add.
+    fix = (
+        f"give {missing[0]} too ({missing[0][-1]} = X·{missing[0]}, {d} x "
+        f"{q.shape[1] if missing[0] == 'W_K' else k.shape[1]})"
+        if len(missing) == 1
+        else "give W_Q and W_K the same number of columns"
+    )
+    raise InputError(
+        f"Q and K do not fit: {q.formula} has {count(q.shape[1], 'column')}, {k.formula} "
+        f"has {k.shape[1]}; {fix}"
+    )
 
 
 def cross_inputs(

@@ -129,6 +129,9 @@ class Trace:
     example: str | None = None
     contrast: ScaleContrast | None = None
     ranking: list[tuple[str, float, float]] = field(default_factory=list)
+    # the language asked for (qkv.explain(lang=...)): how str() and Jupyter show this trace;
+    # None follows the locale, as the CLI does. Not part of the computation or its JSON.
+    lang: str | None = field(default=None, compare=False)
 
     def __getitem__(self, step_id: str) -> Step:
         for step in self.steps:
