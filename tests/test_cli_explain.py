@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -213,3 +214,59 @@ def test_import_qkv_is_light():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "[]"
+
+
+def test_csv_with_a_header_row_and_fractions(tmp_path, capsys):
+    csv = tmp_path / "x.csv"
+    csv.write_text("token,d1,d2,d3\n我,1,0,1/3\n爱,0,2,0\n", encoding="utf-8")
+    code, out, err = run(capsys, "--input", str(csv), "--format", "json")
+    assert code == 0, err
+    x = json.loads(out)["steps"][0]
+    assert x["rows"] == ["我", "爱"] and x["cols"] == ["d1", "d2", "d3"]
+    assert x["exact"][0][2] == "1/3"
+    assert "first row of" in err and "column names (d1, d2, d3)" in err
+    assert "first column of" in err and "token labels (我, 爱)" in err
+
+
+def test_wq_alone_names_the_missing_projection(tmp_path, capsys):
+    """K = X without W_K (the article's convention): a W_Q that changes the width needs W_K."""
+    w = "[[1,0],[0,1],[1,1]]"
+    code, _, err = run(capsys, "--x", "[[1,0,1],[0,2,0]]", "--wq", w, "--scale", "none")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "K = X has 3" in err and "give W_K too (K = X·W_K, 3 x 2)" in err
+    x = "[[1,0,1],[0,2,0]]"
+    code, _, err = run(capsys, "--x", x, "--wq", w, "--wk", w, "--scale", "none")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("locale", "lang", "expected"),
+    [
+        ("zh_CN.UTF-8", None, "注意力"),
+        ("en_US.UTF-8", None, "Attention, step by step"),
+        ("zh_CN.UTF-8", "en", "Attention, step by step"),
+        ("en_US.UTF-8", "zh", "注意力"),
+    ],
+)
+def test_python_explain_follows_the_locale_like_the_cli(monkeypatch, locale, lang, expected):
+    """print(qkv.explain()) speaks the CLI's language (the locale) unless lang= says otherwise;
+    and it is the hand calculation as text, not a dataclass dump."""
+    import qkv
+
+    for var in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", locale)
+    t = qkv.explain() if lang is None else qkv.explain(lang=lang)
+    text = str(t)
+    assert expected in text.splitlines()[0]
+    assert "Step(" not in text and "array(" not in text
+    assert expected in (t._repr_html_() or "")
+    cli = subprocess.run(
+        [sys.executable, "-m", "qkv", "explain", *(["--lang", lang] if lang else [])],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LANG": locale},
+        timeout=60,
+        check=False,
+    )
+    assert expected in cli.stdout.splitlines()[0]

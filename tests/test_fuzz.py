@@ -8,7 +8,8 @@ of the fork server (tests/isolate.py) with a CPU and a memory limit, and must:
   internal error (the children run with QKV_DEBUG=1, so an internal error shows its traceback;
   without it, it is exit 70);
 - on exit 2, print one error line (warnings and notes may come before it) and nothing on
-  stdout, and leave every requested output as it was (absent, or its old content);
+  stdout, and leave every requested output as it was (absent, or its old content); but
+  `check --format json` writes its complete document saying exit 2, as the README promises;
 - leave nothing in its working folder but its inputs and the outputs it was asked for
   (no temporary file, no hidden .npz), and change no input.
 
@@ -21,6 +22,7 @@ innermost qkv frame of its traceback (or of the stack dumped when the CPU limit 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -130,6 +132,10 @@ def _refusal(case, out, err: str, before: dict, after: dict) -> list[str]:
         problems.append("exit 2 without an error line")
     if any(": error: " in ln or not re.search(r": (warning|note): ", ln) for ln in lines[:-1]):
         problems.append("more than one error line")
+    if _error_document(case):  # qkv check --format json: a complete document, "exit": 2
+        if out.stdout and _exit_of(out.stdout) != 2:
+            problems.append("exit 2 with a JSON document that does not say exit 2")
+        return problems
     if out.stdout:
         problems.append("exit 2 with output on stdout")
     for o in case.outputs:
@@ -137,6 +143,23 @@ def _refusal(case, out, err: str, before: dict, after: dict) -> list[str]:
         if any(before.get(k) != after.get(k) for k in touched):
             problems.append(f"exit 2 but {o} was written")
     return problems
+
+
+def _error_document(case) -> bool:
+    """`qkv check --format json` writes a complete document for every exit code, exit 2 too
+    (README, schema qkv.check/2): its refusal is that document, not silence."""
+    argv = case.argv
+    json_format = "--format=json" in argv or any(
+        a == "--format" and b == "json" for a, b in itertools.pairwise(argv)
+    )
+    return argv[0] == "check" and json_format
+
+
+def _exit_of(stdout: bytes) -> object:
+    try:
+        return json.loads(stdout).get("exit")
+    except (ValueError, AttributeError):
+        return None
 
 
 def _left_behind(case, before: dict, after: dict) -> list[str]:

@@ -80,3 +80,15 @@ def test_round_trip_through_csv(rows):
     text = "\n".join(",".join(str(x) for x in row) for row in rows)
     assert parse_matrix(text).rows == rows
     assert parse_number(str(rows[0][0]), "x") == rows[0][0]
+
+
+def test_csv_header_row_names_the_columns_and_fractions_stay_exact():
+    p = parse_matrix("token,a,b,c\n我,1,0,1/3\n爱,0,2,−1/2\n")
+    assert p.columns == ["a", "b", "c"] and p.labels == ["我", "爱"]
+    assert p.rows == [[1, 0, Fraction(1, 3)], [0, 2, Fraction(-1, 2)]]
+    assert parse_matrix("a;b\n1;2\n").columns == ["a", "b"]  # no label column
+    assert parse_matrix(",a,b\nx,1,2\n").columns == ["a", "b"]  # empty name over the labels
+    assert parse_matrix("1,2\n3,4\n").columns is None
+    assert parse_input_file("a,b\n1,2\n", "x.csv")["columns"] == ["a", "b"]
+    with pytest.raises(InputError, match="header row has 3 names for 2 columns"):
+        parse_matrix("a,b,c\n1,2\n")

@@ -101,3 +101,87 @@ def test_cli_viz(tmp_path, capsys):
     assert main(["viz", "--maps", str(npz), "--head", "3", "-o", str(png)]) == 2
     assert "outside 1 layers x 2 heads" in capsys.readouterr().err
     assert main(["viz", "--step", "nope", "-o", str(png)]) == 2
+
+
+def texts_outside(fig) -> list[str]:
+    """The drawn texts (visible tick labels, axis titles, title) that reach past the picture."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    ax = fig.axes[0]
+    (x0, x1), (y1, y0) = ax.get_xlim(), ax.get_ylim()
+    ticks = [t for t in ax.get_xticklabels() if x0 <= t.get_position()[0] <= x1]
+    ticks += [t for t in ax.get_yticklabels() if y0 <= t.get_position()[1] <= y1]
+    bad = []
+    for t in [*ticks, ax.xaxis.label, ax.yaxis.label, ax.title]:
+        b = t.get_window_extent(renderer)
+        if t.get_text() and (b.x0 < 0 or b.y0 < 0 or b.x1 > width or b.y1 > height):
+            bad.append(t.get_text())
+    return bad
+
+
+@pytest.mark.parametrize("n", [3, 5, 8, 20])
+def test_labels_stay_inside_the_picture(n):
+    """'[CLS]' was drawn as 'CLS]': the row labels' first pixels fell off the left edge."""
+    tokens = ["[CLS]", *(f"w{i}" for i in range(n - 2)), "[SEP]"]
+    maps = AttentionMaps(np.full((1, 1, n, n), 1 / n), tokens)
+    assert texts_outside(maps_heatmap(maps, 0, 0)) == []
+    t = trace(np.eye(n)[:, :3].tolist(), tokens=tokens, scale="none")
+    assert texts_outside(trace_heatmap(t, "weights")) == []
+
+
+def test_axes_say_which_are_queries_and_keys():
+    t = find_example("笔记本").trace("en")
+    for step, rows, cols in [
+        ("weights", "query", "key"),
+        ("scores", "query", "key"),
+        ("x", "token", "dimension"),
+        ("output", "query", "dimension"),
+    ]:
+        ax = trace_heatmap(t, step).axes[0]
+        assert (ax.get_ylabel(), ax.get_xlabel()) == (rows, cols), step
+        assert ax.xaxis.get_label_position() == "top"  # over the key labels
+    maps = AttentionMaps(np.full((1, 1, 2, 2), 0.5), ["a", "b"])
+    ax = maps_heatmap(maps, 0, 0).axes[0]
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("query", "key")
+
+
+def test_chinese_scores_with_a_real_cjk_font_draw_every_glyph(tmp_path, capsys):
+    """Kᵀ's ᵀ is not in WenQuanYi: it comes from the fallback font, with no missing-glyph
+    warning (which matplotlib printed with its file path)."""
+    if fonts.find_cjk_font() is None:
+        pytest.skip("no CJK font installed (Debian: fonts-wqy-microhei)")
+    from qkv.cli.main import main
+
+    t = find_example("笔记本").trace("zh")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save(trace_heatmap(t, "scores"), tmp_path / "s.png")
+        save(trace_heatmap(t, "scores"), tmp_path / "s.pdf")
+    assert [str(w.message) for w in caught] == []
+    out = tmp_path / "cli.png"
+    assert main(["viz", "--step", "scores", "--lang", "zh", "-o", str(out)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_fonts_installed_after_matplotlib_built_its_cache_are_found(monkeypatch):
+    """apt-get install fonts-wqy-microhei after pip install matplotlib: the cache lacks it."""
+    from matplotlib import font_manager
+
+    if fonts.find_cjk_font() is None:
+        pytest.skip("no CJK font installed (Debian: fonts-wqy-microhei)")
+    everything = font_manager.fontManager.ttflist
+    cjk_files = {f.fname for f in everything if f.name == fonts.find_cjk_font()}
+    stale = font_manager.FontManager.__new__(font_manager.FontManager)
+    stale.__dict__.update(font_manager.fontManager.__dict__)
+    stale.ttflist = [f for f in everything if f.fname not in cjk_files]  # as a stale cache
+    monkeypatch.setattr(font_manager, "fontManager", stale)
+    fonts.find_cjk_font.cache_clear()
+    try:
+        assert fonts.find_cjk_font() is not None
+        assert cjk_files <= {f.fname for f in stale.ttflist}  # added from the system's fonts
+    finally:
+        fonts.find_cjk_font.cache_clear()

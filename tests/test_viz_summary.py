@@ -63,3 +63,18 @@ def test_maps_display_in_jupyter_without_scripts():
         assert "<img" not in html
     else:
         assert "data:image/png;base64," in html
+
+
+def test_cli_summary_explains_its_columns(tmp_path, capsys):
+    """first/previous/same/distance are said in words under the table and in --help."""
+    from qkv.cli.main import build_parser, main
+
+    npz = AttentionMaps(np.full((1, 2, 3, 3), 1 / 3), list("xyz")).save(tmp_path / "m.npz")
+    assert main(["viz", "--maps", str(npz), "--view", "summary"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].split()[:3] == ["layer", "head", "entropy"] and len(out) == 5
+    legend = out[-1]
+    for column in ("entropy:", "first, previous, same:", "distance:", "just before", "own token"):
+        assert column in legend
+    sub = build_parser()._subparsers._group_actions[0].choices["viz"]  # type: ignore[union-attr]
+    assert "previous" in (sub.epilog or "") and "distance" in sub.format_help()

@@ -23,7 +23,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("file", metavar="FILE", help="the article (UTF-8); - reads standard input")
     p.add_argument("--lang", choices=("zh", "en"), help="language (default: from the locale)")
-    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="text (default), markdown (a review comment) or json (schema qkv.check/2)",
+    )
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(run=run)
 

@@ -133,6 +133,11 @@ def _matrix_arg(value: str, name: str) -> list[list[Any]]:
             f"--{name}: the first column is not numbers ({_shown(parsed.labels)}); token "
             "labels go in --tokens (or a CSV given with --input)"
         )
+    if parsed.columns is not None:
+        raise InputError(
+            f"--{name}: the first row is not numbers ({_shown(parsed.columns)}); a header "
+            "row is read from a CSV given with --input"
+        )
     return parsed.rows
 
 
@@ -168,11 +173,17 @@ def _trace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
         text = read_text(args.input, "--input")
         kw.update(parse_input_file(text, args.input))
-        if "tokens" in kw and not text.lstrip("\ufeff \t\r\n").startswith("{"):
-            _note(
-                f"the first column of {args.input} is taken as token labels "
-                f"({_shown(kw['tokens'])})"
-            )
+        if not text.lstrip("\ufeff \t\r\n").startswith("{"):
+            if "columns" in kw:
+                _note(
+                    f"the first row of {args.input} is taken as column names "
+                    f"({_shown(kw['columns'])})"
+                )
+            if "tokens" in kw:
+                _note(
+                    f"the first column of {args.input} is taken as token labels "
+                    f"({_shown(kw['tokens'])})"
+                )
     for name in ("x", "q", "k", "v", "wq", "wk", "wv", "wo", "wa_q", "wa_k", "va"):
         value, flag = getattr(args, name), name.replace("_", "-")
         if value is not None:

@@ -23,12 +23,17 @@ def add_parser(sub: Any) -> None:
     )
     verbs = p.add_subparsers(dest="gpt_verb", metavar="VERB", required=True)
 
-    t = verbs.add_parser("train", help="train on a text (default: the built-in Chinese corpus)")
+    t = verbs.add_parser(
+        "train",
+        help="train on a text (default: the built-in Chinese corpus)",
+        description="Train the tiny GPT on a text (default: the built-in Chinese corpus) and "
+        "write a checkpoint to --out, evaluated and saved as it goes.",
+    )
     t.add_argument("--text", metavar="FILE", help="a UTF-8 training text")
     t.add_argument("--preset", default="tiny", help="tiny (default), baby or small")
     t.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     t.add_argument("--out", default=DEFAULT_DIR, metavar="DIR", help=f"default {DEFAULT_DIR}")
-    t.add_argument("--seed", type=seed, default=0)
+    t.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     t.add_argument(
         "--nproc",
@@ -50,9 +55,10 @@ def add_parser(sub: Any) -> None:
     s = verbs.add_parser(
         "sample",
         help="generate text after a prompt (with a KV cache)",
-        description="Generate text after a prompt, or after the text of --start FILE (as "
-        "nanoGPT's start=FILE:...); --num-samples N draws N samples, sample i with seed "
-        "--seed + i - 1, separated by a line of dashes.",
+        description="Generate text after a prompt with a trained checkpoint, one character "
+        "at a time (with a KV cache); the prompt may come from --start FILE (as nanoGPT's "
+        "start=FILE:...). --num-samples N draws N samples, sample i with seed --seed + i - 1, "
+        "separated by a line of dashes.",
     )
     _checkpoint_arg(s)
     start = s.add_mutually_exclusive_group(required=True)
@@ -65,25 +71,35 @@ def add_parser(sub: Any) -> None:
     s.add_argument(
         "--num-samples", type=int, default=1, metavar="N", help="how many samples (default 1)"
     )
-    s.add_argument("--max-new-tokens", type=int, default=100)
+    s.add_argument("--max-new-tokens", type=int, default=100, help="how many (default 100)")
     s.add_argument("--temperature", type=finite, default=0.8, help="0 means greedy")
-    s.add_argument("--top-k", type=int)
-    s.add_argument("--top-p", type=finite)
-    s.add_argument("--seed", type=seed, default=0)
+    s.add_argument("--top-k", type=int, help="sample among the K likeliest characters")
+    s.add_argument("--top-p", type=finite, help="sample among the likeliest P of probability")
+    s.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     s.add_argument("--no-cache", action="store_true", help="recompute the context every token")
     s.set_defaults(run=run_sample)
 
-    pr = verbs.add_parser("probe", help="probabilities of candidate words after a prompt")
+    pr = verbs.add_parser(
+        "probe",
+        help="probabilities of candidate words after a prompt",
+        description="How likely the model finds each candidate word after a prompt, and the "
+        "likeliest next characters.",
+    )
     _checkpoint_arg(pr)
-    pr.add_argument("--prompt", required=True)
+    pr.add_argument("--prompt", required=True, help="the text before the candidates")
     pr.add_argument("--candidates", default="", metavar="A,B", help="words, comma-separated")
     pr.add_argument("--top", type=int, default=10, help="how many next characters to list")
-    pr.add_argument("--format", choices=("text", "json"), default="text")
+    pr.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     pr.set_defaults(run=run_probe)
 
-    a = verbs.add_parser("attention", help="every layer's and head's attention for a prompt")
+    a = verbs.add_parser(
+        "attention",
+        help="every layer's and head's attention for a prompt",
+        description="Every layer's and head's attention weights for a prompt, as a .npz that "
+        "qkv viz --maps draws.",
+    )
     _checkpoint_arg(a)
-    a.add_argument("--prompt", required=True)
+    a.add_argument("--prompt", required=True, help="the text whose attention to record")
     a.add_argument("-o", "--output", default="attention.npz", help="the .npz to write")
     a.add_argument("--html", metavar="FILE.html", help="also write the model and head views")
     a.set_defaults(run=run_attention)
@@ -212,7 +228,9 @@ def _train(
     world = parallel.current().world
     each = f"{world} processes × {threads}" if world > 1 else f"{threads}"
     header = f"training {args.preset} on {source} ({len(text):,} characters, {each} threads)"
-    display = _TrainDisplay(header, train_config.steps) if main else None
+    from qkv.cli.progress import TrainDisplay
+
+    display = TrainDisplay(header, train_config.steps) if main else None
     try:
         result = train(
             text,
@@ -234,47 +252,11 @@ def _train(
             display.close()
     if main:
         out = Path(args.out) / "checkpoint.pt"
+        done = None if display is None else display.summary()
+        if done is not None:
+            say(done)
         say(f"best val loss {result['best_val']:.4f}; checkpoint: {out}")
     return 0
-
-
-class _TrainDisplay:
-    """The header and the progress bar, shown from the first step on: a run refused while it
-    starts (a corpus too short, a checkpoint that does not fit) prints only its error line."""
-
-    def __init__(self, header: str, total: int):
-        self.header, self.total = header, total
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __call__(self, p: Any) -> None:
-        if self.bar is None:
-            self._start()
-        self.bar.update(self.task, completed=p.step, loss=p.loss, tps=p.tokens_per_s)
-        if p.val_loss is not None:
-            mark = " (saved)" if p.saved else ""
-            self.bar.console.print(
-                f"step {p.step}: train loss {p.train_loss:.4f}, val loss {p.val_loss:.4f}{mark}"
-            )
-
-    def _start(self) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        say(self.header)
-        columns = (
-            TextColumn("[bold]step {task.completed}/{task.total}"),
-            BarColumn(),
-            TextColumn("loss {task.fields[loss]:.3f}  {task.fields[tps]:,.0f} tok/s"),
-            TimeRemainingColumn(),
-        )
-        self.bar = Progress(*columns, transient=False)
-        self.bar.start()
-        self.task = self.bar.add_task("train", total=self.total, loss=float("nan"), tps=0.0)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
 
 
 def _prompt_ids(tok: Any, prompt: str) -> list[int]:

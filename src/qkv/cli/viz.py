@@ -11,6 +11,16 @@ from qkv.cli.output import say
 from qkv.errors import InputError
 from qkv.terminal import printable
 
+# What the columns of --view summary mean (qkv.viz.summary.HeadSummary): under the table and in
+# --help, since "first" or "same" alone says little.
+LEGEND = (
+    "entropy: how spread each query's weights are, in bits (0: one key takes everything); "
+    "first, previous, same: the average weight on the first token, on the token just before "
+    "the query, and on the query's own token (0 to 1); distance: how far away the attended "
+    "keys are, the average |query - key| in tokens, weighted by attention. All are means over "
+    "the queries."
+)
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
@@ -19,6 +29,7 @@ def add_parser(sub: Any) -> None:
         description="Draw attention: a heatmap (PNG, SVG or PDF, by -o's suffix), per-head "
         "numbers (--view summary), or an offline HTML page (--view model, head or trace). "
         "Sources: a preset (--example), saved maps (--maps), or a real model (--model, --text).",
+        epilog=f"--view summary columns: {LEGEND}",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--example", metavar="NAME", help="a preset of qkv explain (default 笔记本)")
@@ -247,6 +258,8 @@ def _summary(args: argparse.Namespace) -> int:
         values = (r.entropy, r.first, r.previous, r.same, r.distance)
         cells = (str(r.layer), str(r.head), *(f"{v:.2f}" for v in values))
         lines.append("  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True)))
+    lines.append("")
+    lines.append(LEGEND)
     print("\n".join(lines))
     return 0
 

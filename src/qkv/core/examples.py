@@ -95,10 +95,14 @@ def explain(
     ``qkv.explain()`` is the article's example; ``qkv.explain(example="search")`` the search
     picture; ``qkv.explain([[1, 0], [0, 1]], tokens=["a", "b"])`` your own X (scaled by
     1/sqrt(d_k) unless ``scale`` says otherwise); ``q=, k=, v=`` for cross-attention.
-    ``lang`` picks the presets' tokens (default: from the locale, as the CLI does).
+    ``lang`` picks the presets' tokens and the language the trace is shown in (``print``,
+    Jupyter); default: from the locale, as the CLI does.
     """
     if x is None and not any(kwargs.get(n) is not None for n in ("q", "k", "v")):
-        return find_example(example or DEFAULT_EXAMPLE).trace(lang, **kwargs)
-    if example is not None:
+        result = find_example(example or DEFAULT_EXAMPLE).trace(lang, **kwargs)
+    elif example is not None:
         raise InputError("give either an example or your own matrices, not both")
-    return trace(x, **kwargs)
+    else:
+        result = trace(x, **kwargs)
+    result.lang = lang
+    return result

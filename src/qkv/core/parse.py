@@ -23,6 +23,7 @@ MATRIX_KEYS = ("x", "q", "k", "v", "wq", "wk", "wv", "wo", "wa_q", "wa_k", "va",
 class Parsed:
     rows: list[list[Fraction]]
     labels: list[str] | None = None  # a first column of token labels, when the text had one
+    columns: list[str] | None = None  # a header row of column names, when the text had one
 
 
 def from_json_value(value: Any, name: str) -> Parsed:
@@ -67,7 +68,8 @@ def parse_matrix(text: str, name: str = "X") -> Parsed:
     """Parse one matrix: JSON ``[[1,2],[3,4]]``, bracket rows one per line, or CSV/whitespace.
 
     A CSV whose first column is not numeric in every row takes that column as token labels
-    (``labels``; the command line says so).
+    (``labels``), and a first row with no number in it is a header of column names
+    (``columns``; a name over the label column is dropped). The command line says so.
     """
     stripped = text.strip().lstrip("\ufeff")
     if not stripped:
@@ -80,11 +82,27 @@ def parse_matrix(text: str, name: str = "X") -> Parsed:
     if all(ln.startswith("[") for ln in lines):
         return Parsed(_numbers(_bracket_rows(lines, name), name))
     table = [[c for c in _SPLIT.split(ln) if c != ""] for ln in lines]
+    header = None
+    if len(table) > 1 and not any(_is_number(c) for c in table[0]):
+        header, table = table[0], table[1:]
     labels = None
     if all(len(r) > 1 for r in table) and all(not _is_number(r[0]) for r in table):
         labels = [r[0] for r in table]
         table = [r[1:] for r in table]
-    return Parsed(_numbers(table, name), labels)
+    rows = _numbers(table, name)
+    columns = None if header is None else _columns(header, len(rows[0]), labels is not None, name)
+    return Parsed(rows, labels, columns)
+
+
+def _columns(header: list[str], n: int, labelled: bool, name: str) -> list[str]:
+    """The header's names of the n number columns (a first name over the labels dropped)."""
+    if labelled and len(header) == n + 1:
+        header = header[1:]
+    if len(header) != n:
+        raise InputError(
+            f"{name}: the header row has {len(header)} names for {n} columns of numbers"
+        )
+    return header
 
 
 def _bracket_rows(lines: list[str], name: str) -> list[list[str]]:
@@ -163,10 +181,16 @@ def parse_input_file(text: str, name: str) -> dict[str, Any]:
             if key in obj:
                 kwargs[key] = _tokens(obj[key], f"{name} {key}")
         return kwargs
-    parsed = parse_matrix(stripped, f"{name}")
-    kwargs = {"x": parsed.rows}
+    return _text_input(parse_matrix(stripped, f"{name}"))
+
+
+def _text_input(parsed: Parsed) -> dict[str, Any]:
+    """X of a text file, with its token labels and column names where it had them."""
+    kwargs: dict[str, Any] = {"x": parsed.rows}
     if parsed.labels is not None:
         kwargs["tokens"] = parsed.labels
+    if parsed.columns is not None:
+        kwargs["columns"] = parsed.columns
     return kwargs
 
 

@@ -27,10 +27,12 @@ class Progress:
     step: int
     steps: int
     loss: float
-    tokens_per_s: float
+    tokens_per_s: float  # tokens trained on in this run ÷ its wall time so far (evaluations too)
     train_loss: float | None = None  # set at evaluation steps
     val_loss: float | None = None
     saved: bool = False
+    tokens: int = 0  # tokens trained on in this run (a resumed run counts from its start)
+    elapsed: float = 0.0  # wall seconds since this run's first step began
 
 
 def configure_cpu() -> int:
@@ -150,46 +152,34 @@ def train(
     model = run.model
     model.train()
     step = _stepper(model, ranks, grad_accum)
-    tokens = t.batch_size * model.config.block_size
-    clock = time.perf_counter()
-    meter = _Meter(0.0 if log is None else log.elapsed_before)
+    tokens = t.batch_size * model.config.block_size  # the global batch, on all ranks together
+    start = time.perf_counter()
+    before = 0.0 if log is None else log.elapsed_before  # earlier runs' time, for log.csv
     last: dict[str, float] = {}
     best = run.best
     for i in range(run.step, t.steps):
         loss = step(optimizer, run.train_data, t, i, gen)
-        now = time.perf_counter()
-        report = Progress(i + 1, t.steps, loss, tokens / max(now - clock, 1e-9))
-        meter.trained(now - clock, tokens)
-        clock = now
-        if ranks.main and ((i + 1) % t.eval_interval == 0 or i + 1 == t.steps):
+        report = Progress(i + 1, t.steps, loss, 0.0, tokens=(i + 1 - run.step) * tokens)
+        evaluated = ranks.main and ((i + 1) % t.eval_interval == 0 or i + 1 == t.steps)
+        if evaluated:
             best, last = _evaluate(model, optimizer, run, report, best, seed, path)
-            if log is not None:
-                log.add(meter.row(report))
-            clock = time.perf_counter()  # evaluation time is not training throughput
+        # the average since the start, not the last step's rate (which skips evaluations and
+        # swings tenfold on a shared machine): what a user can divide by the clock
+        report.elapsed = time.perf_counter() - start
+        report.tokens_per_s = report.tokens / max(report.elapsed, 1e-9)
+        if evaluated and log is not None:
+            log.add(_log_row(report, before))
         if on_progress is not None:
             on_progress(report)
     return {**last, "best_val": best}
 
 
-@dataclass
-class _Meter:
-    """For log.csv: tokens ÷ the time in training steps (this run), and the wall time since
-    the first run started (earlier runs' time, from the log, plus this one's)."""
-
-    elapsed_before: float
-    started: float = field(default_factory=time.perf_counter)
-    seconds: float = 0.0
-    tokens: int = 0
-
-    def trained(self, seconds: float, tokens: int) -> None:
-        self.seconds += seconds
-        self.tokens += tokens
-
-    def row(self, report: Progress) -> Row:
-        assert report.train_loss is not None and report.val_loss is not None
-        elapsed = self.elapsed_before + time.perf_counter() - self.started
-        speed = self.tokens / max(self.seconds, 1e-9)
-        return Row(report.step, report.train_loss, report.val_loss, speed, elapsed)
+def _log_row(report: Progress, before: float) -> Row:
+    """An evaluation's row of log.csv: its losses, the run's throughput, and the time since
+    the first run began (``before``: the earlier runs' time, from the log)."""
+    assert report.train_loss is not None and report.val_loss is not None
+    elapsed = before + report.elapsed
+    return Row(report.step, report.train_loss, report.val_loss, report.tokens_per_s, elapsed)
 
 
 def _evaluate(

@@ -29,7 +29,7 @@ def _document(trace: Trace, lang: str | None, digits: int, entry: Entry) -> Any:
             f"step {step} is {n}x{m}, too large for a table (at most {MAX_TABLE} rows and "
             "columns); use --format json"
         )
-    return build(trace, lang or default_lang(), digits, entry)
+    return build(trace, lang or trace.lang or default_lang(), digits, entry)
 
 
 def render(

@@ -29,5 +29,5 @@ def render_fragment(trace: Trace, lang: str | None = None, digits: int = 3) -> s
     """A <div> for Jupyter (no <html>, no scripts)."""
     from qkv.core.lang import default_lang
 
-    doc = build(trace, lang or default_lang(), digits)
+    doc = build(trace, lang or trace.lang or default_lang(), digits)
     return _env().get_template("trace.html").render(doc=doc, page=False)

@@ -300,8 +300,8 @@ def print_report(report: Report, lang: str) -> None:
     console.print(Text(summary(report, lang), style="green" if report.ok else "dim"))
     if report.fragments:
         table = Table(box=None, header_style="bold cyan", pad_edge=True)
-        for h in HEADERS:
-            table.add_column(Text(t(lang, f"check.col.{h}")))
+        for h in HEADERS:  # fold, never "…": a cut line number or shape misleads
+            table.add_column(Text(t(lang, f"check.col.{h}")), overflow="fold")
         styles = {"ok": "green", "input": "dim", "wrong": "red", "diagnosis": "red"}
         for row in table_rows(report, lang):
             status_style = next(

@@ -46,6 +46,13 @@ def has_cjk(text: str) -> bool:
 @cache
 def find_cjk_font() -> str | None:
     """The family name of an installed CJK font, or None."""
+    found = _cjk_family()
+    if found is None and _add_new_system_fonts():
+        found = _cjk_family()
+    return found
+
+
+def _cjk_family() -> str | None:
     from matplotlib import font_manager
 
     installed = {f.name for f in font_manager.fontManager.ttflist}
@@ -56,6 +63,34 @@ def find_cjk_font() -> str | None:
         if "CJK" in name or "Han" in name.split():
             return name
     return None
+
+
+def _add_new_system_fonts() -> bool:
+    """Fonts installed after matplotlib built its font cache (apt-get install
+    fonts-wqy-microhei after pip install matplotlib) stay unknown to it until the cache is
+    deleted: add them. True when any was added."""
+    from matplotlib import font_manager
+
+    known = {f.fname for f in font_manager.fontManager.ttflist}
+    added = False
+    for path in font_manager.findSystemFonts():
+        if path not in known:
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # a broken font file: skip it
+                continue
+            added = True
+    return added
+
+
+def families(cjk: str | None) -> list[str]:
+    """Font families for labels and titles, in fallback order: matplotlib's own sans-serif
+    first (it has ᵀ, √, ·, which CJK fonts such as WenQuanYi lack and would draw as boxes),
+    then the CJK font for the characters it lacks."""
+    from matplotlib import rcParams
+
+    base = list(rcParams["font.sans-serif"])[:1] or ["DejaVu Sans"]
+    return base + ([cjk] if cjk else [])
 
 
 def codepoints(text: str) -> str:

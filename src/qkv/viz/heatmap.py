@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 
 from qkv.errors import InputError
-from qkv.viz.fonts import label_fonts
+from qkv.viz.fonts import families, label_fonts
 
 FORMATS = (".png", ".svg", ".pdf")
 MAX_ANNOTATED = 12  # write the values in the cells up to this many rows and columns
 MAX_TICKS = 256  # label every row and column up to this many
 MAX_INCHES = 16.0  # the cells of a large matrix fit this width (1,600 pixels)
 MAX_LABEL = 40  # characters of a label drawn; longer ones end in …
+PAD_INCHES = 0.1  # the margin around everything drawn
 _NO_GLYPH = {"Cc", "Cf", "Cs", "Co", "Cn"}
 
 
@@ -28,10 +29,12 @@ def heatmap(
     title: str = "",
     texts: list[list[str]] | None = None,
     cmap: str = "viridis",
+    axes: tuple[str, str] = ("query", "key"),
 ) -> Any:
     """A matplotlib Figure: the matrix as colours, token labels, values in small matrices.
 
     ``texts`` are the cell captions (the digits a person reads); -inf cells show as masked.
+    ``axes`` titles the rows and the columns.
     """
     import matplotlib
 
@@ -47,17 +50,25 @@ def heatmap(
     rows, cols, title = labels[: len(rows)], labels[len(rows) : -1], labels[-1]
     n, k = m.shape
     rotate = k > 6 or max(len(c) for c in cols) > 4
-    fig = Figure(figsize=_size(n, k, rows, cols, rotate), dpi=100, layout="constrained")
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    # a margin of its own: at constrained layout's default (3 points) the first character of
+    # a row label could fall a pixel outside the picture ("[CLS]" drawn as "CLS]")
+    layout = ConstrainedLayoutEngine(w_pad=PAD_INCHES, h_pad=PAD_INCHES)
+    fig = Figure(figsize=_size(n, k, rows, cols, rotate), dpi=100, layout=layout)
     ax = fig.add_subplot()
     finite = np.where(np.isfinite(m), m, np.nan)
     image = ax.imshow(np.ma.masked_invalid(finite), cmap=cmap, aspect="equal")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    font = {"family": family} if family else {}
+    font = {"family": families(family)}
     if k <= MAX_TICKS:
         ax.set_xticks(range(k), cols, rotation=90 if rotate else 0, fontdict=font)
     if n <= MAX_TICKS:
         ax.set_yticks(range(n), rows, fontdict=font)
     ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    ax.set_ylabel(axes[0], fontdict=font)
+    ax.set_xlabel(axes[1], fontdict=font)
     if title:
         ax.set_title(title, fontdict=font)
     if texts is not None and max(n, k) <= MAX_ANNOTATED:
@@ -103,7 +114,21 @@ def trace_heatmap(trace: Any, step_id: str, digits: int = 3) -> Any:
         step.cols,
         title=f"{step.id}: {step.formula}",
         texts=[cells for _, cells in table.rows],
+        axes=STEP_AXES.get(step.id, ("query", "key")),
     )
+
+
+# What the rows and columns of each step are (the scores and weights: queries x keys).
+STEP_AXES = {
+    "x": ("token", "dimension"),
+    "wq": ("input dimension", "output dimension"),
+    "wk": ("input dimension", "output dimension"),
+    "wv": ("input dimension", "output dimension"),
+    "q": ("query", "dimension"),
+    "k": ("key", "dimension"),
+    "v": ("key", "dimension"),
+    "output": ("query", "dimension"),
+}
 
 
 def maps_heatmap(maps: Any, layer: int, head: int) -> Any:

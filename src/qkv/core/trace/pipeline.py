@@ -11,6 +11,7 @@ The arguments of trace():
 
 Self-attention: give ``x`` (tokens x d) and optionally projections ``wq``/``wk``/``wv``
 (without them Q = K = V = X, as in the article). Cross-attention: give ``q``, ``k``, ``v``.
+``columns``: names of X's columns (a CSV header), else 1, 2, ...
 ``mask``: boolean (True = may attend) or additive numbers, shape (queries, keys).
 ``lengths``: padding by valid lengths, one for all queries or one per query (d2l's
 ``valid_lens``): query i sees the first n_i keys.
@@ -57,6 +58,7 @@ def trace(
     wv: Any = None,
     tokens: Sequence[str] | None = None,
     key_tokens: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
     scale: ScaleArg = "sqrt",
     mask: Any = None,
     causal: bool | str | None = False,
@@ -76,7 +78,8 @@ def trace(
     align = normalize_causal(causal)
     additive = _check_score(score, {"W_a^q": wa_q, "W_a^k": wa_k, "v_a": va})
     n_heads = _check_heads(heads, additive)
-    chain = _inputs(x, q, k, v, {"wq": wq, "wk": wk, "wv": wv}, tokens, key_tokens, additive)
+    projections = {"wq": wq, "wk": wk, "wv": wv}
+    chain = _inputs(x, q, k, v, projections, tokens, key_tokens, columns, additive)
     valid_lengths, valid = _lengths(lengths, chain)
     if additive and is_sqrt(scale):
         scale = "none"  # no dot product here that grows with d_k
@@ -114,6 +117,7 @@ def _inputs(
     projections: dict[str, Any],
     tokens: Sequence[str] | None,
     key_tokens: Sequence[str] | None,
+    columns: Sequence[str] | None,
     additive: bool,
 ) -> Chain:
     """X and its projections (self-attention), or Q, K, V given directly (cross-attention)."""
@@ -122,7 +126,9 @@ def _inputs(
             raise InputError("give either x (self-attention) or q, k, v (cross-attention)")
         if key_tokens is not None:
             raise InputError("key tokens apply to cross-attention (q, k, v), not to x")
-        return self_inputs(x, projections, tokens, same_width=not additive)
+        return self_inputs(x, projections, tokens, columns, same_width=not additive)
+    if columns is not None:
+        raise InputError("column names apply to x, not to q, k, v given directly")
     if any(w is not None for w in projections.values()):
         raise InputError("projections W_Q, W_K, W_V apply to x, not to q, k, v given directly")
     return cross_inputs(q, k, v, tokens, key_tokens, same_width=not additive)
@@ -219,7 +225,11 @@ def check_labels(tokens: Sequence[str], what: str) -> None:
 
 
 def self_inputs(
-    x: Any, projections: dict[str, Any], tokens: Sequence[str] | None, same_width: bool = True
+    x: Any,
+    projections: dict[str, Any],
+    tokens: Sequence[str] | None,
+    columns: Sequence[str] | None = None,
+    same_width: bool = True,
 ) -> Chain:
     """X, then W_Q/W_K/W_V where given, then Q, K, V (each X·W, or X itself).
 
@@ -228,7 +238,7 @@ def self_inputs(
     xm, xe = as_matrix(x, "X", limits.MAX_TOKENS)
     n, d = xm.shape
     tok = _check_tokens(tokens, n, "X") or _labels(n, "t")
-    dims = _labels(d, "")
+    dims = _columns(columns, d)
     steps = [Step("x", xm, tok, dims, "X", "X", exact=xe)]
     made: dict[str, Step] = {}
     for wid, label, _ in PROJECTIONS:
@@ -262,12 +272,37 @@ def self_inputs(
             step = Step(sid, xm, tok, dims, f"{big} = X", f"{big} = X", exact=xe, same_as="x")
         steps.append(step)
     q, k = steps[-3], steps[-2]
-    if same_width and q.shape[1] != k.shape[1]:
-        raise InputError(
-            f"Q and K do not fit: {q.formula} has {count(q.shape[1], 'column')}, {k.formula} "
-            f"has {k.shape[1]}; give W_Q and W_K the same number of columns"
-        )
+    if same_width:
+        _check_q_k(q, k, [label for wid, label, _ in PROJECTIONS[:2] if wid not in made], d)
     return Chain(steps, q, k, steps[-1])
+
+
+def _columns(columns: Sequence[str] | None, d: int) -> list[str]:
+    """X's column labels: the names given (a CSV header), else 1, 2, ..."""
+    if columns is None:
+        return _labels(d, "")
+    names = [str(c) for c in columns]
+    check_labels(names, "the columns of X")
+    if len(names) != d:
+        raise InputError(f"{len(names)} column names given for {count(d, 'column')} of X")
+    return names
+
+
+def _check_q_k(q: Step, k: Step, missing: list[str], d: int) -> None:
+    """Q and K of one width; ``missing`` are the projections of W_Q, W_K not given."""
+    if q.shape[1] == k.shape[1]:
+        return
+    # Without W_K, K is X itself (the article's convention): name the projection to add.
+    fix = (
+        f"give {missing[0]} too ({missing[0][-1]} = X·{missing[0]}, {d} x "
+        f"{q.shape[1] if missing[0] == 'W_K' else k.shape[1]})"
+        if len(missing) == 1
+        else "give W_Q and W_K the same number of columns"
+    )
+    raise InputError(
+        f"Q and K do not fit: {q.formula} has {count(q.shape[1], 'column')}, {k.formula} "
+        f"has {k.shape[1]}; {fix}"
+    )
 
 
 def cross_inputs(

@@ -149,6 +149,9 @@ class Trace:
     heads: int = 1
     score: str = "dot"  # "dot" (Q·Kᵀ) or "additive" (vᵀ tanh(W_q q + W_k k))
     lengths: list[int] | None = None  # valid keys per query (padding mask)
+    # the language asked for (qkv.explain(lang=...)): how str() and Jupyter show this trace;
+    # None follows the locale, as the CLI does. Not part of the computation or its JSON.
+    lang: str | None = field(default=None, compare=False)
 
     def __getitem__(self, step_id: str) -> Step:
         for step in self.steps:

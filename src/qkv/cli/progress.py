@@ -1,0 +1,117 @@
+"""What `qkv gpt train` prints while it trains: a bar on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+
+from qkv.terminal import printable
+
+PLAIN_LINES = 20  # a plain line every 1/20 of the run ...
+PLAIN_SECONDS = 10.0  # ... or every 10 s, whichever comes first
+
+
+def duration(seconds: float) -> str:
+    """3 min 12 s, 1 h 02 min, 4.2 s."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(round(seconds), 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+class TrainDisplay:
+    """The header, then the progress of training (reports of qkv.gpt.train.Progress).
+
+    On a terminal, a rich progress bar, started at the first report with its numbers (never a
+    "step 0/400 loss nan" first). Elsewhere (a pipe, a log file, CI), where a bar prints
+    nothing until it ends, a plain line every twentieth of the run or every PLAIN_SECONDS,
+    whichever comes first, flushed at once. Evaluations get a line of their own either way.
+    Throughput is the run's average so far: tokens trained on ÷ wall time."""
+
+    def __init__(
+        self,
+        header: str,
+        total: int,
+        console: Console | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.header, self.total = header, total
+        self.console = console or Console()
+        self.live = self.console.is_terminal
+        self.clock = clock
+        self.every = max(1, total // PLAIN_LINES)
+        self.bar: Any = None
+        self.task: Any = None
+        self.started = False
+        self.last_line = 0.0
+        self.last: Any = None  # the last report
+
+    def __call__(self, p: Any) -> None:
+        if not self.started:
+            self._start(p)
+        elif self.live:
+            self.bar.update(self.task, completed=p.step, loss=p.loss, tps=p.tokens_per_s)
+        elif p.step % self.every == 0 or self.clock() - self.last_line >= PLAIN_SECONDS:
+            self._plain(p)
+        self.last = p
+        if p.val_loss is not None:
+            mark = " (saved)" if p.saved else ""
+            self._line(
+                f"step {p.step}: train loss {p.train_loss:.4f}, val loss {p.val_loss:.4f}{mark}"
+            )
+
+    def _start(self, p: Any) -> None:
+        self.started = True
+        self._line(self.header)
+        if not self.live:
+            self._plain(p)
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (
+            TextColumn("[bold]step {task.completed}/{task.total}"),
+            BarColumn(),
+            TextColumn("loss {task.fields[loss]:.3f}  {task.fields[tps]:,.0f} tok/s"),
+            TimeRemainingColumn(),
+        )
+        self.bar = Progress(*columns, console=self.console, transient=False)
+        # the task holds the first report's numbers before the bar is first drawn
+        self.task = self.bar.add_task(
+            "train", total=self.total, completed=p.step, loss=p.loss, tps=p.tokens_per_s
+        )
+        self.bar.start()
+
+    def _plain(self, p: Any) -> None:
+        self.last_line = self.clock()
+        self._line(
+            f"step {p.step}/{self.total}  loss {p.loss:.4f}  {p.tokens_per_s:,.0f} tok/s  "
+            f"{duration(p.elapsed)}"
+        )
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(printable(text), markup=False, highlight=False)
+        else:
+            self.console.print(printable(text), markup=False, highlight=False, soft_wrap=True)
+            self.console.file.flush()  # a pipe shows the line now, not when training ends
+
+    def summary(self) -> str | None:
+        """The closing line: steps, total time and the average throughput of this run."""
+        p = self.last
+        if p is None:
+            return None
+        return (
+            f"trained to step {p.step} in {duration(p.elapsed)}: {p.tokens:,} tokens, "
+            f"{p.tokens_per_s:,.0f} tokens/s on average"
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
