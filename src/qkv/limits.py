@@ -16,6 +16,8 @@ MB = 1_000_000
 ARTICLE_BYTES = 5 * MB  # qkv check FILE
 MATRIX_FILE_BYTES = 5 * MB  # qkv explain --input, --x @FILE, --mask FILE
 TEXT_BYTES = 50 * MB  # qkv gpt train --text
+LOG_BYTES = 16 * MB  # a training run's log.csv (qkv viz --loss)
+PROMPT_FILE_BYTES = 256 * 1024  # qkv gpt sample --start FILE (then MAX_PROMPT_CHARS)
 MAPS_FILE_BYTES = 256 * MB  # an attention-maps .npz
 CHECKPOINT_BYTES = 512 * MB  # a GPT checkpoint
 # A pipe, FIFO or device that sends nothing for this long is an error, not a wait forever
@@ -56,5 +58,6 @@ MAX_BATCH_TOKENS = 1_000_000  # batch_size x block_size of one training step (--
 MAX_CONTEXT = 1_024  # block_size (presets: 32 to 128)
 MAX_PROMPT_CHARS = 10_000
 MAX_NEW_TOKENS = 10_000
+MAX_SAMPLES = 100  # qkv gpt sample --num-samples
 MAX_CANDIDATES = 100  # qkv gpt probe --candidates: one forward pass each
 MAX_SEED = 2**63 - 1

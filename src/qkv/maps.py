@@ -36,7 +36,7 @@ WEIGHT_SLACK = 1e-3  # rounding of a model's softmax, in float16 too
 @dataclass
 class AttentionMaps:
     maps: np.ndarray  # (layers, heads, queries, keys), float32
-    tokens: list[str]  # one per query (and key, for self-attention)
+    tokens: list[str]  # one per query (and key, unless meta["key_tokens"] lists the keys)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -53,6 +53,16 @@ class AttentionMaps:
             raise InputError(
                 f"attention maps hold {low:.3g} to {high:.3g}; weights are between 0 and 1"
             )
+        keys = self.meta.get("key_tokens")
+        if keys is not None and not (
+            isinstance(keys, list)
+            and len(keys) == self.maps.shape[-1]
+            and all(isinstance(t, str) and len(t) <= limits.MAX_LABEL for t in keys)
+        ):
+            raise InputError(
+                f"attention maps: meta 'key_tokens' must list {self.maps.shape[-1]} labels of at "
+                f"most {limits.MAX_LABEL} characters (one per key)"
+            )
         special = self.meta.get("special", [])
         if not isinstance(special, list) or not all(
             isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(self.tokens)
@@ -67,6 +77,16 @@ class AttentionMaps:
     @property
     def heads(self) -> int:
         return self.maps.shape[1]
+
+    @property
+    def key_tokens(self) -> list[str]:
+        """The keys' labels: meta["key_tokens"] (cross-attention), else the tokens when the
+        maps are square, else the keys' numbers."""
+        keys = self.meta.get("key_tokens")
+        if isinstance(keys, list):
+            return [str(t) for t in keys]
+        s = self.maps.shape[-1]
+        return list(self.tokens) if s == len(self.tokens) else [str(j + 1) for j in range(s)]
 
     def save(self, path: str | Path) -> Path:
         """Write a .npz (complete or nothing, qkv.files), whatever the file's name."""

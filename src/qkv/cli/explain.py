@@ -16,6 +16,10 @@ examples:
   qkv explain --x "[[1,2,1],[0,1,1]]" --tokens 我,爱
   qkv explain --input x.csv --mask causal --expand 2,1 --format markdown
   qkv explain --q "[[1,0]]" --k "[[1,0],[0,1]]" --v "[[5],[7]]"
+  qkv explain --example 笔记本 --heads 5 --scale sqrt     five heads of one column each
+  qkv explain --x "[[1,0,1,0],[0,1,1,1]]" --heads 2 --wo "[[1,0],[0,1],[1,1],[0,0]]"
+  qkv explain --lengths 2,3,3                  padding: query i sees its first n_i keys
+  qkv explain --score additive                 Bahdanau: v_a·tanh(W_a^q q + W_a^k k)
 
 matrices: JSON rows "[[1,2],[3,4]]", bracket rows one per line, or CSV; @FILE reads a file.
 --expand takes 1-based numbers or token labels (--expand 本,笔).
@@ -39,7 +43,7 @@ def add_parser(sub: Any) -> None:
         "--input",
         metavar="FILE",
         help="X from a file (JSON, CSV, bracket rows), or a JSON object with "
-        "x/q/k/v/wq/wk/wv/mask/tokens/key_tokens",
+        "x/q/k/v/wq/wk/wv/wo/wa_q/wa_k/va/mask/tokens/key_tokens",
     )
     for name in ("q", "k", "v"):
         src.add_argument(
@@ -51,6 +55,11 @@ def add_parser(sub: Any) -> None:
             metavar="MATRIX",
             help=f"projection W_{name[1].upper()} (d x d_k), applied to X",
         )
+    src.add_argument(
+        "--wo",
+        metavar="MATRIX",
+        help="output projection W_O (d_v x d_out), applied to the (concatenated) heads",
+    )
     src.add_argument("--tokens", metavar="A,B,C", help="labels for the rows of X (or Q)")
     src.add_argument("--key-tokens", metavar="A,B,C", help="labels for the rows of K and V")
     opt = p.add_argument_group("options")
@@ -65,6 +74,32 @@ def add_parser(sub: Any) -> None:
         help="causal (bottom-right aligned), causal-top-left, or a 0/1 matrix "
         "file (1 = may attend), queries x keys",
     )
+    opt.add_argument(
+        "--heads",
+        type=int,
+        default=1,
+        metavar="H",
+        help="split the columns of Q, K, V into H heads (each scaled by 1/sqrt(d_k/H) "
+        "unless --scale says otherwise), attend in each, concatenate (default 1)",
+    )
+    opt.add_argument(
+        "--lengths",
+        metavar="N|N1,N2,...",
+        help="padding mask by valid lengths: query i sees its first N (or N_i) keys",
+    )
+    opt.add_argument(
+        "--score",
+        choices=("dot", "additive"),
+        default="dot",
+        help="dot: Q·Kᵀ (default); additive: Bahdanau's v_a·tanh(W_a^q q + W_a^k k), "
+        "not scaled unless --scale is a number",
+    )
+    for name, what in (
+        ("wa-q", "W_a^q (d_q x h; default the identity, h = d_q)"),
+        ("wa-k", "W_a^k (d_k x h; default the identity)"),
+        ("va", "v_a (h numbers; default all ones)"),
+    ):
+        opt.add_argument(f"--{name}", metavar="MATRIX", help=f"--score additive: {what}")
     opt.add_argument(
         "--digits",
         type=int,
@@ -149,17 +184,35 @@ def _trace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                     f"the first column of {args.input} is taken as token labels "
                     f"({_shown(kw['tokens'])})"
                 )
-    for name in ("x", "q", "k", "v", "wq", "wk", "wv"):
-        value = getattr(args, name)
+    for name in ("x", "q", "k", "v", "wq", "wk", "wv", "wo", "wa_q", "wa_k", "va"):
+        value, flag = getattr(args, name), name.replace("_", "-")
         if value is not None:
             if name in kw:
-                raise InputError(f"--{name} is given twice (on the command line and in --input)")
-            kw[name] = _matrix_arg(value, name)
+                raise InputError(f"--{flag} is given twice (on the command line and in --input)")
+            kw[name] = _matrix_arg(value, flag)
     if args.tokens is not None:
         kw["tokens"] = parse_tokens(args.tokens)
     if args.key_tokens is not None:
         kw["key_tokens"] = parse_tokens(args.key_tokens)
+    return _settings(args, kw)
+
+
+def _settings(args: argparse.Namespace, kw: dict[str, Any]) -> dict[str, Any]:
+    """--lengths, --heads and --score, given only when they change something."""
+    if args.lengths is not None:
+        kw["lengths"] = _lengths_arg(args.lengths)
+    if args.heads != 1:
+        kw["heads"] = args.heads
+    if args.score != "dot":
+        kw["score"] = args.score
     return kw
+
+
+def _lengths_arg(value: str) -> list[int]:
+    parts = value.replace("，", ",").split(",")
+    if not all(p.strip().isascii() and p.strip().isdigit() and len(p.strip()) < 10 for p in parts):
+        raise InputError(f"--lengths {value[:40]!r}: give whole numbers such as 2 or 2,3,3")
+    return [int(p) for p in parts]
 
 
 def _note(text: str) -> None:
@@ -194,7 +247,7 @@ def _entry(spec: str, trace: Any) -> tuple[int, int] | None:
     parts = [s for s in spec.replace("，", ",").split(",")]
     if len(parts) != 2:
         raise InputError(f"--expand {spec!r}: give ROW,COL such as 1,2 or 本,笔")
-    rows, cols = trace["scores"].rows, trace["scores"].cols
+    rows, cols = trace.first("scores").rows, trace.first("scores").cols
     try:
         return find_index(rows, parts[0], "--expand row"), find_index(
             cols, parts[1], "--expand column"
@@ -242,7 +295,8 @@ def _make_trace(args: argparse.Namespace, lang: str) -> Any:
     if has_input and args.example:
         raise InputError("give either --example or your own matrices, not both")
     if not has_input:
-        extra = sorted(set(kw) - {"mask", "causal", "scale", "tokens"})
+        settings = {"mask", "causal", "scale", "tokens", "heads", "lengths", "score"}
+        extra = sorted(set(kw) - settings - {"wo", "wa_q", "wa_k", "va"})
         if extra:
             flag = extra[0].replace("_", "-")
             raise InputError(f"--{flag} needs --x or --q/--k/--v (or --input)")

@@ -56,10 +56,21 @@ def add_parser(sub: Any) -> None:
         "sample",
         help="generate text after a prompt (with a KV cache)",
         description="Generate text after a prompt with a trained checkpoint, one character "
-        "at a time (with a KV cache).",
+        "at a time (with a KV cache); the prompt may come from --start FILE (as nanoGPT's "
+        "start=FILE:...). --num-samples N draws N samples, sample i with seed --seed + i - 1, "
+        "separated by a line of dashes.",
     )
     _checkpoint_arg(s)
-    s.add_argument("--prompt", required=True, help="the text to continue")
+    start = s.add_mutually_exclusive_group(required=True)
+    start.add_argument("--prompt", help="the text to continue")
+    start.add_argument(
+        "--start",
+        metavar="FILE",
+        help="read the prompt from FILE (UTF-8; FILE:path as nanoGPT writes it works too)",
+    )
+    s.add_argument(
+        "--num-samples", type=int, default=1, metavar="N", help="how many samples (default 1)"
+    )
     s.add_argument("--max-new-tokens", type=int, default=100, help="how many (default 100)")
     s.add_argument("--temperature", type=finite, default=0.8, help="0 means greedy")
     s.add_argument("--top-k", type=int, help="sample among the K likeliest characters")
@@ -250,7 +261,7 @@ def _train(
 
 def _prompt_ids(tok: Any, prompt: str) -> list[int]:
     if not prompt:
-        raise InputError("--prompt is empty")
+        raise InputError("--prompt is empty")  # an empty --start FILE too: the same prompt
     if len(prompt) > limits.MAX_PROMPT_CHARS:
         raise InputError(
             f"--prompt has {len(prompt):,} characters; at most {limits.MAX_PROMPT_CHARS:,}"
@@ -269,19 +280,40 @@ def run_sample(args: argparse.Namespace) -> int:
         raise InputError("--top-k must be at least 1")
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise InputError("--top-p must be in (0, 1]")
+    if not 1 <= args.num_samples <= limits.MAX_SAMPLES:
+        raise InputError(f"--num-samples must be 1 to {limits.MAX_SAMPLES}")
+    if args.seed + args.num_samples - 1 > limits.MAX_SEED:
+        raise InputError("--seed + --num-samples goes past 2**63 - 1")
+    prompt = args.prompt if args.start is None else _start_file(args.start)
     model, tok = _load(args.checkpoint)
-    ids = generate(
-        model,
-        _prompt_ids(tok, args.prompt),
-        args.max_new_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=args.seed,
-        use_cache=not args.no_cache,
-    )
-    say(tok.decode(ids))  # a stranger's vocabulary may hold ESC: shown, not obeyed
+    prompt_ids = _prompt_ids(tok, prompt)
+    for i in range(args.num_samples):
+        if i:
+            print("-" * 15)  # nanoGPT's separator
+        ids = generate(
+            model,
+            prompt_ids,
+            args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=args.seed + i,
+            use_cache=not args.no_cache,
+        )
+        say(tok.decode(ids))  # a stranger's vocabulary may hold ESC: shown, not obeyed
     return 0
+
+
+def _start_file(value: str) -> str:
+    """The prompt in a file (qkv.files' byte limit; one trailing newline is not prompt)."""
+    from qkv.cli.output import read_text
+
+    path = value[len("FILE:") :] if value.startswith("FILE:") else value
+    text = read_text(path, "--start", limits.PROMPT_FILE_BYTES)
+    text = text[:-1] if text.endswith("\n") else text
+    if not text:
+        raise InputError(f"--start {path} is empty")
+    return text
 
 
 def run_probe(args: argparse.Namespace) -> int:

@@ -37,9 +37,26 @@ def add_parser(sub: Any) -> None:
     src.add_argument(
         "--model",
         metavar="NAME",
-        help="a Hugging Face model: minilm (offline, the hf extra) or a local folder; with --text",
+        help="a Hugging Face model: minilm (offline, the hf extra) or a local model folder "
+        "(encoder, decoder or encoder–decoder); with --text",
+    )
+    src.add_argument(
+        "--loss",
+        metavar="RUN_DIR",
+        help="the loss curve of a qkv gpt train folder (its log.csv, or the file); -o .png/.svg",
     )
     p.add_argument("--text", help="the text for --model")
+    p.add_argument(
+        "--target",
+        metavar="TEXT",
+        help="an encoder–decoder's decoder text (default: --text)",
+    )
+    p.add_argument(
+        "--part",
+        choices=("encoder", "decoder", "cross"),
+        help="an encoder–decoder's attention to show (default cross: decoder queries, "
+        "encoder keys)",
+    )
     p.add_argument("--save", metavar="FILE.npz", help="also save the attention maps")
     p.add_argument("--step", default="weights", help="the Trace step to draw (default weights)")
     p.add_argument("--layer", type=int, default=1, help="1-based layer of --maps")
@@ -47,10 +64,23 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--lang", choices=("zh", "en"), help="labels of the presets")
     p.add_argument(
         "--view",
-        choices=("heatmap", "summary", "model", "head", "trace"),
+        choices=("heatmap", "summary", "model", "head", "trace", "neuron"),
         default="heatmap",
         help="heatmap (a picture), summary (per-head numbers), model or head (an offline "
-        "HTML page of all layers and heads), trace (the hand calculation of --example)",
+        "HTML page of all layers and heads), trace (the hand calculation of --example), "
+        "neuron (how q·k builds one score of --example, dimension by dimension)",
+    )
+    p.add_argument(
+        "--query",
+        default="1",
+        metavar="I",
+        help="--view neuron: the query shown first (1-based number or token; default 1)",
+    )
+    p.add_argument(
+        "--key",
+        default="1",
+        metavar="J",
+        help="--view neuron: the key shown first (1-based number or token; default 1)",
     )
     p.add_argument("--format", choices=("text", "json"), default="text", help="for summary")
     p.add_argument(
@@ -68,7 +98,7 @@ def _maps(args: argparse.Namespace) -> Any:
             raise InputError("--model needs --text")
         from qkv.hf import attention_maps
 
-        maps = attention_maps(args.model, args.text)
+        maps = attention_maps(args.model, args.text, target=args.target, part=args.part)
     elif args.maps is not None:
         maps = AttentionMaps.load(args.maps)
     else:
@@ -82,15 +112,24 @@ def _save_maps(args: argparse.Namespace, maps: Any) -> None:
         maps.save(args.save)
 
 
-def _check_args(args: argparse.Namespace) -> None:
-    """Everything that can be refused before any work: no output is half made."""
-    from qkv.cli.output import check_outputs
-
+def _check_sources(args: argparse.Namespace) -> None:
+    """Options that belong to a source given without it."""
+    if (args.target is not None or args.part is not None) and args.model is None:
+        raise InputError("--target and --part are for --model (an encoder–decoder)")
     if args.text is not None and args.model is None:
         raise InputError("--text is the text for --model; give --model too (e.g. --model minilm)")
     if args.save is not None and args.maps is None and args.model is None:
         raise InputError("--save writes the maps of --maps or --model; there are none here")
-    if args.view in ("model", "head", "trace"):
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Everything that can be refused before any work: no output is half made."""
+    from qkv.cli.output import check_outputs
+
+    _check_sources(args)
+    if args.loss is not None and (args.view != "heatmap" or args.output is None):
+        raise InputError("--loss draws a picture: give -o loss.png (or .svg, .pdf), no --view")
+    if args.view in ("model", "head", "trace", "neuron"):
         if args.output is None or not args.output.endswith(".html"):
             raise InputError("-o FILE.html is needed for a page")
     elif args.output is not None:
@@ -109,8 +148,12 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
+    if args.loss is not None:
+        return _loss(args)
     if args.view == "summary":
         return _summary(args)
+    if args.view == "neuron":
+        return _neuron(args)
     if args.view in ("model", "head", "trace"):
         return _page(args)
     from qkv.viz.heatmap import maps_heatmap, save, trace_heatmap
@@ -126,6 +169,39 @@ def run(args: argparse.Namespace) -> int:
             fig = trace_heatmap(example.trace(args.lang), args.step)
         _save_maps(args, maps)
         path = save(fig, args.output)  # matplotlib warns while drawing (a missing glyph)
+    say(str(path))
+    return 0
+
+
+def _neuron(args: argparse.Namespace) -> int:
+    """The neuron view of a preset: one query's and one key's dot product, term by term."""
+    from qkv.cli.output import write_text
+    from qkv.core.examples import DEFAULT_EXAMPLE, find_example
+    from qkv.core.expand import find_index
+    from qkv.viz.neuron import neuron_page
+
+    if args.maps is not None or args.model is not None:
+        raise InputError("--view neuron shows a preset's q and k (--example); maps hold no q, k")
+    example = find_example(args.example or DEFAULT_EXAMPLE)
+    trace = example.trace(args.lang)
+    try:
+        i = find_index(trace.first("scores").rows, args.query, "--query")
+        j = find_index(trace.first("scores").cols, args.key, "--key")
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    write_text(neuron_page(trace, i, j, title=f"q·k of {example.name}"), args.output)
+    say(args.output)
+    return 0
+
+
+def _loss(args: argparse.Namespace) -> int:
+    from qkv.losslog import read
+    from qkv.viz.heatmap import save
+    from qkv.viz.loss import loss_figure
+
+    rows = read(args.loss)
+    with warnings_as_lines():
+        path = save(loss_figure(rows, title=str(args.loss)), args.output)
     say(str(path))
     return 0
 

@@ -40,15 +40,17 @@ def expand(trace: Trace, step_id: str, i: int, j: int, digits: int = 3) -> Expan
         return None
     if step.id == "weighted":
         return _weighted(trace, step, i, j, digits)
+    if step.base == "scores" and trace.score == "additive":
+        return _additive(trace, step, i, j, digits)
     if step.operands is not None:
         return _product(trace, step, i, j, digits)
-    if step.id == "scaled":
+    if step.base == "scaled":
         return _scaled(trace, step, i, j, digits)
-    if step.id == "masked":
+    if step.base == "masked":
         if step.mask is not None and not step.mask[i, j]:
             return Expansion("masked: -∞", r"\text{masked}: -\infty")
         return None
-    if step.id == "weights":
+    if step.base == "weights":
         return _softmax(step, i, j, digits)
     return None
 
@@ -64,11 +66,11 @@ def _product(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion
     """A dot product: row i of the first operand with row j (scores) or column j (others)."""
     assert step.operands is not None
     a, b = trace[step.operands[0]], trace[step.operands[1]]
-    if step.id == "scores":
+    if step.base == "scores":
         pairs = [(_num(a, i, t, digits), _num(b, j, t, digits)) for t in range(a.shape[1])]
     else:
         pairs = [(_num(a, i, t, digits), _num(b, t, j, digits)) for t in range(a.shape[1])]
-    if step.id == "output" and a.mask is not None:
+    if a.mask is not None:  # A·V: keys a query may not see add nothing
         pairs = [p for t, p in enumerate(pairs) if a.mask[i, t]] or [("0", "0")]
     result = _num(step, i, j, digits)
     plain = " + ".join(f"{x}·{_paren(y)}" for x, y in pairs)
@@ -79,7 +81,7 @@ def _product(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion
 def _scaled(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion:
     """A score times the scale: s / √d_k, or s · scale."""
     result = _num(step, i, j, digits)
-    before = _num(trace["scores"], i, j, digits)
+    before = _num(trace[step.prefix + "scores"], i, j, digits)
     if "√" in trace.scale_text:
         return Expansion(
             f"{_paren(before)} / √{trace.d_k} = {result}",
@@ -89,6 +91,19 @@ def _scaled(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion:
         f"{_paren(before)} · {trace.scale_text} = {result}",
         rf"{before} \cdot {trace.scale_text} = {result}",
     )
+
+
+def _additive(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion:
+    """v_a·tanh(qa_i + ka_j), term by term: floats, since tanh of a rational is not one."""
+    qa, ka, va = trace["qa"], trace["ka"], trace["va"]
+    terms = [
+        (_num(va, 0, t, digits), _num(qa, i, t, digits), _num(ka, j, t, digits))
+        for t in range(va.shape[1])
+    ]
+    result = _num(step, i, j, digits)
+    plain = " + ".join(f"{w}·tanh({a} + {_paren(b)})" for w, a, b in terms)
+    latex = " + ".join(rf"{w} \cdot \tanh({a} + {b})" for w, a, b in terms)
+    return Expansion(f"{plain} = {result}", f"{latex} = {result}")
 
 
 def _softmax(step: Step, i: int, j: int, digits: int) -> Expansion:

@@ -100,3 +100,27 @@ def window_mask(
     j = np.arange(n_keys)[None, :]
     band: np.ndarray = np.abs(j - (i + causal_offset(n_queries, n_keys, align))) <= width
     return band
+
+
+def length_mask(lengths: object, n_queries: int, n_keys: int) -> tuple[list[int], np.ndarray]:
+    """Padding by valid lengths (d2l's ``valid_lens``): query i sees keys j < n_i.
+
+    One length applies to every query; a list gives one per query. Returns the lengths (one
+    per query) and the boolean (L, S) mask, True = may attend.
+    """
+    raw = [lengths] if isinstance(lengths, (int, np.integer)) else lengths
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise InputError("lengths: give one number or one per query")
+    if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) for n in raw):
+        raise InputError("lengths are whole numbers of keys")
+    if len(raw) == 1:
+        raw = list(raw) * n_queries
+    if len(raw) != n_queries:
+        raise InputError(f"{len(raw)} lengths given for {n_queries} queries; give 1 or {n_queries}")
+    out = [int(n) for n in raw]
+    for i, n in enumerate(out, start=1):
+        if not 0 <= n <= n_keys:
+            raise InputError(f"length {i} is {n}; a length is between 0 and {n_keys} (the keys)")
+    j = np.arange(n_keys)[None, :]
+    mask: np.ndarray = j < np.array(out)[:, None]
+    return out, mask

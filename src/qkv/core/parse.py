@@ -16,7 +16,7 @@ from qkv.core.numbers import describe, parse_number, short
 from qkv.errors import InputError
 
 _SPLIT = re.compile(r"[,\t;]|\s+")
-MATRIX_KEYS = ("x", "q", "k", "v", "wq", "wk", "wv", "mask")
+MATRIX_KEYS = ("x", "q", "k", "v", "wq", "wk", "wv", "wo", "wa_q", "wa_k", "va", "mask")
 
 
 @dataclass

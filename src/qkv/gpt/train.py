@@ -19,6 +19,7 @@ from qkv.gpt import checkpoint, parallel
 from qkv.gpt.config import GPTConfig, TrainConfig
 from qkv.gpt.data import CharTokenizer
 from qkv.gpt.model import GPT
+from qkv.losslog import LossLog, Row
 
 
 @dataclass
@@ -143,28 +144,42 @@ def train(
             _check_optimizer(optimizer)
         except (ValueError, KeyError, TypeError, RuntimeError, IndexError):
             raise InputError("the checkpoint's optimizer state does not fit its model") from None
+    log = None
     if ranks.main:
         _make_out(out)
+        log = LossLog.start(out, resume)
     gen = torch.Generator().manual_seed(seed + run.step)
     model = run.model
     model.train()
     step = _stepper(model, ranks, grad_accum)
     tokens = t.batch_size * model.config.block_size  # the global batch, on all ranks together
     start = time.perf_counter()
+    before = 0.0 if log is None else log.elapsed_before  # earlier runs' time, for log.csv
     last: dict[str, float] = {}
     best = run.best
     for i in range(run.step, t.steps):
         loss = step(optimizer, run.train_data, t, i, gen)
         report = Progress(i + 1, t.steps, loss, 0.0, tokens=(i + 1 - run.step) * tokens)
-        if ranks.main and ((i + 1) % t.eval_interval == 0 or i + 1 == t.steps):
+        evaluated = ranks.main and ((i + 1) % t.eval_interval == 0 or i + 1 == t.steps)
+        if evaluated:
             best, last = _evaluate(model, optimizer, run, report, best, seed, path)
         # the average since the start, not the last step's rate (which skips evaluations and
         # swings tenfold on a shared machine): what a user can divide by the clock
         report.elapsed = time.perf_counter() - start
         report.tokens_per_s = report.tokens / max(report.elapsed, 1e-9)
+        if evaluated and log is not None:
+            log.add(_log_row(report, before))
         if on_progress is not None:
             on_progress(report)
     return {**last, "best_val": best}
+
+
+def _log_row(report: Progress, before: float) -> Row:
+    """An evaluation's row of log.csv: its losses, the run's throughput, and the time since
+    the first run began (``before``: the earlier runs' time, from the log)."""
+    assert report.train_loss is not None and report.val_loss is not None
+    elapsed = before + report.elapsed
+    return Row(report.step, report.train_loss, report.val_loss, report.tokens_per_s, elapsed)
 
 
 def _evaluate(

@@ -49,7 +49,7 @@ def step_table(step: Step, digits: int) -> Table:
     for i, label in enumerate(step.rows):
         cells = []
         for j in range(step.shape[1]):
-            if step.mask is not None and step.id == "masked" and not step.mask[i, j]:
+            if step.mask is not None and step.base == "masked" and not step.mask[i, j]:
                 cells.append("-∞")
             else:
                 cells.append(fmt(step.matrix[i, j], digits, step.exact_at(i, j)))
@@ -60,19 +60,56 @@ def step_table(step: Step, digits: int) -> Table:
 def _step_text(step: Step, trace: Trace, lang: str) -> str:
     if step.same_as is not None:
         return t(lang, "step.same.text", id=step.id.upper())
+    if step.head is not None and (step.base in ("q", "k", "v") or step.head > 1):
+        return _head_text(step, lang)
     if step.id in ("wq", "wk", "wv"):
         return t(lang, "step.w.text", what=t(lang, f"what.{step.id[1]}"))
+    if step.id in ("wa_q", "wa_k"):
+        return t(lang, "step.wa.text", what=step.id[-1].upper())
     if step.id == "x":
         return t(lang, "step.x.text", cols=step.shape[1])
-    if step.id == "scaled":
+    if step.base == "scaled":
         return t(lang, "step.scaled.text", scale=trace.scale_text)
-    return t(lang, f"step.{step.id}.text")
+    if step.base == "scores" and trace.score == "additive":
+        return t(lang, "step.additive.text")
+    if step.id == "concat" or (step.id == "output" and step.operands is None and trace.heads > 1):
+        return t(lang, "step.concat.text", heads=trace.heads)
+    if step.id == "output" and "wo" in trace:
+        return t(lang, "step.projected.text")
+    return t(lang, f"step.{step.base}.text")
+
+
+def _head_text(step: Step, lang: str) -> str:
+    """A head's share of Q, K or V; the other steps' words once, in head 1."""
+    assert step.head is not None
+    if step.base not in ("q", "k", "v"):
+        return t(lang, "head.again", head=step.head)
+    span = f"{step.cols[0]}–{step.cols[-1]}" if len(step.cols) > 1 else step.cols[0]
+    return t(lang, "step.split.text", head=step.head, span=span, what=step.base.upper())
+
+
+def _step_title(step: Step, trace: Trace, lang: str) -> str:
+    if step.base == "scores" and trace.score == "additive":
+        return t(lang, "step.additive.title")
+    if step.id == "output" and step.operands is None and trace.heads > 1:
+        title = t(lang, "step.concat.title")
+    elif step.id == "output" and "wo" in trace:
+        title = t(lang, "step.projected.title")
+    else:
+        title = t(lang, f"step.{step.base}.title")
+    return title if step.head is None else t(lang, "head.title", title=title, head=step.head)
 
 
 def mask_text(trace: Trace, lang: str) -> str:
+    parts = []
     if trace.causal is not None:
-        return t(lang, f"mask.{trace.causal}")
-    return t(lang, "mask.given" if "masked" in trace else "mask.none")
+        parts.append(t(lang, f"mask.{trace.causal}"))
+    if trace.lengths is not None:
+        parts.append(t(lang, "mask.lengths", lengths=", ".join(map(str, trace.lengths))))
+    if parts:
+        return "; ".join(parts)
+    masked = any(s.base == "masked" for s in trace.steps)
+    return t(lang, "mask.given" if masked else "mask.none")
 
 
 def build(
@@ -96,6 +133,10 @@ def build(
     subtitle = t(
         lang, "doc.settings", d_k=trace.d_k, scale=trace.scale_text, mask=mask_text(trace, lang)
     )
+    if trace.heads > 1:
+        subtitle += " · " + t(lang, "doc.heads", heads=trace.heads)
+    if trace.score == "additive":
+        subtitle += " · " + t(lang, "doc.additive")
     title = t(lang, "doc.title")
     if trace.example:
         title = f"{title} · {t(lang, 'doc.example', name=trace.example)}"
@@ -107,12 +148,16 @@ def _step_section(
 ) -> Section:
     sec = Section(
         id=step.id,
-        title=t(lang, f"step.{step.id}.title"),
+        title=_step_title(step, trace, lang),
         text=_step_text(step, trace, lang),
         formula=step.formula,
         latex=step.latex,
         table=step_table(step, digits),
     )
+    if step.base == "scores" and trace.score == "additive":
+        sec.notes.append(t(lang, "additive.note"))
+    if step.base == "masked" and trace.lengths is not None and step.head in (None, 1):
+        sec.notes.append(t(lang, "lengths.note", lengths=", ".join(map(str, trace.lengths))))
     if entry is not None:
         ex = expand(trace, step.id, entry[0], entry[1], digits)
         if ex is not None:

@@ -65,6 +65,40 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ranking.col.weight": "weight",
         "ranking.col.value": "weighted value",
         "examples.title": "Examples (qkv explain --example NAME)",
+        "doc.heads": "{heads} heads, d_k per head",
+        "doc.additive": "additive scores (Bahdanau)",
+        "mask.lengths": "padding: query i sees its first n_i keys (n = {lengths})",
+        "head.title": "{title} · head {head}",
+        "head.again": "As in head 1, with head {head}'s columns.",
+        "step.split.text": "Head {head} takes columns {span} of {what}: each head attends in "
+        "its own smaller space.",
+        "step.concat.title": "Heads concatenated",
+        "step.concat.text": "The {heads} heads' outputs side by side, row by row: one vector per "
+        "token again.",
+        "step.wo.title": "Output projection W_O",
+        "step.wo.text": "A learned matrix that mixes what the heads found.",
+        "step.attended.title": "Attention result A·V",
+        "step.attended.text": "Each row is the weighted average of the rows of V; W_O comes next.",
+        "step.projected.title": "Output O (through W_O)",
+        "step.projected.text": "Each row times W_O: the heads' findings mixed into the output.",
+        "step.wa_q.title": "Additive weights W_a^q",
+        "step.wa_k.title": "Additive weights W_a^k",
+        "step.wa.text": "Maps each row of {what} into the hidden space of the additive score "
+        "(default: the identity).",
+        "step.va.title": "Additive vector v_a",
+        "step.va.text": "Weighs the hidden units into one score (default: all ones).",
+        "step.qa.title": "Queries in the hidden space Q·W_a^q",
+        "step.qa.text": "Each query mapped into the hidden space.",
+        "step.ka.title": "Keys in the hidden space K·W_a^k",
+        "step.ka.text": "Each key mapped into the hidden space.",
+        "step.additive.title": "Additive scores S = v_aᵀ tanh(W_a^q q + W_a^k k)",
+        "step.additive.text": "Entry (i, j): add query i's and key j's hidden vectors, take tanh "
+        "of each number, weigh them by v_a and add (Bahdanau). Query and key may differ in "
+        "length.",
+        "lengths.note": "Valid lengths {lengths}: the keys beyond a query's length are padding "
+        "(d2l's valid_lens), so they get -∞ and weight 0.",
+        "additive.note": "tanh is not a rational function, so these scores (and what follows) are "
+        "floats, computed from the exact Q·W_a^q and K·W_a^k above.",
     },
     "zh": {
         "doc.title": "注意力机制,一步一步手算",
@@ -119,6 +153,37 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ranking.col.weight": "权重",
         "ranking.col.value": "带权重的价值",
         "examples.title": "例子(qkv explain --example 名字)",
+        "doc.heads": "{heads} 个头,d_k 为每个头的维度",
+        "doc.additive": "加性相似度(Bahdanau)",
+        "mask.lengths": "填充:查询 i 只看前 n_i 个键(n = {lengths})",
+        "head.title": "{title} · 第 {head} 个头",
+        "head.again": "和第 1 个头一样,用第 {head} 个头的列。",
+        "step.split.text": "第 {head} 个头取 {what} 的第 {span} 列:"
+        "每个头在自己更小的空间里做注意力。",
+        "step.concat.title": "拼接各个头",
+        "step.concat.text": "把 {heads} 个头的输出逐行并排拼起来:每个字又是一个向量。",
+        "step.wo.title": "输出投影 W_O",
+        "step.wo.text": "学出来的矩阵,把各个头找到的东西混合起来。",
+        "step.attended.title": "注意力结果 A·V",
+        "step.attended.text": "每一行是 V 各行的加权平均;接下来乘 W_O。",
+        "step.projected.title": "输出 O(经过 W_O)",
+        "step.projected.text": "每一行乘以 W_O:各个头的结果混合成输出。",
+        "step.wa_q.title": "加性权重 W_a^q",
+        "step.wa_k.title": "加性权重 W_a^k",
+        "step.wa.text": "把 {what} 的每一行映射到加性相似度的隐藏空间(默认:单位矩阵)。",
+        "step.va.title": "加性向量 v_a",
+        "step.va.text": "把隐藏单元加权合成一个相似度(默认:全为 1)。",
+        "step.qa.title": "隐藏空间里的查询 Q·W_a^q",
+        "step.qa.text": "每个查询映射到隐藏空间。",
+        "step.ka.title": "隐藏空间里的键 K·W_a^k",
+        "step.ka.text": "每个键映射到隐藏空间。",
+        "step.additive.title": "加性相似度 S = v_aᵀ tanh(W_a^q q + W_a^k k)",
+        "step.additive.text": "第 (i, j) 个数:把查询 i 和键 j 的隐藏向量相加,每个数取 tanh,用 v_a "
+        "加权再相加(Bahdanau)。查询和键的长度可以不同。",
+        "lengths.note": "有效长度 {lengths}:超出查询长度的键是填充(d2l 的 valid_lens),"
+        "记为 -∞,权重为 0。",
+        "additive.note": "tanh 不是有理函数,所以这些相似度(以及之后的结果)是浮点数,由上面精确的 "
+        "Q·W_a^q 和 K·W_a^k 算出。",
     },
 }
 

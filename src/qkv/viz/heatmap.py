@@ -141,10 +141,9 @@ def maps_heatmap(maps: Any, layer: int, head: int) -> Any:
     m = maps.maps[layer, head]
     small = max(m.shape) <= MAX_ANNOTATED
     texts = [[f"{v:.2f}" for v in row] for row in m] if small else None
-    keys = (
-        maps.tokens if m.shape[1] == len(maps.tokens) else [str(j + 1) for j in range(m.shape[1])]
+    return heatmap(
+        m, maps.tokens, maps.key_tokens, title=f"layer {layer + 1}, head {head + 1}", texts=texts
     )
-    return heatmap(m, maps.tokens, keys, title=f"layer {layer + 1}, head {head + 1}", texts=texts)
 
 
 def save(fig: Any, path: str | Path) -> Path:

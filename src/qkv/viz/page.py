@@ -67,6 +67,7 @@ def encode(
         "s": s,
         "thumb": t,
         "tokens": maps.tokens,
+        "key_tokens": maps.key_tokens,
         "special": [int(i) for i in maps.meta.get("special", [])],
         "counts": _b64(np.concatenate(counts)),
         "idx": _b64(np.concatenate(idx)),

@@ -4,7 +4,25 @@
            -> [what 1/sqrt(d_k) would change]
 
 Each arrow is one small function below; each adds a labelled Step (with exact numbers where
-a person can write them down) to the Trace.
+a person can write them down) to the Trace. With ``heads`` > 1 the arrows from Q, K, V to the
+output run once per head (steps "h1.scores", ...), then the heads are concatenated.
+
+The arguments of trace():
+
+Self-attention: give ``x`` (tokens x d) and optionally projections ``wq``/``wk``/``wv``
+(without them Q = K = V = X, as in the article). Cross-attention: give ``q``, ``k``, ``v``.
+``columns``: names of X's columns (a CSV header), else 1, 2, ...
+``mask``: boolean (True = may attend) or additive numbers, shape (queries, keys).
+``lengths``: padding by valid lengths, one for all queries or one per query (d2l's
+``valid_lens``): query i sees the first n_i keys.
+``heads``: split the columns of Q, K and V into that many heads, attend in each (scaled
+by 1/sqrt(d_k / heads) by default) and concatenate; ``wo`` (d_v x d_out) projects the
+result, as multi-head attention's W_O.
+``score``: "dot" (Q·Kᵀ) or "additive" (Bahdanau: v_aᵀ tanh(W_a^q q + W_a^k k), with
+``wa_q`` (d_q x h), ``wa_k`` (d_k x h) and ``va`` (h) defaulting to identities and ones;
+additive scores are not scaled unless ``scale`` is a number).
+``contrast``: when unscaled, also show what 1/sqrt(d_k) would change.
+``rank``: for a single query, add each key's weighted value and rank the keys.
 """
 
 from __future__ import annotations
@@ -19,7 +37,7 @@ import numpy as np
 from qkv import limits
 from qkv.core import exact as ex
 from qkv.core.attention import weighted_sum
-from qkv.core.masks import Align, as_mask, combine_masks, normalize_causal
+from qkv.core.masks import Align, as_mask, combine_masks, length_mask, normalize_causal
 from qkv.core.matrix import as_matrix, count
 from qkv.core.scale import ScaleArg, is_sqrt, resolve_scale
 from qkv.core.softmax import masked_softmax
@@ -47,45 +65,100 @@ def trace(
     example: str | None = None,
     contrast: bool = False,
     rank: bool = False,
+    heads: int = 1,
+    wo: Any = None,
+    lengths: Any = None,
+    score: str = "dot",
+    wa_q: Any = None,
+    wa_k: Any = None,
+    va: Any = None,
 ) -> Trace:
-    """Compute attention step by step and keep every intermediate.
-
-    Self-attention: give ``x`` (tokens x d) and optionally projections ``wq``/``wk``/``wv``
-    (without them Q = K = V = X, as in the article). Cross-attention: give ``q``, ``k``, ``v``.
-    ``columns``: names of X's columns (a CSV header), else 1, 2, ...
-    ``mask``: boolean (True = may attend) or additive numbers, shape (queries, keys).
-    ``contrast``: when unscaled, also show what 1/sqrt(d_k) would change.
-    ``rank``: for a single query, add each key's weighted value and rank the keys.
-    """
+    """Compute attention step by step and keep every intermediate; the arguments are described
+    in this module's docstring (``help(qkv.core.trace.pipeline)``)."""
     align = normalize_causal(causal)
+    additive = _check_score(score, {"W_a^q": wa_q, "W_a^k": wa_k, "v_a": va})
+    n_heads = _check_heads(heads, additive)
+    projections = {"wq": wq, "wk": wk, "wv": wv}
+    chain = _inputs(x, q, k, v, projections, tokens, key_tokens, columns, additive)
+    valid_lengths, valid = _lengths(lengths, chain)
+    if additive and is_sqrt(scale):
+        scale = "none"  # no dot product here that grows with d_k
+    ranking: list[tuple[str, float, float]] = []
+    if n_heads == 1:
+        if additive:
+            add_additive_scores(chain, wa_q, wa_k, va)
+        else:
+            add_scores(chain)
+        s_value, s_text, _ = add_scaled(chain, scale)
+        add_masked(chain, mask, align, valid)
+        add_weights(chain)
+        ranking = add_weighted(chain) if rank and chain.n_q == 1 else []
+        attended, d_k = add_output(chain, "output" if wo is None else "attended"), chain.d_k
+    else:
+        attended, s_value, s_text, d_k = multi_head(
+            chain, n_heads, scale, mask, align, valid, last=wo is None
+        )
+    if wo is not None:
+        add_wo(chain, wo, attended)
+    # the 1/sqrt(d_k) contrast is about one head's dot products
+    shown = contrast and s_value == 1.0 and n_heads == 1 and not additive
+    return Trace(
+        chain.steps, s_value, s_text, d_k, align, example,
+        scale_contrast(chain) if shown else None, ranking, n_heads,
+        "additive" if additive else "dot", valid_lengths,
+    )  # fmt: skip
+
+
+def _inputs(
+    x: Any,
+    q: Any,
+    k: Any,
+    v: Any,
+    projections: dict[str, Any],
+    tokens: Sequence[str] | None,
+    key_tokens: Sequence[str] | None,
+    columns: Sequence[str] | None,
+    additive: bool,
+) -> Chain:
+    """X and its projections (self-attention), or Q, K, V given directly (cross-attention)."""
     if x is not None:
         if q is not None or k is not None or v is not None:
             raise InputError("give either x (self-attention) or q, k, v (cross-attention)")
         if key_tokens is not None:
             raise InputError("key tokens apply to cross-attention (q, k, v), not to x")
-        chain = self_inputs(x, {"wq": wq, "wk": wk, "wv": wv}, tokens, columns)
-    else:
-        if columns is not None:
-            raise InputError("column names apply to x, not to q, k, v given directly")
-        if wq is not None or wk is not None or wv is not None:
-            raise InputError("projections W_Q, W_K, W_V apply to x, not to q, k, v given directly")
-        chain = cross_inputs(q, k, v, tokens, key_tokens)
-    add_scores(chain)
-    s_value, s_text, _ = add_scaled(chain, scale)
-    add_masked(chain, mask, align)
-    add_weights(chain)
-    ranking = add_weighted(chain) if rank and chain.n_q == 1 else []
-    add_output(chain)
-    return Trace(
-        steps=chain.steps,
-        scale=s_value,
-        scale_text=s_text,
-        d_k=chain.d_k,
-        causal=align,
-        example=example,
-        contrast=scale_contrast(chain) if contrast and s_value == 1.0 else None,
-        ranking=ranking,
-    )
+        return self_inputs(x, projections, tokens, columns, same_width=not additive)
+    if columns is not None:
+        raise InputError("column names apply to x, not to q, k, v given directly")
+    if any(w is not None for w in projections.values()):
+        raise InputError("projections W_Q, W_K, W_V apply to x, not to q, k, v given directly")
+    return cross_inputs(q, k, v, tokens, key_tokens, same_width=not additive)
+
+
+def _check_score(score: str, weights: dict[str, Any]) -> bool:
+    """True for additive scores; InputError for an unknown kind or misplaced W_a."""
+    if score not in ("dot", "additive"):
+        raise InputError(f"score must be 'dot' or 'additive', not {str(score)[:20]!r}")
+    given = [name for name, w in weights.items() if w is not None]
+    if score == "dot" and given:
+        raise InputError(f"{given[0]} belongs to additive scores (--score additive)")
+    return score == "additive"
+
+
+def _lengths(lengths: Any, chain: Chain) -> tuple[list[int] | None, np.ndarray | None]:
+    """The valid lengths, one per query, and their mask (None, None without lengths)."""
+    if lengths is None:
+        return None, None
+    return length_mask(lengths, chain.n_q, chain.k.shape[0])
+
+
+def _check_heads(heads: Any, additive: bool) -> int:
+    if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)):
+        raise InputError(f"heads must be a whole number, not {str(heads)[:20]!r}")
+    if not 1 <= heads <= limits.MAX_HEADS:
+        raise InputError(f"heads must be between 1 and {limits.MAX_HEADS}, not {heads}")
+    if additive and heads > 1:
+        raise InputError("additive scores are explained with one head; leave out heads")
+    return int(heads)
 
 
 @dataclass
@@ -100,6 +173,11 @@ class Chain:
     current_exact: np.ndarray | None = None
     allowed: np.ndarray | None = None  # True = may attend, after masking
     weights: np.ndarray | None = None
+    prefix: str = ""  # "h2." while computing head 2
+
+    def sid(self, base: str) -> str:
+        """The id of this chain's step ``base`` ("h2.scores" in head 2)."""
+        return self.prefix + base
 
     @property
     def tokens(self) -> list[str]:
@@ -151,8 +229,12 @@ def self_inputs(
     projections: dict[str, Any],
     tokens: Sequence[str] | None,
     columns: Sequence[str] | None = None,
+    same_width: bool = True,
 ) -> Chain:
-    """X, then W_Q/W_K/W_V where given, then Q, K, V (each X·W, or X itself)."""
+    """X, then W_Q/W_K/W_V where given, then Q, K, V (each X·W, or X itself).
+
+    ``same_width``: Q and K must have as many columns (a dot product; additive scores
+    do not need it)."""
     xm, xe = as_matrix(x, "X", limits.MAX_TOKENS)
     n, d = xm.shape
     tok = _check_tokens(tokens, n, "X") or _labels(n, "t")
@@ -190,7 +272,8 @@ def self_inputs(
             step = Step(sid, xm, tok, dims, f"{big} = X", f"{big} = X", exact=xe, same_as="x")
         steps.append(step)
     q, k = steps[-3], steps[-2]
-    _check_q_k(q, k, [label for wid, label, _ in PROJECTIONS[:2] if wid not in made], d)
+    if same_width:
+        _check_q_k(q, k, [label for wid, label, _ in PROJECTIONS[:2] if wid not in made], d)
     return Chain(steps, q, k, steps[-1])
 
 
@@ -223,7 +306,12 @@ def _check_q_k(q: Step, k: Step, missing: list[str], d: int) -> None:
 
 
 def cross_inputs(
-    q: Any, k: Any, v: Any, tokens: Sequence[str] | None, key_tokens: Sequence[str] | None
+    q: Any,
+    k: Any,
+    v: Any,
+    tokens: Sequence[str] | None,
+    key_tokens: Sequence[str] | None,
+    same_width: bool = True,
 ) -> Chain:
     """Q, K and V given directly (cross-attention)."""
     missing = [n for n, m in (("q", q), ("k", k), ("v", v)) if m is None]
@@ -232,7 +320,7 @@ def cross_inputs(
     qm, qe = as_matrix(q, "Q", limits.MAX_TOKENS)
     km, ke = as_matrix(k, "K", limits.MAX_TOKENS)
     vm, ve = as_matrix(v, "V", limits.MAX_TOKENS)
-    if qm.shape[1] != km.shape[1]:
+    if same_width and qm.shape[1] != km.shape[1]:
         raise InputError(
             f"Q and K do not fit: Q has {count(qm.shape[1], 'column')}, K has {km.shape[1]}"
         )
@@ -256,14 +344,14 @@ def add_scores(chain: Chain) -> None:
     exact = ex.matmul(chain.q.exact, None if chain.k.exact is None else chain.k.exact.T)
     chain.add(
         Step(
-            "scores",
+            chain.sid("scores"),
             scores,
             chain.tokens,
             chain.key_tokens,
-            "S = Q·Kᵀ",
-            r"S = QK^\top",
+            f"S{_sub(chain)} = Q{_sub(chain)}·K{_sub(chain)}ᵀ",
+            rf"S{_tex_sub(chain)} = Q{_tex_sub(chain)}K{_tex_sub(chain)}^\top",
             exact=exact,
-            operands=("q", "k"),
+            operands=(chain.q.id, chain.k.id),
         )
     )
     chain.current, chain.current_exact = scores, exact
@@ -285,7 +373,7 @@ def add_scaled(chain: Chain, scale: ScaleArg) -> tuple[float, str, Fraction | No
         formula, latex = f"S · {text}", rf"S \cdot {text}"
     chain.add(
         Step(
-            "scaled",
+            chain.sid("scaled"),
             chain.current,
             chain.tokens,
             chain.key_tokens,
@@ -297,8 +385,11 @@ def add_scaled(chain: Chain, scale: ScaleArg) -> tuple[float, str, Fraction | No
     return value, text, exact
 
 
-def add_masked(chain: Chain, mask: Any, align: Align | None) -> None:
-    """-inf where a query may not look (a boolean mask, causal), plus an additive mask."""
+def add_masked(
+    chain: Chain, mask: Any, align: Align | None, valid: np.ndarray | None = None
+) -> None:
+    """-inf where a query may not look (a boolean mask, causal, padding beyond the valid
+    lengths), plus an additive mask."""
     shape = chain.current.shape
     if mask is not None:
         mask = as_mask(mask)
@@ -308,6 +399,8 @@ def add_masked(chain: Chain, mask: Any, align: Align | None) -> None:
                 "(queries x keys)"
             )
     allowed, additive = combine_masks(mask, align, shape)
+    if valid is not None:
+        allowed = valid if allowed is None else (allowed & valid)
     if allowed is None and additive is None:
         return
     if additive is not None:
@@ -322,7 +415,7 @@ def add_masked(chain: Chain, mask: Any, align: Align | None) -> None:
     chain.current = np.where(chain.allowed, chain.current, -np.inf)
     chain.add(
         Step(
-            "masked",
+            chain.sid("masked"),
             chain.current,
             chain.tokens,
             chain.key_tokens,
@@ -345,7 +438,7 @@ def add_weights(chain: Chain) -> None:
     chain.weights, _ = masked_softmax(chain.current, chain.allowed)
     chain.add(
         Step(
-            "weights",
+            chain.sid("weights"),
             chain.weights,
             chain.tokens,
             chain.key_tokens,
@@ -369,7 +462,7 @@ def add_weighted(chain: Chain) -> list[tuple[str, float, float]]:
             chain.v.cols,
             "aⱼ · vⱼ",
             r"a_j v_j",
-            operands=("weights", "v"),
+            operands=(chain.sid("weights"), chain.v.id),
         )
     )
     totals = contrib.sum(axis=1)
@@ -378,19 +471,205 @@ def add_weighted(chain: Chain) -> list[tuple[str, float, float]]:
     return [(chain.key_tokens[j], float(w[j]), float(totals[j])) for j in order]
 
 
-def add_output(chain: Chain) -> None:
-    """O = A·V."""
+def add_output(chain: Chain, base: str = "output") -> Step:
+    """O = A·V (named "attended" when W_O follows)."""
     assert chain.weights is not None
     output = weighted_sum(chain.weights, chain.v.matrix, chain.allowed)
-    chain.add(
+    sub, tex = _sub(chain), _tex_sub(chain)
+    return chain.add(
         Step(
-            "output",
+            chain.sid(base),
             output,
             chain.tokens,
             chain.v.cols,
-            "O = A·V",
-            "O = AV",
-            operands=("weights", "v"),
+            f"O{sub} = A{sub}·V{sub}",
+            f"O{tex} = A{tex}V{tex}",
+            operands=(chain.sid("weights"), chain.v.id),
+        )
+    )
+
+
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def _sub(chain: Chain) -> str:
+    """ "₂" in head 2 (S₂ = Q₂·K₂ᵀ), "" with one head."""
+    return "" if not chain.prefix else chain.prefix[1:-1].translate(_SUBSCRIPTS)
+
+
+def _tex_sub(chain: Chain) -> str:
+    return "" if not chain.prefix else f"_{{{chain.prefix[1:-1]}}}"
+
+
+def multi_head(
+    chain: Chain,
+    n_heads: int,
+    scale: ScaleArg,
+    mask: Any,
+    align: Align | None,
+    valid: np.ndarray | None,
+    last: bool,
+) -> tuple[Step, float, str, int]:
+    """Split the columns of Q, K, V into heads, attend in each, concatenate.
+
+    As in torch's MultiheadAttention: head h takes columns h·d_h .. (h+1)·d_h - 1 of the
+    projected Q, K and V (d_h = d_k / heads) and is scaled by 1/sqrt(d_h). Returns the
+    concatenation (the step "output" when ``last``, else "concat"), the scale, and d_h.
+    """
+    widths = {"Q": chain.q.shape[1], "K": chain.k.shape[1], "V": chain.v.shape[1]}
+    for name, width in widths.items():
+        if width % n_heads:
+            raise InputError(
+                f"{name} has {count(width, 'column')}, not divisible into {n_heads} heads"
+            )
+    outputs: list[Step] = []
+    s_value, s_text = 1.0, "1"
+    for h in range(1, n_heads + 1):
+        prefix = f"h{h}."
+        q, k, v = (_head_slice(chain, step, h, n_heads) for step in (chain.q, chain.k, chain.v))
+        head = Chain(chain.steps, q, k, v, prefix=prefix)
+        add_scores(head)
+        s_value, s_text, _ = add_scaled(head, scale)
+        add_masked(head, mask, align, valid)
+        add_weights(head)
+        outputs.append(add_output(head))
+    subs = " | ".join(f"O{str(h).translate(_SUBSCRIPTS)}" for h in range(1, n_heads + 1))
+    tex = r" \mid ".join(f"O_{{{h}}}" for h in range(1, n_heads + 1))
+    big, big_tex = ("O", "O") if last else ("C", "C")
+    concat = chain.add(
+        Step(
+            "output" if last else "concat",
+            np.hstack([o.matrix for o in outputs]),
+            chain.tokens,
+            list(chain.v.cols),
+            f"{big} = [{subs}]",
+            rf"{big_tex} = [{tex}]",
+        )
+    )
+    return concat, s_value, s_text, widths["Q"] // n_heads
+
+
+def _head_slice(chain: Chain, step: Step, h: int, n_heads: int) -> Step:
+    """Head h's columns of Q, K or V."""
+    width = step.shape[1] // n_heads
+    cols = slice((h - 1) * width, h * width)
+    big = step.id.upper()
+    first, end = (h - 1) * width + 1, h * width
+    span = str(first) if width == 1 else f"{first}–{end}"
+    return chain.add(
+        Step(
+            f"h{h}.{step.id}",
+            step.matrix[:, cols],
+            list(step.rows),
+            list(step.cols[cols]),
+            f"{big}{str(h).translate(_SUBSCRIPTS)} = {big}[:, {span}]",
+            rf"{big}_{{{h}}} = {big}_{{:,\,{span.replace('–', '..')}}}",
+            exact=None if step.exact is None else step.exact[:, cols],
+        )
+    )
+
+
+def add_wo(chain: Chain, wo: Any, attended: Step) -> None:
+    """W_O, then O = (the attention's result)·W_O: multi-head attention's output projection."""
+    wm, we = as_matrix(wo, "W_O")
+    width = attended.shape[1]
+    if wm.shape[0] != width:
+        raise InputError(
+            f"W_O does not fit: the attention's result has {count(width, 'column')}, W_O has "
+            f"{count(wm.shape[0], 'row')}"
+        )
+    chain.add(Step("wo", wm, list(attended.cols), _labels(wm.shape[1], ""), "W_O", "W_{O}", we))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = attended.matrix @ wm
+    _check_finite(out[np.isfinite(attended.matrix).all(axis=1)], "the output O·W_O")
+    big = "C" if attended.id == "concat" else "(A·V)"
+    tex = "C" if attended.id == "concat" else "(AV)"
+    chain.add(
+        Step(
+            "output",
+            out,
+            list(attended.rows),
+            _labels(wm.shape[1], ""),
+            f"O = {big}·W_O",
+            f"O = {tex}W_{{O}}",
+            exact=ex.matmul(attended.exact, we),
+            operands=(attended.id, "wo"),
+        )
+    )
+
+
+def add_additive_scores(chain: Chain, wa_q: Any, wa_k: Any, va: Any) -> None:
+    """Bahdanau's additive scores: S_ij = v_aᵀ tanh(W_a^q q_i + W_a^k k_j).
+
+    Q·W_a^q and K·W_a^k stay exact where the inputs are; tanh is not rational, so the scores
+    are floats. Defaults (what d2l's AdditiveAttention learns, set to something a person can
+    follow): W_a^q and W_a^k the identity, v_a all ones, hidden size h = d_q.
+    """
+    given = {"wa_q": wa_q, "wa_k": wa_k}
+    widths = [
+        as_matrix(w, n)[0].shape[1]
+        for n, w in zip(("W_a^q", "W_a^k"), (wa_q, wa_k), strict=True)
+        if w is not None
+    ]
+    hidden = widths[0] if widths else chain.q.shape[1]
+    qa, ka = (
+        _additive_side(chain, step, given[wid], wid, hidden)
+        for step, wid in ((chain.q, "wa_q"), (chain.k, "wa_k"))
+    )
+    vm, ve = as_matrix([[1] * hidden] if va is None else va, "v_a")
+    if vm.shape[0] != 1 and vm.shape[1] == 1:  # a column is fine too
+        vm, ve = vm.T, ve.T
+    if vm.shape != (1, hidden):
+        raise InputError(f"v_a has {vm.size} numbers, expected {hidden} (the hidden size)")
+    chain.add(Step("va", vm, ["v_a"], _labels(hidden, ""), "v_a", "v_a", exact=ve))
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = np.tanh(qa.matrix[:, None, :] + ka.matrix[None, :, :]) @ vm[0]
+    _check_finite(scores, "the additive scores")
+    chain.add(
+        Step(
+            "scores",
+            scores,
+            chain.tokens,
+            chain.key_tokens,
+            "S_ij = v_a·tanh(Qa_i + Ka_j)",
+            r"S_{ij} = v_a^\top \tanh(Q^a_i + K^a_j)",
+            operands=("qa", "ka"),
+        )
+    )
+    chain.current, chain.current_exact = scores, None
+
+
+def _additive_side(chain: Chain, step: Step, w: Any, wid: str, hidden: int) -> Step:
+    """W_a^q (or W_a^k, the identity when not given) and Q·W_a^q (or K·W_a^k)."""
+    name, big, d = f"W_a^{step.id}", step.id.upper(), step.shape[1]
+    if w is None:
+        if d != hidden:
+            raise InputError(
+                f"{name} defaults to the identity, which needs {big} to have "
+                f"{count(hidden, 'column')} (it has {d}); give {name} ({d} x {hidden})"
+            )
+        w = [[int(i == j) for j in range(d)] for i in range(d)]
+    wm, we = as_matrix(w, name)
+    if wm.shape != (d, hidden):
+        raise InputError(
+            f"{name} is {wm.shape[0]}x{wm.shape[1]}, expected {d}x{hidden} "
+            f"({big}'s columns x the hidden size)"
+        )
+    tex = rf"W^{{a}}_{{{step.id}}}"
+    chain.add(Step(wid, wm, list(step.cols), _labels(hidden, ""), name, tex, exact=we))
+    with np.errstate(over="ignore", invalid="ignore"):
+        proj = step.matrix @ wm
+    _check_finite(proj, f"{big}·{name}")
+    return chain.add(
+        Step(
+            f"{step.id}a",
+            proj,
+            list(step.rows),
+            _labels(hidden, ""),
+            f"{big}a = {big}·{name}",
+            f"{big}^a = {big}{tex}",
+            exact=ex.matmul(step.exact, we),
+            operands=(step.id, wid),
         )
     )
 

@@ -25,6 +25,7 @@ class Step:
     write down); ``mask`` is True where a query may attend (masked and weights steps);
     ``exponents`` holds s - m for each softmax term (weights step), None where masked;
     ``operands`` names the steps whose product this is, for expansions.
+    Multi-head steps are named "h2.scores": head 2's step "scores" (see ``base``, ``head``).
     """
 
     id: str
@@ -43,6 +44,22 @@ class Step:
     def shape(self) -> tuple[int, int]:
         n, m = self.matrix.shape
         return n, m
+
+    @property
+    def base(self) -> str:
+        """The step without its head: "scores" for "h2.scores"."""
+        return self.id.rpartition(".")[2]
+
+    @property
+    def head(self) -> int | None:
+        """The head (1-based) of a multi-head step, None for the others."""
+        prefix, dot, _ = self.id.partition(".")
+        return int(prefix[1:]) if dot and prefix[1:].isdigit() else None
+
+    @property
+    def prefix(self) -> str:
+        """ "h2." for head 2's steps, "" for the others: the id of a sibling step."""
+        return self.id[: len(self.id) - len(self.base)]
 
     def exact_at(self, i: int, j: int) -> Fraction | None:
         return None if self.exact is None else self.exact[i, j]
@@ -129,6 +146,9 @@ class Trace:
     example: str | None = None
     contrast: ScaleContrast | None = None
     ranking: list[tuple[str, float, float]] = field(default_factory=list)
+    heads: int = 1
+    score: str = "dot"  # "dot" (Q·Kᵀ) or "additive" (vᵀ tanh(W_q q + W_k k))
+    lengths: list[int] | None = None  # valid keys per query (padding mask)
     # the language asked for (qkv.explain(lang=...)): how str() and Jupyter show this trace;
     # None follows the locale, as the CLI does. Not part of the computation or its JSON.
     lang: str | None = field(default=None, compare=False)
@@ -145,6 +165,13 @@ class Trace:
     @property
     def ids(self) -> list[str]:
         return [s.id for s in self.steps]
+
+    def first(self, base: str) -> Step:
+        """The first step named ``base`` ("scores"), of any head."""
+        for step in self.steps:
+            if step.base == base:
+                return step
+        raise KeyError(f"no step {base!r}; steps: {', '.join(self.ids)}")
 
     @property
     def output(self) -> np.ndarray:
@@ -174,6 +201,13 @@ class Trace:
             }
         if self.ranking:
             d["ranking"] = [list(r) for r in self.ranking]
+        # Written only when used, so that a plain trace's JSON stays as it was.
+        if self.heads != 1:
+            d["heads"] = self.heads
+        if self.score != "dot":
+            d["score"] = self.score
+        if self.lengths is not None:
+            d["lengths"] = list(self.lengths)
         return d
 
     def to_json(self) -> str:
@@ -202,6 +236,9 @@ class Trace:
             example=d.get("example"),
             contrast=contrast,
             ranking=[(str(t), float(w), float(x)) for t, w, x in d.get("ranking", [])],
+            heads=int(d.get("heads", 1)),
+            score=str(d.get("score", "dot")),
+            lengths=None if d.get("lengths") is None else [int(n) for n in d["lengths"]],
         )
 
     @classmethod
@@ -211,7 +248,7 @@ class Trace:
         return cls.from_dict(json.loads(text))
 
     def __repr__(self) -> str:
-        n_q, n_k = self["scores"].shape
+        n_q, n_k = self.first("scores").shape
         name = f" {self.example}" if self.example else ""
         return f"<Trace{name}: {' → '.join(self.ids)}; {n_q} queries × {n_k} keys>"
 

@@ -51,6 +51,7 @@
   function mapsView(root, D, opts) {
     opts = opts || {};
     const T = WORDS[opts.lang] || WORDS.en, X = decode(D);
+    const KT = D.key_tokens || D.tokens;  // the keys' labels (other tokens in cross-attention)
     const cur = { view: opts.view === "head" ? "head" : "model",
       layer: Math.min(opts.layer || 0, D.layers - 1), head: Math.min(opts.head || 0, D.heads - 1),
       shown: new Set([Math.min(opts.head || 0, D.heads - 1)]), token: -1 };
@@ -184,7 +185,7 @@
       const c = Math.max(2, Math.min(28, Math.floor(480 / Math.max(D.n, D.s))));
       const font = Math.min(12, c), every = Math.ceil(10 / c);
       const ctx = heat.getContext("2d"); ctx.font = `${font}px sans-serif`;
-      const width = Math.min(120, Math.max(...D.tokens.map(t => ctx.measureText(t).width))) + 6;
+      const width = Math.min(120, Math.max(...D.tokens.concat(KT).map(t => ctx.measureText(t).width))) + 6;
       return { c, font, every, left: width, top: width };
     }
     function drawHeat() {
@@ -203,7 +204,7 @@
       }
       for (let j = 0; j < D.s; j += g.every) {
         ctx.save(); ctx.translate(g.left + (j + 0.5) * g.c, g.top - 3); ctx.rotate(-Math.PI / 2);
-        ctx.textAlign = "left"; ctx.fillText(D.tokens[j] ?? "", 0, 0, g.top - 4); ctx.restore();
+        ctx.textAlign = "left"; ctx.fillText(KT[j] ?? "", 0, 0, g.top - 4); ctx.restore();
       }
     }
     function hatch(ctx, g) {
@@ -219,11 +220,11 @@
       const x = (ev.clientX - r.left) * heat.width / r.width, y = (ev.clientY - r.top) * heat.height / r.height;
       const i = Math.floor((y - g.top) / g.c), j = Math.floor((x - g.left) / g.c);
       if (i < 0 || j < 0 || i >= D.n || j >= D.s) return null;
-      return `${D.tokens[i]} → ${D.tokens[j]}: ${cellText(cell(cur.layer, cur.head, i, j))}`;
+      return `${D.tokens[i]} → ${KT[j]}: ${cellText(cell(cur.layer, cur.head, i, j))}`;
     }
     function describe(i, j) {
       const parts = [...cur.shown].sort((a, b) => a - b).map(h => `${T.head} ${h + 1} ${cellText(cell(cur.layer, h, i, j))}`);
-      return `${D.tokens[i]} → ${D.tokens[j]}: ${parts.join(" · ")}`;
+      return `${D.tokens[i]} → ${KT[j]}: ${parts.join(" · ")}`;
     }
     // lines from each token (left or top) to the tokens it attends, one colour per head
     function drawLines() {
@@ -235,8 +236,8 @@
       lines.style.width = W + "px"; lines.style.height = H + "px";
       const canvas = el("canvas", "lines"); canvas.width = W; canvas.height = H;
       const place = (side, i) => {
-        const d = el("div", "tok", D.tokens[i] ?? ""); d.dataset.side = side; d.dataset.index = i;
-        if (D.special.includes(i)) d.classList.add("special");
+        const d = el("div", "tok", (side === "q" ? D.tokens : KT)[i] ?? ""); d.dataset.side = side; d.dataset.index = i;
+        if (side === "q" && D.special.includes(i)) d.classList.add("special");
         if (vertical) {
           d.style.top = (i * step) + "px"; d.style.height = step + "px"; d.style.fontSize = Math.min(12, step) + "px";
           d.style.width = tokW + "px"; d.style.left = side === "q" ? "0" : (tokW + gap) + "px";
