@@ -1,4 +1,6 @@
+import itertools
 import os
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +37,29 @@ def _why_no_cuda():
     if not torch.cuda.is_available():
         return f"needs CUDA (torch {torch.__version__}: torch.cuda.is_available() is False)"
     return ""
+
+
+@pytest.fixture(scope="session")
+def fork_server():
+    """One fork server for the session (tests/isolate.py): `qkv ...` runs in a child with a
+    time and memory limit, fast."""
+    from tests.isolate import Server
+
+    server = Server()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def qkv_cli(fork_server, tmp_path_factory):
+    """run(argv, cwd, stdin=b"", seconds=5, memory=1 GB) -> Outcome, for `qkv argv...`."""
+    counter = itertools.count()
+    captures = tmp_path_factory.mktemp("capture")
+
+    def run(argv, cwd: Path, stdin: bytes = b"", seconds: float = 5.0, memory: int = 1 << 30):
+        capture = captures / str(next(counter))
+        return fork_server.run(
+            [str(a) for a in argv], cwd, capture, stdin=stdin, seconds=seconds, memory=memory
+        )
+
+    return run

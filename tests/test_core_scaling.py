@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from qkv.core.masks import mask_from_01, window_mask
+from qkv.core.masks import window_mask
+from qkv.core.parse import parse_mask
 from qkv.core.scaling import measure
 from qkv.errors import InputError
 
@@ -53,6 +54,6 @@ def test_window_mask_against_a_loop(n, s, w):
 
 
 def test_a_01_matrix_is_a_boolean_mask():
-    assert mask_from_01([[1, 0], [0, 1]]).tolist() == [[True, False], [False, True]]
+    assert parse_mask("1 0\n0 1", "mask") == [[True, False], [False, True]]
     with pytest.raises(InputError, match="row 2, column 1 is 2; use 0 or 1"):
-        mask_from_01([[1, 0], [2, 1]])
+        parse_mask("1 0\n2 1", "mask")

@@ -141,8 +141,8 @@ def test_cli_refuses_bad_parallel_options_before_starting(tmp_path, capsys, monk
     assert main(["gpt", "train", "--nproc", "3", "--steps", "5", "--out", out]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "qkv gpt: error: the batch of 32 does not split into 3 process(es) × 1 micro-batch(es) "
-        "of equal size; choose --nproc and --grad-accum whose product divides 32"
+        "qkv gpt train: error: the batch of 32 does not split into 3 process(es) × 1 "
+        "micro-batch(es) of equal size; choose --nproc and --grad-accum whose product divides 32"
     ]
     assert main(["gpt", "train", "--nproc", "0", "--out", out]) == 2
     assert "--nproc must be at least 1" in capsys.readouterr().err

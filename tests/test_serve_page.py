@@ -227,7 +227,7 @@ def test_every_input_is_inert_to_markup(site, browser, tmp_path):
     tab.page.fill("input.tok >> nth=1", BREAKOUT)
     wait_until(lambda: BREAKOUT in tab.page.inner_text("#step-scores thead"))
     tab.page.fill("input.num >> nth=0", XSS)  # a number: refused, the reason shown as text
-    wait_until(lambda: XSS in tab.page.inner_text("#error"))
+    wait_until(lambda: XSS[:18] in tab.page.inner_text("#error"))  # quoted, shortened
     tab.page.fill("input.num >> nth=0", "1")
     tab.page.check("input[name='scale'][value='number']")
     tab.page.fill("input.scale-number", BREAKOUT)
@@ -239,7 +239,8 @@ def test_every_input_is_inert_to_markup(site, browser, tmp_path):
     wait_until(lambda: "never saw" in tab.page.inner_text("#error"))
     tab.page.fill("input.prompt", "我爱吃")
     tab.page.fill("input.candidates", f"苹果,{XSS}")
-    wait_until(lambda: "never saw" in tab.page.inner_text("#error"))
+    # refused as too long for the model's context, or for characters it never saw
+    wait_until(lambda: any(m in tab.page.inner_text("#error") for m in ("never saw", "sees at")))
     tab.page.click("#tabs button[data-panel='check']")
     tab.page.fill("textarea.article", f"{XSS}\n{BREAKOUT}\n| 1 | 2 |\n|---|---|\n")
     tab.page.click("button.run")

@@ -41,8 +41,9 @@ def load(name: str = "minilm") -> tuple[Any, Any]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModel.from_pretrained(path, attn_implementation="eager")
-    except OSError as e:
-        raise InputError(f"cannot load model {name!r} offline ({str(e).splitlines()[0]})") from None
+    except Exception as e:  # a folder from anywhere fails in many ways inside transformers
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise InputError(f"cannot load model {name!r} offline ({first})") from None
     return model.eval(), tokenizer
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from qkv import limits
 from qkv.errors import InputError
-
-MAX_BYTES = 5_000_000
 
 
 def add_parser(sub: Any) -> None:
@@ -29,15 +28,28 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
+def read_article(path: str) -> str:
+    """The article's text, at most limits.ARTICLE_BYTES (counted while reading: /dev/zero
+    and pipes stop there), with line ends made \\n and control characters made visible, so
+    that nothing the report quotes from it can drive the terminal (qkv.terminal)."""
+    from qkv.cli.output import read_text
+    from qkv.terminal import printable
+
+    text = read_text(path, "article", limit=limits.ARTICLE_BYTES)
+    return printable(text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def run(args: argparse.Namespace) -> int:
-    from qkv.cli.output import read_text, write_text
+    from qkv.cli.output import check_outputs, write_text
     from qkv.core.lang import default_lang
     from qkv.review.check import check
+    from qkv.terminal import printable
 
     lang = args.lang or default_lang()
-    name = "<stdin>" if args.file == "-" else args.file
+    check_outputs(args.output)
+    name = "<stdin>" if args.file == "-" else printable(args.file)
     try:
-        report = check(read_text(args.file, "article", limit=MAX_BYTES), name)
+        report = check(read_article(args.file), name)
     except InputError as e:
         if args.format == "json":  # a complete document for every exit code
             from qkv.core.trace import dumps

@@ -90,8 +90,21 @@ def _matrix_arg(value: str, name: str) -> list[list[Any]]:
     if value.startswith("@"):
         from qkv.cli.output import read_text
 
-        return parse_matrix(read_text(value[1:], f"--{name} file"), name.upper()).rows
-    return parse_matrix(value, f"--{name}").rows
+        parsed = parse_matrix(read_text(value[1:], f"--{name} file"), name.upper())
+    else:
+        parsed = parse_matrix(value, f"--{name}")
+    if parsed.labels is not None:
+        raise InputError(
+            f"--{name}: the first column is not numbers ({_shown(parsed.labels)}); token "
+            "labels go in --tokens (or a CSV given with --input)"
+        )
+    return parsed.rows
+
+
+def _shown(labels: list[str]) -> str:
+    from qkv.core.numbers import short
+
+    return ", ".join(short(t, 12) for t in labels[:3]) + (", …" if len(labels) > 3 else "")
 
 
 def _mask_arg(value: str) -> tuple[Any, str | None]:
@@ -106,16 +119,9 @@ def _mask_arg(value: str) -> tuple[Any, str | None]:
                 f"--mask {value!r}: use causal, causal-top-left or a 0/1 matrix FILE"
             ) from None
     from qkv.cli.output import read_text
-    from qkv.core.parse import parse_matrix
+    from qkv.core.parse import parse_mask
 
-    rows = parse_matrix(read_text(value, "--mask file"), "mask").rows
-    out = []
-    for i, row in enumerate(rows, start=1):
-        for j, cell in enumerate(row, start=1):
-            if cell not in (0, 1):
-                raise InputError(f"mask row {i}, column {j} is {cell}; use 0 or 1 (1 = may attend)")
-        out.append([cell == 1 for cell in row])
-    return out, None
+    return parse_mask(read_text(value, "--mask file"), "mask"), None
 
 
 def _trace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -125,7 +131,13 @@ def _trace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.input is not None:
         from qkv.cli.output import read_text
 
-        kw.update(parse_input_file(read_text(args.input, "--input"), args.input))
+        text = read_text(args.input, "--input")
+        kw.update(parse_input_file(text, args.input))
+        if "tokens" in kw and not text.lstrip("\ufeff \t\r\n").startswith("{"):
+            _note(
+                f"the first column of {args.input} is taken as token labels "
+                f"({_shown(kw['tokens'])})"
+            )
     for name in ("x", "q", "k", "v", "wq", "wk", "wv"):
         value = getattr(args, name)
         if value is not None:
@@ -137,6 +149,30 @@ def _trace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.key_tokens is not None:
         kw["key_tokens"] = parse_tokens(args.key_tokens)
     return kw
+
+
+def _note(text: str) -> None:
+    """One line on stderr that is not an error: what qkv decided for the user."""
+    import sys
+
+    from qkv.terminal import printable
+
+    print(printable(f"qkv explain: note: {text}"), file=sys.stderr)
+
+
+def _warn_duplicates(trace: Any) -> None:
+    """Tokens may repeat (a sentence repeats words), but --expand by label then means the
+    first of them: say so."""
+    from qkv.core.parse import duplicates
+
+    for what, labels in (("token", trace["q"].rows), ("key token", trace["k"].rows)):
+        twice = duplicates(list(labels))
+        if twice:
+            _note(
+                f"{what} {_shown(twice)} appears more than once; --expand by label picks "
+                "the first (give numbers to choose)"
+            )
+            return
 
 
 def _entry(spec: str, trace: Any) -> tuple[int, int] | None:
@@ -164,7 +200,11 @@ def run(args: argparse.Namespace) -> int:
         return _list_examples(lang)
     if not 1 <= args.digits <= 15:
         raise InputError(f"--digits must be between 1 and 15, not {args.digits}")
+    from qkv.cli.output import check_outputs
+
+    check_outputs(args.output)
     trace = _make_trace(args, lang)
+    _warn_duplicates(trace)
     entry = _entry(args.expand, trace)
     if args.format == "text" and args.output is None:
         from qkv.render import show
@@ -193,7 +233,8 @@ def _make_trace(args: argparse.Namespace, lang: str) -> Any:
     if not has_input:
         extra = sorted(set(kw) - {"mask", "causal", "scale", "tokens"})
         if extra:
-            raise InputError(f"--{extra[0]} needs --x or --q/--k/--v (or --input)")
+            flag = extra[0].replace("_", "-")
+            raise InputError(f"--{flag} needs --x or --q/--k/--v (or --input)")
         example = find_example(args.example or DEFAULT_EXAMPLE)
         return example.trace(lang, **{k: v for k, v in kw.items() if v is not None})
     kw.setdefault("scale", "sqrt")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
+import math
 from pathlib import Path
 from typing import Any
 
+from qkv import limits
+from qkv.cli.output import say
 from qkv.errors import InputError
+from qkv.terminal import printable
 
 DEFAULT_DIR = "qkv-gpt"
 
@@ -26,7 +28,7 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--preset", default="tiny", help="tiny (default), baby or small")
     t.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     t.add_argument("--out", default=DEFAULT_DIR, metavar="DIR", help=f"default {DEFAULT_DIR}")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=seed, default=0)
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     t.add_argument(
         "--nproc",
@@ -49,10 +51,10 @@ def add_parser(sub: Any) -> None:
     _checkpoint_arg(s)
     s.add_argument("--prompt", required=True)
     s.add_argument("--max-new-tokens", type=int, default=100)
-    s.add_argument("--temperature", type=float, default=0.8, help="0 means greedy")
+    s.add_argument("--temperature", type=finite, default=0.8, help="0 means greedy")
     s.add_argument("--top-k", type=int)
-    s.add_argument("--top-p", type=float)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--top-p", type=finite)
+    s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--no-cache", action="store_true", help="recompute the context every token")
     s.set_defaults(run=run_sample)
 
@@ -70,6 +72,28 @@ def add_parser(sub: Any) -> None:
     a.add_argument("-o", "--output", default="attention.npz", help="the .npz to write")
     a.add_argument("--html", metavar="FILE.html", help="also write the model and head views")
     a.set_defaults(run=run_attention)
+
+
+def seed(text: str) -> int:
+    """A seed torch accepts: a whole number 0 .. 2**63 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:24]!r} is not a whole number") from None
+    if not 0 <= value <= limits.MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text[:24]} is not between 0 and 2**63 - 1")
+    return value
+
+
+def finite(text: str) -> float:
+    """A finite number (nan and inf are refused here, not found later as NaN weights)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:24]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text[:24]} is not a finite number")
+    return value
 
 
 def _checkpoint_arg(p: argparse.ArgumentParser) -> None:
@@ -111,12 +135,16 @@ def _train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
     from dataclasses import replace
 
     from qkv.gpt.config import preset
+    from qkv.gpt.train import prepare_out
 
     model_config, train_config = preset(args.preset)
+    if args.resume and not (Path(args.out) / "checkpoint.pt").exists():
+        raise InputError(f"--resume: there is no checkpoint in {args.out}")
     if args.steps is not None:
         if args.steps < 1:
             raise InputError(f"--steps must be at least 1, not {args.steps}")
         train_config = replace(train_config, steps=args.steps)
+    prepare_out(Path(args.out))  # a bad --out now, not after minutes of training
     return model_config, train_config
 
 
@@ -127,10 +155,12 @@ def _corpus(args: argparse.Namespace) -> tuple[str, str]:
 
         return builtin_corpus(), "the built-in corpus"
     from qkv.cli.output import read_text
+    from qkv.gpt.train import check_vocabulary
 
-    text = read_text(args.text, "--text")
+    text = read_text(args.text, "--text", limits.TEXT_BYTES)
     if not text.strip():
         raise InputError(f"--text {args.text} is empty")
+    check_vocabulary(text)
     return text, args.text
 
 
@@ -160,78 +190,93 @@ def _train(
     main: bool,
 ) -> int:
     """Train in this process (one of several under torchrun: only rank 0 prints)."""
-    from contextlib import nullcontext
-
     from qkv.gpt import parallel
     from qkv.gpt.train import configure_cpu, train
 
     threads = configure_cpu()
     world = parallel.current().world
-    if main:
-        each = f"{world} processes × {threads}" if world > 1 else f"{threads}"
-        print(f"training {args.preset} on {source} ({len(text):,} characters, {each} threads)")
-    with _progress_bar(train_config.steps) if main else nullcontext() as show:
-        try:
-            result = train(
-                text,
-                model_config,
-                train_config,
-                Path(args.out),
-                seed=args.seed,
-                resume=args.resume,
-                grad_accum=args.grad_accum,
-                on_progress=show,
-            )
-        except KeyboardInterrupt:
-            if show is not None:
-                show.console.print(f"interrupted; the last good checkpoint in {args.out} is intact")
-            return 130
+    each = f"{world} processes × {threads}" if world > 1 else f"{threads}"
+    header = f"training {args.preset} on {source} ({len(text):,} characters, {each} threads)"
+    display = _TrainDisplay(header, train_config.steps) if main else None
+    try:
+        result = train(
+            text,
+            model_config,
+            train_config,
+            Path(args.out),
+            seed=args.seed,
+            resume=args.resume,
+            grad_accum=args.grad_accum,
+            on_progress=display,
+        )
+    except KeyboardInterrupt:
+        if display is not None:
+            display.close()
+            say(f"interrupted; the last good checkpoint in {args.out} is intact")
+        return 130
+    finally:
+        if display is not None:
+            display.close()
     if main:
         out = Path(args.out) / "checkpoint.pt"
-        print(f"best val loss {result['best_val']:.4f}; checkpoint: {out}")
+        say(f"best val loss {result['best_val']:.4f}; checkpoint: {out}")
     return 0
 
 
-class _Bar:
-    """A rich progress bar as the training's on_progress; evaluations print a line."""
+class _TrainDisplay:
+    """The header and the progress bar, shown from the first step on: a run refused while it
+    starts (a corpus too short, a checkpoint that does not fit) prints only its error line."""
 
-    def __init__(self, bar: Any, task: Any):
-        self.bar, self.task, self.console = bar, task, bar.console
+    def __init__(self, header: str, total: int):
+        self.header, self.total = header, total
+        self.bar: Any = None
+        self.task: Any = None
 
     def __call__(self, p: Any) -> None:
+        if self.bar is None:
+            self._start()
         self.bar.update(self.task, completed=p.step, loss=p.loss, tps=p.tokens_per_s)
         if p.val_loss is not None:
             mark = " (saved)" if p.saved else ""
-            self.console.print(
+            self.bar.console.print(
                 f"step {p.step}: train loss {p.train_loss:.4f}, val loss {p.val_loss:.4f}{mark}"
             )
 
+    def _start(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-@contextmanager
-def _progress_bar(steps: int) -> Iterator[_Bar]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        say(self.header)
+        columns = (
+            TextColumn("[bold]step {task.completed}/{task.total}"),
+            BarColumn(),
+            TextColumn("loss {task.fields[loss]:.3f}  {task.fields[tps]:,.0f} tok/s"),
+            TimeRemainingColumn(),
+        )
+        self.bar = Progress(*columns, transient=False)
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=self.total, loss=float("nan"), tps=0.0)
 
-    columns = (
-        TextColumn("[bold]step {task.completed}/{task.total}"),
-        BarColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}  {task.fields[tps]:,.0f} tok/s"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=False) as bar:
-        yield _Bar(bar, bar.add_task("train", total=steps, loss=float("nan"), tps=0.0))
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 def _prompt_ids(tok: Any, prompt: str) -> list[int]:
     if not prompt:
         raise InputError("--prompt is empty")
+    if len(prompt) > limits.MAX_PROMPT_CHARS:
+        raise InputError(
+            f"--prompt has {len(prompt):,} characters; at most {limits.MAX_PROMPT_CHARS:,}"
+        )
     return tok.encode(prompt, "the prompt")
 
 
 def run_sample(args: argparse.Namespace) -> int:
     from qkv.gpt.generate import generate
 
-    if args.max_new_tokens < 1:
-        raise InputError("--max-new-tokens must be at least 1")
+    if not 1 <= args.max_new_tokens <= limits.MAX_NEW_TOKENS:
+        raise InputError(f"--max-new-tokens must be 1 to {limits.MAX_NEW_TOKENS:,}")
     if args.temperature < 0:
         raise InputError("--temperature must be 0 (greedy) or more")
     if args.top_k is not None and args.top_k < 1:
@@ -249,7 +294,7 @@ def run_sample(args: argparse.Namespace) -> int:
         seed=args.seed,
         use_cache=not args.no_cache,
     )
-    print(tok.decode(ids))
+    say(tok.decode(ids))  # a stranger's vocabulary may hold ESC: shown, not obeyed
     return 0
 
 
@@ -258,9 +303,15 @@ def run_probe(args: argparse.Namespace) -> int:
 
     from qkv.gpt.generate import next_chars, word_probability
 
+    if args.top < 1:
+        raise InputError(f"--top must be at least 1, not {args.top}")
+    words = [w.strip() for w in args.candidates.replace("，", ",").split(",") if w.strip()]
+    if len(words) > limits.MAX_CANDIDATES:
+        raise InputError(
+            f"--candidates lists {len(words):,} words; at most {limits.MAX_CANDIDATES}"
+        )
     model, tok = _load(args.checkpoint)
     _prompt_ids(tok, args.prompt)
-    words = [w.strip() for w in args.candidates.replace(",", ",").split(",") if w.strip()]
     probs = [(w, word_probability(model, tok, args.prompt, w)) for w in words]
     top = next_chars(model, tok, args.prompt, args.top)
     if args.format == "json":
@@ -283,44 +334,52 @@ def run_probe(args: argparse.Namespace) -> int:
 
     console = Console()
     if probs:
-        table = Table(title=Text(f"P(word | {args.prompt})"), box=None)
+        table = Table(title=Text(printable(f"P(word | {args.prompt})")), box=None)
         table.add_column("word")
         table.add_column("probability", justify="right")
         for w, p in sorted(probs, key=lambda x: -x[1]):
-            table.add_row(Text(w), f"{p:.3g}")
+            table.add_row(Text(printable(w)), f"{p:.3g}")
         console.print(table)
         if len(probs) >= 2:
             (w1, p1), (w2, p2) = sorted(probs, key=lambda x: -x[1])[:2]
             ratio = "∞" if p2 == 0 else f"{p1 / p2:,.0f}"
-            console.print(Text(f"{w1} is {ratio}× as likely as {w2}"))
-    table = Table(title=Text(f"next character after {args.prompt}"), box=None)
+            console.print(Text(printable(f"{w1} is {ratio}× as likely as {w2}")))
+    table = Table(title=Text(printable(f"next character after {args.prompt}")), box=None)
     table.add_column("char")
     table.add_column("probability", justify="right")
     for c, p in top:
-        table.add_row(Text(repr(c) if c.isspace() else c), f"{p:.3g}")
+        table.add_row(Text(repr(c) if c.isspace() or not c.isprintable() else c), f"{p:.3g}")
     console.print(table)
     return 0
 
 
 def run_attention(args: argparse.Namespace) -> int:
+    from qkv.cli.output import check_outputs, write_text
     from qkv.gpt.generate import attention_maps
 
+    if args.html is not None and not args.html.endswith(".html"):
+        raise InputError("--html needs a FILE.html")
+    check_outputs(args.output, args.html)  # refused before anything is written
+    source = Path(args.checkpoint)
+    source = source / "checkpoint.pt" if source.is_dir() else source
+    outputs = [Path(p).resolve() for p in (args.output, args.html) if p is not None]
+    if source.resolve() in outputs:
+        raise InputError(f"{source} is the checkpoint read; write the maps elsewhere")
+    if len(set(outputs)) < len(outputs):
+        raise InputError("-o and --html name the same file")
     model, tok = _load(args.checkpoint)
     _prompt_ids(tok, args.prompt)
     maps = attention_maps(model, tok, args.prompt)
-    out = Path(args.output)
-    if not out.parent.exists():
-        raise InputError(f"cannot write {out}: folder {out.parent} does not exist")
-    maps.save(out)
-    print(f"{maps.layers} layers x {maps.heads} heads x {len(maps.tokens)} tokens -> {out}")
+    page_text = None
     if args.html:
-        from qkv.cli.output import write_text
         from qkv.viz.page import page
 
-        if not args.html.endswith(".html"):
-            raise InputError("--html needs a FILE.html")
-        write_text(page(maps, title=f"{args.prompt} (qkv gpt)"), args.html)
-        print(f"views -> {args.html}")
+        page_text = page(maps, title=f"{args.prompt} (qkv gpt)")
+    out = maps.save(args.output)
+    say(f"{maps.layers} layers x {maps.heads} heads x {len(maps.tokens)} tokens -> {out}")
+    if page_text is not None:
+        write_text(page_text, args.html)
+        say(f"views -> {args.html}")
     last = maps.tokens[-1]
     for layer in range(maps.layers):
         tops = [maps.tokens[int(maps.maps[layer, h, -1].argmax())] for h in range(maps.heads)]

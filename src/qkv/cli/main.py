@@ -1,18 +1,36 @@
-"""`qkv <verb>`: parse, call the library, render. Bad input: one line on stderr, exit 2."""
+"""`qkv <verb>`: parse, call the library, render.
+
+Exit codes: 0 ok, 1 the checker found mismatches, 2 bad input (one line on stderr: what and
+where), 3 check found nothing to check, 70 an internal error, a bug in qkv (one line;
+QKV_DEBUG=1 shows the traceback; 70 is EX_SOFTWARE of sysexits.h).
+Never a traceback for bad input, never a half-written file (qkv.files).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from qkv.errors import InputError
+from qkv.terminal import printable
+
+EXIT_BUG = 70  # EX_SOFTWARE: an internal error, never an outcome of the input
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: 'qkv explain: error: ... (see qkv explain --help)'."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, printable(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from qkv.cli import check, explain, gpt, serve, viz
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="qkv",
         description="Attention you can compute by hand, check, see, train and run fast.",
     )
@@ -33,12 +51,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 0
+    verb = " ".join(v for v in (args.verb, getattr(args, "gpt_verb", None)) if v)
     try:
         return int(args.run(args) or 0)
     except InputError as e:
-        print(f"qkv {args.verb}: error: {e}", file=sys.stderr)
+        _error(verb, f"error: {e}")
         return 2
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         return 130
+    except MemoryError:
+        _error(verb, "internal error: out of memory (a limit in qkv.limits is too high)")
+        return EXIT_BUG
+    except Exception as e:  # a bug: say so in one line, not a traceback
+        if os.environ.get("QKV_DEBUG"):
+            raise
+        what = str(e).splitlines()[0][:200] if str(e) else ""
+        _error(
+            verb,
+            f"internal error: {type(e).__name__}: {what} (a bug in qkv; QKV_DEBUG=1 shows where)",
+        )
+        return EXIT_BUG
+
+
+def _error(verb: str, text: str) -> None:
+    print(printable(f"qkv {verb}: {' '.join(text.splitlines())}"), file=sys.stderr)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
+from qkv.cli.output import say
 from qkv.errors import InputError
+from qkv.terminal import printable
 
 
 def add_parser(sub: Any) -> None:
@@ -58,27 +62,49 @@ def _maps(args: argparse.Namespace) -> Any:
         maps = AttentionMaps.load(args.maps)
     else:
         return None
-    if args.save:
-        maps.save(args.save)
     return maps
 
 
+def _save_maps(args: argparse.Namespace, maps: Any) -> None:
+    """--save, once what was asked for is made (a refused request writes nothing)."""
+    if args.save and maps is not None:
+        maps.save(args.save)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Everything that can be refused before any work: no output is half made."""
+    from qkv.cli.output import check_outputs
+
+    if args.text is not None and args.model is None:
+        raise InputError("--text is the text for --model; give --model too (e.g. --model minilm)")
+    if args.save is not None and args.maps is None and args.model is None:
+        raise InputError("--save writes the maps of --maps or --model; there are none here")
+    if args.view in ("model", "head", "trace"):
+        if args.output is None or not args.output.endswith(".html"):
+            raise InputError("-o FILE.html is needed for a page")
+    elif args.output is not None:
+        from qkv.viz.heatmap import check_picture
+
+        check_picture(args.output)
+    elif args.view == "heatmap":
+        raise InputError("-o FILE is needed for a picture (.png, .svg or .pdf)")
+    check_outputs(args.output, args.save)
+    if args.output is not None and not args.output.endswith(".html"):
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise InputError("pictures need matplotlib: pip install 'qkv[viz]'") from None
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_args(args)
     if args.view == "summary":
         return _summary(args)
     if args.view in ("model", "head", "trace"):
         return _page(args)
-    if args.output is None:
-        raise InputError("-o FILE is needed for a picture (.png, .svg or .pdf)")
-    try:
-        from qkv.viz.heatmap import maps_heatmap, save, trace_heatmap
-    except ImportError:
-        raise InputError("qkv viz needs matplotlib: pip install 'qkv[viz]'") from None
-    import sys
-    import warnings
+    from qkv.viz.heatmap import maps_heatmap, save, trace_heatmap
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_as_lines():
         maps = _maps(args)
         if maps is not None:
             fig = maps_heatmap(maps, args.layer - 1, args.head - 1)
@@ -87,10 +113,24 @@ def run(args: argparse.Namespace) -> int:
 
             example = find_example(args.example or DEFAULT_EXAMPLE)
             fig = trace_heatmap(example.trace(args.lang), args.step)
-    for w in caught:  # one plain line each, not Python's file:line form
-        print(f"qkv viz: warning: {w.message}", file=sys.stderr)
-    print(save(fig, args.output))
+        _save_maps(args, maps)
+        path = save(fig, args.output)  # matplotlib warns while drawing (a missing glyph)
+    say(str(path))
     return 0
+
+
+@contextlib.contextmanager
+def warnings_as_lines() -> Iterator[None]:
+    """Python warnings (matplotlib's, qkv's CJK font one) as one plain line each on stderr,
+    not in Python's file:line form; after the work, so that an error stays one line."""
+    import sys
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for text in dict.fromkeys(str(w.message) for w in caught):
+        print(printable(f"qkv viz: warning: {' '.join(text.split())}"), file=sys.stderr)
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -103,33 +143,35 @@ def _summary(args: argparse.Namespace) -> int:
     if maps is None:
         raise InputError("--view summary needs --maps FILE.npz or --model with --text")
     rows = summarise(maps)
-    if args.output is not None:  # a small plot: entropy per layer and head
-        from qkv.viz.heatmap import save
-        from qkv.viz.summary import summary_figure
+    with warnings_as_lines():
+        figure = None
+        if args.output is not None:  # a small plot: entropy per layer and head
+            from qkv.viz.summary import summary_figure
 
-        print(save(summary_figure(maps), args.output), file=sys.stderr)
+            figure = summary_figure(maps)
+        _save_maps(args, maps)
+        if figure is not None:
+            from qkv.viz.heatmap import save
+
+            print(printable(str(save(figure, args.output))), file=sys.stderr)
     if args.format == "json":
         print(
-            json.dumps({"schema": "qkv.summary/1", "heads": [r.to_dict() for r in rows]}, indent=2)
+            json.dumps(
+                {"schema": "qkv.summary/1", "heads": [r.to_dict() for r in rows]},
+                indent=2,
+                allow_nan=False,  # valid JSON or an error, never a bare NaN
+            )
         )
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold cyan")
-    for name in ("layer", "head", "entropy (bits)", "first", "previous", "same", "distance"):
-        table.add_column(name, justify="right")
+    # plain columns, not a rich Table: a model of 48 layers x 64 heads is 3,072 rows
+    names = ("layer", "head", "entropy (bits)", "first", "previous", "same", "distance")
+    widths = [max(len(n), 5) for n in names]
+    lines = ["  ".join(n.rjust(w) for n, w in zip(names, widths, strict=True))]
     for r in rows:
-        table.add_row(
-            str(r.layer),
-            str(r.head),
-            f"{r.entropy:.2f}",
-            f"{r.first:.2f}",
-            f"{r.previous:.2f}",
-            f"{r.same:.2f}",
-            f"{r.distance:.2f}",
-        )
-    Console().print(table)
+        values = (r.entropy, r.first, r.previous, r.same, r.distance)
+        cells = (str(r.layer), str(r.head), *(f"{v:.2f}" for v in values))
+        lines.append("  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True)))
+    print("\n".join(lines))
     return 0
 
 
@@ -137,8 +179,6 @@ def _page(args: argparse.Namespace) -> int:
     """An offline HTML page: the model and head views of maps, or a preset's hand calculation."""
     from qkv.cli.output import write_text
 
-    if args.output is None or not args.output.endswith(".html"):
-        raise InputError("-o FILE.html is needed for a page")
     if args.view == "trace":
         if args.maps is not None or args.model is not None:
             raise InputError("--view trace draws a preset (--example), not attention maps")
@@ -153,7 +193,7 @@ def _page(args: argparse.Namespace) -> int:
             raise InputError(f"--view {args.view} needs --maps FILE.npz or --model with --text")
         from qkv.viz.page import page
 
-        title = maps.meta.get("text") or maps.meta.get("prompt") or "attention"
+        title = str(maps.meta.get("text") or maps.meta.get("prompt") or "attention")
         text = page(
             maps,
             title=f"{title} ({maps.layers} layers x {maps.heads} heads)",
@@ -161,6 +201,7 @@ def _page(args: argparse.Namespace) -> int:
             layer=args.layer - 1,
             head=args.head - 1,
         )
+        _save_maps(args, maps)
     write_text(text, args.output)
-    print(args.output)
+    say(args.output)
     return 0

@@ -11,9 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 
-# Exact (object-dtype) arithmetic is done only below this many multiply-adds per matmul;
-# above it a learner is not computing by hand anyway.
-EXACT_WORK_LIMIT = 200_000
+from qkv import limits
 
 
 def exact_array(rows: list[list[Fraction]]) -> np.ndarray:
@@ -37,10 +35,20 @@ def matmul(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     """Exact a @ b, or None when either side is not exact or the work is too large."""
     if a is None or b is None:
         return None
-    if a.shape[0] * a.shape[1] * b.shape[1] > EXACT_WORK_LIMIT:
+    if a.shape[0] * a.shape[1] * b.shape[1] > limits.EXACT_WORK:
+        return None
+    if not (small(a) and small(b)):  # 1e-300 as a Fraction: slow and of no use by hand
         return None
     product: np.ndarray = np.dot(a, b)
     return product
+
+
+def small(a: np.ndarray) -> bool:
+    """Every entry's numerator and denominator fit limits.EXACT_BITS bits."""
+    bits = limits.EXACT_BITS
+    return all(
+        abs(q.numerator).bit_length() <= bits and q.denominator.bit_length() <= bits for q in a.flat
+    )
 
 
 def sqrt_exact(n: int) -> Fraction | None:
@@ -102,4 +110,6 @@ def fmt_exact(q: Fraction) -> str:
     """An exact number for an expansion: decimal when short, else a fraction (11/3)."""
     if is_terminating(q):
         return format_fraction_decimal(q)
+    if max(abs(q.numerator), q.denominator) >= 10**12:  # 1e300 is not written in 301 digits
+        return fmt(float(q), 6)
     return f"{q.numerator}/{q.denominator}"

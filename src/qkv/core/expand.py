@@ -106,11 +106,12 @@ def _softmax(step: Step, i: int, j: int, digits: int) -> Expansion:
 def find_index(labels: list[str], key: str, what: str) -> int:
     """A 1-based number or a token label -> 0-based index; ValueError when neither fits."""
     key = key.strip()
-    if key.isdigit():
-        k = int(key)
+    if key.isascii() and key.isdigit():
+        k = int(key) if len(key) < 10 else 0
         if 1 <= k <= len(labels):
             return k - 1
-        raise ValueError(f"{what} {k} is out of range 1..{len(labels)}")
+        raise ValueError(f"{what} {key[:12]} is out of range 1..{len(labels)}")
     if key in labels:
         return labels.index(key)
-    raise ValueError(f"{what} {key!r} is neither a number 1..{len(labels)} nor a token")
+    shown = key if len(key) <= 24 else key[:23] + "…"
+    raise ValueError(f"{what} {shown!r} is neither a number 1..{len(labels)} nor a token")

@@ -1,9 +1,10 @@
 """Which keys a query may see: the causal rule (written once) and how masks combine.
 
-Boolean masks are True where a query may attend (as torch SDPA); float masks are added to the
-scaled scores. Causal masks are aligned bottom-right by default: query i sees key j when
-j <= i + S - L (the last query sees every key, as FlashAttention and KV-cache decoding need);
-top-left is j <= i (torch's ``is_causal``). The two agree when L == S.
+Boolean masks are True where a query may attend (as torch SDPA); so is an integer mask of 0
+and 1 (1 = may attend, as in --mask FILE); float masks are added to the scaled scores. Causal
+masks are aligned bottom-right by default: query i sees key j when j <= i + S - L (the last
+query sees every key, as FlashAttention and KV-cache decoding need); top-left is j <= i
+(torch's ``is_causal``). The two agree when L == S.
 
 Structured masks, each a rule on indices that NumPy, torch and torch's flex_attention share:
 a sliding window (left, right) around each query's position, bands (causal and windows are
@@ -53,13 +54,35 @@ def causal_mask(n_queries: int, n_keys: int, align: Align = "bottom_right") -> n
     return allowed
 
 
+def as_mask(mask: object) -> np.ndarray:
+    """A user mask as bool (True = may attend) or float64 (added); InputError if neither.
+
+    Integers are 0/1 may-attend flags, as in a --mask FILE: [[1, 0], [1, 1]] hides key 2
+    from query 1 (adding 1 and 0 to the scores instead would be a silent wrong result).
+    """
+    m = np.asarray(mask)
+    if m.dtype == bool:
+        return m
+    if m.dtype.kind in "iu":
+        if not np.isin(m, (0, 1)).all():
+            raise InputError("an integer mask holds 0 and 1 (1 = may attend); add floats instead")
+        return m.astype(bool)
+    try:
+        out = m.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError("a mask holds booleans (True = may attend) or numbers") from None
+    if np.isnan(out).any():
+        raise InputError("mask contains NaN")
+    return out
+
+
 def combine_masks(
     mask: np.ndarray | None, causal: Align | None, shape: tuple[int, ...]
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Split a user mask into (allowed bool, additive float) and fold the causal mask in."""
     allowed = additive = None
     if mask is not None:
-        m = np.asarray(mask)
+        m = as_mask(mask)
         try:
             np.broadcast_shapes(m.shape, shape)
         except ValueError:
@@ -230,16 +253,3 @@ def _integers(values: Any, name: str) -> np.ndarray:
     if a.dtype == bool or not np.issubdtype(a.dtype, np.integer):
         raise InputError(f"{name} must be whole numbers, got {a.dtype}")
     return a.astype(np.int64)
-
-
-def mask_from_01(rows: list[list[object]], name: str = "mask") -> np.ndarray:
-    """A 0/1 matrix as written by a person (1 = may attend) -> boolean mask."""
-    out = []
-    for i, row in enumerate(rows, start=1):
-        for j, cell in enumerate(row, start=1):
-            if cell not in (0, 1) or isinstance(cell, bool):
-                raise InputError(
-                    f"{name} row {i}, column {j} is {cell}; use 0 or 1 (1 = may attend)"
-                )
-        out.append([cell == 1 for cell in row])
-    return np.array(out, dtype=bool)

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from qkv import limits
 from qkv.core.matrix import check_rect
+from qkv.core.numbers import describe, parse_number, short
 from qkv.errors import InputError
 
 _SPLIT = re.compile(r"[,\t;]|\s+")
@@ -23,22 +25,8 @@ class Parsed:
     labels: list[str] | None = None  # a first column of token labels, when the text had one
 
 
-def parse_number(text: str, where: str) -> Fraction:
-    """One number as written (1, -0.5, 1e-3, 3/4, with U+2212 as minus); InputError if not."""
-    t = text.strip().replace("−", "-").replace("＋", "+")
-    if not t:
-        raise InputError(f"{where} is empty")
-    low = t.lower().lstrip("+-")
-    if low in ("nan", "inf", "infinity", "∞"):
-        raise InputError(f"{where} is {t}; only finite numbers are allowed")
-    try:
-        return Fraction(t)
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"{where}: {text.strip()!r} is not a number") from None
-
-
 def from_json_value(value: Any, name: str) -> Parsed:
-    """A JSON list of rows (or one row) whose numbers were parsed as Fractions or strings."""
+    """A JSON list of rows (or one row) whose numbers were read as strings (_load_json)."""
     if not isinstance(value, list):
         raise InputError(f"{name} must be a list of rows, like [[1, 2], [3, 4]]")
     rows = value if value and isinstance(value[0], list) else [value]
@@ -54,16 +42,17 @@ def from_json_value(value: Any, name: str) -> Parsed:
 def _json_cell(cell: Any, where: str) -> Fraction:
     if isinstance(cell, str):
         return parse_number(cell, where)
-    if isinstance(cell, Fraction):
-        return cell
-    raise InputError(f"{where}: {cell!r} is not a number")
+    raise InputError(f"{where}: {describe(cell)} is not a number")
 
 
 def _load_json(text: str, name: str) -> Any:
+    """JSON with every number kept as its text (checked and made exact by parse_number)."""
     import json
 
     try:
-        return json.loads(text, parse_float=Fraction, parse_int=Fraction, parse_constant=str)
+        return json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
+    except RecursionError:
+        raise InputError(f"{name}: JSON nested too deeply") from None
     except json.JSONDecodeError as e:
         if re.search(r"\b(nan|inf|infinity)\b", text, re.IGNORECASE):
             raise InputError(
@@ -77,7 +66,8 @@ def _load_json(text: str, name: str) -> Any:
 def parse_matrix(text: str, name: str = "X") -> Parsed:
     """Parse one matrix: JSON ``[[1,2],[3,4]]``, bracket rows one per line, or CSV/whitespace.
 
-    A CSV whose first column is not numeric in every row takes that column as token labels.
+    A CSV whose first column is not numeric in every row takes that column as token labels
+    (``labels``; the command line says so).
     """
     stripped = text.strip().lstrip("\ufeff")
     if not stripped:
@@ -85,31 +75,35 @@ def parse_matrix(text: str, name: str = "X") -> Parsed:
     lines = [ln.strip() for ln in stripped.splitlines() if ln.strip()]
     if stripped.startswith("[") and (len(lines) == 1 or stripped.startswith("[[")):
         return from_json_value(_load_json(stripped, name), name)
+    if len(lines) > limits.MAX_DIM:
+        raise InputError(f"{name} has {len(lines):,} rows; at most {limits.MAX_DIM:,}")
     if all(ln.startswith("[") for ln in lines):
-        rows = []
-        for i, ln in enumerate(lines, start=1):
-            inner = ln.strip().rstrip(",")
-            if not inner.endswith("]"):
-                raise InputError(f"{name} row {i} does not end with ']'")
-            rows.append(_split_cells(inner[1:-1], name, i))
-        check_rect(rows, name)
-        return Parsed(rows)
+        return Parsed(_numbers(_bracket_rows(lines, name), name))
     table = [[c for c in _SPLIT.split(ln) if c != ""] for ln in lines]
     labels = None
     if all(len(r) > 1 for r in table) and all(not _is_number(r[0]) for r in table):
         labels = [r[0] for r in table]
         table = [r[1:] for r in table]
-    rows = [
+    return Parsed(_numbers(table, name), labels)
+
+
+def _bracket_rows(lines: list[str], name: str) -> list[list[str]]:
+    rows = []
+    for i, ln in enumerate(lines, start=1):
+        inner = ln.strip().rstrip(",")
+        if not inner.endswith("]"):
+            raise InputError(f"{name} row {i} does not end with ']'")
+        rows.append([c for c in _SPLIT.split(inner[1:-1].strip()) if c != ""])
+    return rows
+
+
+def _numbers(table: list[list[str]], name: str) -> list[list[Fraction]]:
+    """The cells as exact numbers, once the table's shape and size are known to be fine."""
+    check_rect(table, name)
+    return [
         [parse_number(c, f"{name} row {i}, column {j}") for j, c in enumerate(r, start=1)]
         for i, r in enumerate(table, start=1)
     ]
-    check_rect(rows, name)
-    return Parsed(rows, labels)
-
-
-def _split_cells(inner: str, name: str, row: int) -> list[Fraction]:
-    cells = [c for c in _SPLIT.split(inner.strip()) if c != ""]
-    return [parse_number(c, f"{name} row {row}, column {j}") for j, c in enumerate(cells, 1)]
 
 
 def _is_number(text: str) -> bool:
@@ -120,29 +114,54 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def parse_mask(value: Any, name: str) -> list[list[bool]]:
+    """A boolean mask, True = may attend: 0/1 (or true/false) rows from JSON, or a text
+    matrix (--mask FILE). The same rule for both: any other number is an error."""
+    if isinstance(value, str):
+        value = parse_matrix(value, name).rows
+    if not isinstance(value, list):
+        raise InputError(f"{name} must be rows of 0 and 1 (1 = may attend)")
+    rows = value if value and isinstance(value[0], list) else [value]
+    check_rect(rows, name)
+    return [[_mask_cell(c, name, i, j) for j, c in enumerate(r, 1)] for i, r in enumerate(rows, 1)]
+
+
+def _mask_cell(cell: Any, name: str, i: int, j: int) -> bool:
+    if isinstance(cell, bool):
+        return cell
+    where = f"{name} row {i}, column {j}"
+    q = parse_number(cell, where) if isinstance(cell, str) else cell
+    if isinstance(q, Fraction) and q in (0, 1):
+        return q == 1
+    raise InputError(f"{where} is {describe(q)}; use 0 or 1 (1 = may attend)")
+
+
 def parse_input_file(text: str, name: str) -> dict[str, Any]:
     """An input file: a JSON object with x/q/k/v/wq/wk/wv/mask/tokens/key_tokens, else X.
 
-    Returns keyword arguments for :func:`qkv.core.attention.trace` (matrices as Fractions).
+    Returns keyword arguments for :func:`qkv.core.attention.trace` (matrices as Fractions;
+    the mask as booleans, True = may attend, as for --mask FILE).
     """
     stripped = text.strip().lstrip("\ufeff")
     if stripped.startswith("{"):
         obj = _load_json(stripped, name)
+        if not isinstance(obj, dict):
+            raise InputError(f"{name}: expected one JSON object")
         unknown = sorted(set(obj) - set(MATRIX_KEYS) - {"tokens", "key_tokens"})
         if unknown:
             raise InputError(
-                f"{name}: unknown key {unknown[0]!r}; expected some of "
+                f"{name}: unknown key {short(unknown[0])!r}; expected some of "
                 f"{', '.join(MATRIX_KEYS)}, tokens, key_tokens"
             )
         kwargs: dict[str, Any] = {}
         for key in MATRIX_KEYS:
-            if key in obj:
+            if key in obj and key != "mask":
                 kwargs[key] = from_json_value(obj[key], f"{name} {key}").rows
+        if "mask" in obj:
+            kwargs["mask"] = parse_mask(obj["mask"], f"{name} mask")
         for key in ("tokens", "key_tokens"):
             if key in obj:
-                if not isinstance(obj[key], list):
-                    raise InputError(f"{name} {key} must be a list of strings")
-                kwargs[key] = [str(t) for t in obj[key]]
+                kwargs[key] = _tokens(obj[key], f"{name} {key}")
         return kwargs
     parsed = parse_matrix(stripped, f"{name}")
     kwargs = {"x": parsed.rows}
@@ -151,10 +170,24 @@ def parse_input_file(text: str, name: str) -> dict[str, Any]:
     return kwargs
 
 
+def _tokens(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or any(isinstance(t, (list, dict)) for t in value):
+        raise InputError(f"{where} must be a list of strings")
+    return [describe(t) if isinstance(t, bool) or t is None else str(t) for t in value]
+
+
 def parse_tokens(text: str) -> list[str]:
     """'笔,记,本' or '笔 记 本' -> ['笔', '记', '本']."""
     sep = "," if "," in text else ("，" if "，" in text else None)
     tokens = [t.strip() for t in (text.split(sep) if sep else text.split())]
     if not tokens or any(t == "" for t in tokens):
-        raise InputError(f"tokens {text!r} contain an empty token; separate them by commas")
+        raise InputError(f"tokens {short(text)!r} contain an empty token; separate them by commas")
     return tokens
+
+
+def duplicates(tokens: list[str]) -> list[str]:
+    """Tokens that appear more than once, in order of first appearance."""
+    from collections import Counter
+
+    counts = Counter(tokens)
+    return [t for t in dict.fromkeys(tokens) if counts[t] > 1]

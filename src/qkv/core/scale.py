@@ -6,6 +6,8 @@ import math
 from fractions import Fraction
 
 from qkv.core import exact as ex
+from qkv.core.matrix import to_fraction
+from qkv.core.numbers import parse_number, short
 from qkv.errors import InputError
 
 ScaleArg = None | str | float | int | Fraction
@@ -26,11 +28,19 @@ def resolve_scale(scale: ScaleArg, d_k: int) -> tuple[float, str, Fraction | Non
         return 1.0 / math.sqrt(d_k), f"1/√{d_k}", None if root is None else 1 / root
     if isinstance(scale, str) and scale.strip().lower() == "none":
         return 1.0, "1", Fraction(1)
-    try:
-        q = Fraction(str(scale).replace("−", "-").strip())
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"scale must be 'sqrt', 'none' or a number, not {scale!r}") from None
-    value = float(q)
-    if not math.isfinite(value) or value <= 0:
-        raise InputError(f"scale must be a positive finite number, not {scale!r}")
-    return value, ex.fmt_exact(q), q
+    if isinstance(scale, str):
+        q = parse_number(scale, "scale") if _is_number(scale) else None
+        if q is None:
+            shown = short(scale)
+            raise InputError(f"scale must be 'sqrt', 'none' or a number, not {shown!r}")
+    else:
+        q = to_fraction(scale, "scale")
+    if q <= 0:
+        raise InputError(f"scale must be a positive number, not {ex.fmt_exact(q)}")
+    return float(q), ex.fmt_exact(q), q
+
+
+def _is_number(text: str) -> bool:
+    """Looks like a number (digits, maybe a sign, point, exponent or slash): then a bad one
+    gets parse_number's precise message ("1e400 is too large")."""
+    return any(c.isdigit() for c in text) and not any(c.isalpha() and c not in "eE" for c in text)

@@ -18,6 +18,8 @@ def masked_softmax(
     additive mask) count as masked; NaN in an allowed entry propagates, as it should.
     """
     s = np.asarray(scores, dtype=np.float64)
+    if s.shape[axis] == 0:  # no keys at all: like a fully masked row
+        return s.copy(), np.full(np.delete(s.shape, axis % s.ndim), -np.inf)
     allowed = s != -np.inf  # -inf scores come from an additive mask: masked
     if mask is not None:
         allowed &= np.broadcast_to(np.asarray(mask, dtype=bool), s.shape)

@@ -1,15 +1,24 @@
-"""Checkpoints: model, optimizer, step, configs and vocabulary in one file, written atomically."""
+"""Checkpoints: model, optimizer, step, configs and vocabulary in one file, written atomically.
+
+Loading one from a stranger: at most limits.CHECKPOINT_BYTES, read while reading; only the
+zip format torch.save writes (its declared sizes checked before torch reads it); loaded with
+weights_only=True (no code runs); then qkv.gpt.state checks every field before a model is
+built from it.
+"""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from qkv.atomic import write_atomic
+from qkv import limits
 from qkv.errors import InputError
+from qkv.files import read_bytes, write_file
 from qkv.gpt.config import GPTConfig, TrainConfig
 from qkv.gpt.data import CharTokenizer
 from qkv.gpt.model import GPT
@@ -38,8 +47,7 @@ def save(
         "step": step,
         "best_val": best_val,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda tmp: torch.save(state, tmp))
+    write_file(path, lambda f: torch.save(state, f), "checkpoint")
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -48,14 +56,30 @@ def load(path: Path) -> dict[str, Any]:
         path = path / FILENAME
     if not path.exists():
         raise InputError(f"no checkpoint at {path}; train one with: qkv gpt train")
+    data = read_bytes(path, "checkpoint", limits.CHECKPOINT_BYTES)
+    _check_zip(data, path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a damaged file
         raise InputError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise InputError(f"{path} is a checkpoint of format {found!r}, expected {FORMAT!r}")
+    from qkv.gpt.state import check_state
+
+    check_state(state, str(path))
     return state
+
+
+def _check_zip(data: bytes, path: Path) -> None:
+    """torch.save's zip format, whose members unpack to at most CHECKPOINT_BYTES."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            declared = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise InputError(f"{path} is not a readable checkpoint (not a torch zip file)") from None
+    if declared > limits.CHECKPOINT_BYTES:
+        raise InputError(f"{path} declares {declared:,} bytes of contents; too large")
 
 
 # Parameter names of earlier qkv versions (an unnamed nn.Sequential MLP) -> today's.
@@ -72,10 +96,19 @@ def _current_names(weights: dict[str, Any]) -> dict[str, Any]:
 
 
 def restore(state: dict[str, Any]) -> tuple[GPT, CharTokenizer]:
+    """The model and tokenizer of a checkpoint that :func:`load` checked."""
     tokenizer = CharTokenizer(state["vocab"])
     model = GPT(GPTConfig(**state["config"]))
+    weights = state["model"]
+    if not all(
+        isinstance(k, str) and isinstance(t, torch.Tensor) and t.is_floating_point()
+        for k, t in weights.items()
+    ):
+        raise InputError("the checkpoint's weights are not all floating-point tensors")
     try:
-        model.load_state_dict(_current_names(state["model"]))
-    except RuntimeError:
+        model.load_state_dict(_current_names(weights))
+    except (RuntimeError, ValueError, TypeError):
         raise InputError("the checkpoint's weights do not fit its configuration") from None
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise InputError("the checkpoint's weights hold NaN or infinity")
     return model, tokenizer

@@ -8,6 +8,7 @@ with absolute positions, a cache cannot slide one token at a time.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
@@ -15,15 +16,19 @@ import torch
 from qkv.errors import InputError
 from qkv.gpt.data import CharTokenizer
 from qkv.gpt.model import GPT
-from qkv.maps import AttentionMaps
+from qkv.maps import AttentionMaps, check_shape
 
 
 def distribution(logits: torch.Tensor, temperature: float, top_k: int | None) -> torch.Tensor:
     """What sampling draws from: softmax(logits / temperature) over the top_k largest logits
-    (temperature 0: all mass on the largest)."""
-    if temperature == 0:
+    (temperature 0, or one too small to divide by: all mass on the largest).
+
+    Shifted by the maximum before dividing: the largest is 0 and the rest are <= 0 whatever
+    the temperature, so a tiny one (1e-45) never makes inf - inf.
+    """
+    if temperature < sys.float_info.min:
         return torch.nn.functional.one_hot(torch.argmax(logits), logits.numel()).to(logits.dtype)
-    logits = logits / temperature
+    logits = (logits - logits.max()) / temperature
     if top_k is not None and top_k < logits.numel():
         kth = torch.topk(logits, top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -37,10 +42,10 @@ def _pick(
     top_p: float | None,
     gen: torch.Generator | None,
 ) -> int:
-    """One token from the last position's logits (V,)."""
-    if temperature == 0:
+    """One token from the last position's logits (V,), drawn in float64."""
+    if temperature < sys.float_info.min:  # greedy
         return int(torch.argmax(logits))
-    probs = distribution(logits, temperature, top_k)
+    probs = distribution(logits.double(), temperature, top_k)
     if top_p is not None and top_p < 1.0:
         sorted_p, order = torch.sort(probs, descending=True)
         keep = torch.cumsum(sorted_p, dim=0) - sorted_p < top_p  # smallest set reaching top_p
@@ -89,6 +94,11 @@ def generate(
 @torch.inference_mode()
 def word_probability(model: GPT, tok: CharTokenizer, prompt: str, word: str) -> float:
     """P(word | prompt), one character at a time: the product of each next-char probability."""
+    if len(word) > model.config.block_size:
+        raise InputError(
+            f"the candidate {word[:12]!r} has {len(word)} characters; the model sees at most "
+            f"{model.config.block_size}"
+        )
     ids = tok.encode(prompt, "the prompt") + tok.encode(word, f"the candidate {word!r}")
     ids = ids[-(model.config.block_size + 1) :]
     model.eval()
@@ -114,7 +124,7 @@ def next_chars(
     model.eval()
     logits, _, _ = model(torch.tensor([ids]))
     probs = distribution(logits[0, -1], temperature, top_k)
-    values, order = torch.topk(probs, min(top, probs.numel()))
+    values, order = torch.topk(probs, max(1, min(top, probs.numel())))
     return [(tok.chars[int(i)], float(p)) for p, i in zip(values, order, strict=True)]
 
 
@@ -126,6 +136,9 @@ def attention_maps(model: GPT, tok: CharTokenizer, prompt: str) -> AttentionMaps
             f"the prompt has {len(ids)} characters; the model sees at most "
             f"{model.config.block_size}"
         )
+
+    c = model.config
+    check_shape((c.n_layer, c.n_head, len(ids), len(ids)), "the prompt's attention maps")
     model.eval()
     _, _, weights = model(torch.tensor([ids]), need_weights=True)
     maps = np.stack([w[0].float().numpy() for w in weights])  # (layers, heads, T, T)

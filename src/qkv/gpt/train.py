@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from qkv import limits
 from qkv.errors import InputError
 from qkv.gpt import checkpoint, parallel
 from qkv.gpt.config import GPTConfig, TrainConfig
@@ -126,7 +127,7 @@ def train(
     and saves. ``grad_accum`` cuts each process's share into that many micro-batches (less
     memory, the same global batch). on_progress is called on every rank.
     """
-    path = out / checkpoint.FILENAME
+    path = prepare_out(out)
     ranks = parallel.current()
     torch.manual_seed(seed)
     run = prepare(text, model_config, train_config, path, resume, grad_accum, ranks)
@@ -135,7 +136,13 @@ def train(
     t = run.config
     optimizer = optimizer_for(run.model, t)
     if run.optimizer_state is not None:
-        optimizer.load_state_dict(run.optimizer_state)
+        try:
+            optimizer.load_state_dict(run.optimizer_state)
+            _check_optimizer(optimizer)
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError):
+            raise InputError("the checkpoint's optimizer state does not fit its model") from None
+    if ranks.main:
+        _make_out(out)
     gen = torch.Generator().manual_seed(seed + run.step)
     model = run.model
     model.train()
@@ -176,6 +183,69 @@ def _evaluate(
         checkpoint.save(path, model, optimizer, report.step, best, t, run.tokenizer)
         report.saved = True
     return best, {"step": report.step, "train_loss": train_loss, "val_loss": val_loss}
+
+
+def check_vocabulary(text: str) -> None:
+    """A character model's vocabulary is every distinct character: at most MAX_VOCAB."""
+    distinct = len(set(text))
+    if distinct > limits.MAX_VOCAB:
+        raise InputError(
+            f"the text has {distinct:,} distinct characters; a character model of qkv "
+            f"takes at most {limits.MAX_VOCAB:,}"
+        )
+
+
+def _check_optimizer(optimizer: torch.optim.Optimizer) -> None:
+    """AdamW's moments have their parameter's shape and dtype (a stranger's may not)."""
+    for group in optimizer.param_groups:
+        betas, eps, decay = group.get("betas"), group.get("eps"), group.get("weight_decay")
+        if not (
+            isinstance(betas, (tuple, list))
+            and len(betas) == 2
+            and all(isinstance(b, float) and 0 <= b < 1 for b in betas)
+            and isinstance(eps, float)
+            and 0 < eps < 1
+            and isinstance(decay, float)
+            and 0 <= decay < 1
+        ):
+            raise ValueError("hyperparameters")
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                if key == "step":
+                    if torch.as_tensor(value).numel() != 1:
+                        raise ValueError("step")
+                elif not (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == p.shape
+                    and value.dtype == p.dtype
+                ):
+                    raise ValueError(key)
+
+
+def prepare_out(out: Path) -> Path:
+    """The checkpoint's path in ``out``, checked now (not at the first evaluation, minutes
+    later): a folder, or one that can be made; the folder itself is made when training
+    starts, so that a refused run leaves nothing behind."""
+    from qkv.files import check_target
+
+    target = out / checkpoint.FILENAME
+    if out.is_dir():
+        return check_target(target, "checkpoint")
+    if out.exists() or out.is_symlink():
+        raise InputError(f"--out {out} is not a folder")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise InputError(f"--out {out}: cannot make a folder in {parent}")
+    return target
+
+
+def _make_out(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot make the folder {out} ({e.strerror})") from None
 
 
 @dataclass
@@ -220,6 +290,7 @@ def _start(path: Path, text: str, model_config: GPTConfig, train_config: TrainCo
         raise InputError(f"{path} exists; use --resume to continue it, or another --out")
     if not text:
         raise InputError("the corpus is empty")
+    check_vocabulary(text)
     tokenizer = CharTokenizer.from_text(text)
     model = GPT(replace(model_config, vocab_size=len(tokenizer)))
     return _Run(model, tokenizer, train_config)

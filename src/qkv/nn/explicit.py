@@ -15,8 +15,12 @@ NEG_INF = float("-inf")
 def masked_softmax(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Row softmax and logsumexp of scores that hold -inf where masked.
 
-    A row that is all -inf gets weights 0 and logsumexp -inf, with zero gradient (no NaN).
+    A row that is all -inf gets weights 0 and logsumexp -inf, with zero gradient (no NaN);
+    so does a row of no keys at all (S = 0), as in the sdpa and tiled backends.
     """
+    if scores.shape[-1] == 0:
+        empty = torch.full(scores.shape[:-1], NEG_INF, dtype=scores.dtype, device=scores.device)
+        return scores, empty
     top = scores.amax(dim=-1, keepdim=True).detach()  # shift only: no gradient needed
     top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
     e = torch.exp(scores - top)  # exp(-inf) = 0 for masked entries

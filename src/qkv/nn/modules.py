@@ -83,6 +83,14 @@ class KVCache:
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Add (B, H, T, d) keys and values; return all of them so far."""
         t = k.shape[-2]
+        if self._k is not None and self._v is not None and not self._fits(k, v):
+            if self.length:
+                raise ValueError(
+                    f"the KV cache holds keys of shape {tuple(self._k.shape[:-2])} "
+                    f"(batch, heads), these are {tuple(k.shape[:-2])}: reset() the cache "
+                    "or use one per sequence"
+                )
+            self._k = self._v = None  # empty: start again at the new shape
         if self.length + t > self.max_len:
             raise ValueError(f"KV cache full: {self.length} + {t} tokens > max_len {self.max_len}")
         if self._k is None or self._v is None:
@@ -92,6 +100,12 @@ class KVCache:
         self._v.narrow(-2, self.length, t).copy_(v)
         self.length += t
         return self._k.narrow(-2, 0, self.length), self._v.narrow(-2, 0, self.length)
+
+    def _fits(self, k: torch.Tensor, v: torch.Tensor) -> bool:
+        """k and v have the batch, heads and width of what the cache holds."""
+        assert self._k is not None and self._v is not None
+        old = (self._k.shape[:-2], self._k.shape[-1], self._v.shape[:-2], self._v.shape[-1])
+        return old == (k.shape[:-2], k.shape[-1], v.shape[:-2], v.shape[-1])
 
     def reset(self) -> None:
         self.length = 0
@@ -117,6 +131,10 @@ class MultiHeadAttention(nn.Module):
     ):
         super().__init__()
         num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        if embed_dim < 1 or num_heads < 1:
+            raise ValueError(
+                f"embed_dim and num_heads must be at least 1, got {embed_dim} and {num_heads}"
+            )
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
         if num_kv_heads < 1 or num_heads % num_kv_heads:

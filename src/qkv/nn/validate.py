@@ -27,6 +27,8 @@ def validate_tensors(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError(f"q, k, v dtypes differ: {q.dtype}, {k.dtype}, {v.dtype}")
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"head dims differ: q {tuple(q.shape)} and k {tuple(k.shape)}")
+    if q.shape[-1] == 0:
+        raise ValueError(f"the head dim d of q {tuple(q.shape)} is 0; attention needs d >= 1")
     if k.shape[:-1] != v.shape[:-1]:
         raise ValueError(
             f"k {tuple(k.shape)} and v {tuple(v.shape)} must agree but for the last dim"

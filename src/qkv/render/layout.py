@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qkv import limits
 from qkv.core.exact import fmt
 from qkv.core.expand import expand
 from qkv.core.trace import ScaleContrast, Step, Trace
 from qkv.render.messages import t
 
-MAX_TABLE = 64  # rows or columns beyond this do not fit a table a person reads
+MAX_TABLE = limits.MAX_TABLE  # rows or columns beyond this do not fit a table a person reads
 
 
 @dataclass

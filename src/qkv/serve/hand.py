@@ -60,10 +60,6 @@ def read_body(body: bytes) -> dict[str, Any]:
     for name in ("tokens", "key_tokens"):
         if any(len(t) > limits.MAX_LABEL for t in kw.get(name, [])):
             raise InputError(f"body {name}: a token is longer than {limits.MAX_LABEL} characters")
-    if "mask" in kw:
-        from qkv.core.masks import mask_from_01
-
-        kw["mask"] = mask_from_01(kw["mask"], "body mask")
     return kw
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,10 @@ from qkv.viz.fonts import label_fonts
 
 FORMATS = (".png", ".svg", ".pdf")
 MAX_ANNOTATED = 12  # write the values in the cells up to this many rows and columns
+MAX_TICKS = 256  # label every row and column up to this many
+MAX_INCHES = 16.0  # the cells of a large matrix fit this width (1,600 pixels)
+MAX_LABEL = 40  # characters of a label drawn; longer ones end in …
+_NO_GLYPH = {"Cc", "Cf", "Cs", "Co", "Cn"}
 
 
 def heatmap(
@@ -38,32 +43,36 @@ def heatmap(
         raise InputError(
             f"a heatmap needs a 2-D matrix with {len(rows)}x{len(cols)} labels, got shape {m.shape}"
         )
-    labels, family = label_fonts([*rows, *cols, title])
+    labels, family = label_fonts([plain_text(t) for t in (*rows, *cols, title)])
     rows, cols, title = labels[: len(rows)], labels[len(rows) : -1], labels[-1]
     n, k = m.shape
-    cell = 0.55 if max(n, k) <= MAX_ANNOTATED else max(0.12, 8.0 / max(n, k))
-    # room for the labels: ~0.08 inch a character (rotated column labels stand upright)
     rotate = k > 6 or max(len(c) for c in cols) > 4
-    row_room = 0.08 * max(len(r) for r in rows)
-    col_room = 0.08 * max(len(c) for c in cols) if rotate else 0.2
-    fig = Figure(
-        figsize=(1.6 + cell * k + row_room, 1.2 + cell * n + col_room),
-        dpi=100,
-        layout="constrained",
-    )
+    fig = Figure(figsize=_size(n, k, rows, cols, rotate), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     finite = np.where(np.isfinite(m), m, np.nan)
     image = ax.imshow(np.ma.masked_invalid(finite), cmap=cmap, aspect="equal")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     font = {"family": family} if family else {}
-    ax.set_xticks(range(k), cols, rotation=90 if rotate else 0, fontdict=font)
-    ax.set_yticks(range(n), rows, fontdict=font)
+    if k <= MAX_TICKS:
+        ax.set_xticks(range(k), cols, rotation=90 if rotate else 0, fontdict=font)
+    if n <= MAX_TICKS:
+        ax.set_yticks(range(n), rows, fontdict=font)
     ax.xaxis.tick_top()
     if title:
         ax.set_title(title, fontdict=font)
     if texts is not None and max(n, k) <= MAX_ANNOTATED:
         _annotate(ax, m, finite, texts)
     return fig
+
+
+def _size(n: int, k: int, rows: list[str], cols: list[str], rotate: bool) -> tuple[float, float]:
+    """Figure inches: a cell a number fits in for small matrices, at most MAX_INCHES of
+    cells for large ones, and room for the labels (~0.08 inch a character)."""
+    big = max(n, k)
+    cell = 0.55 if big <= MAX_ANNOTATED else min(max(0.12, 8.0 / big), MAX_INCHES / big)
+    row_room = 0.08 * max(len(r) for r in rows) if n <= MAX_TICKS else 0.5
+    col_room = 0.08 * max(len(c) for c in cols) if rotate and k <= MAX_TICKS else 0.2
+    return 1.6 + cell * k + row_room, 1.2 + cell * n + col_room
 
 
 def _annotate(ax: Any, m: np.ndarray, finite: np.ndarray, texts: list[list[str]]) -> None:
@@ -105,27 +114,48 @@ def maps_heatmap(maps: Any, layer: int, head: int) -> Any:
             f"{maps.heads} heads"
         )
     m = maps.maps[layer, head]
-    texts = [[f"{v:.2f}" for v in row] for row in m]
-    return heatmap(
-        m, maps.tokens, maps.tokens, title=f"layer {layer + 1}, head {head + 1}", texts=texts
+    small = max(m.shape) <= MAX_ANNOTATED
+    texts = [[f"{v:.2f}" for v in row] for row in m] if small else None
+    keys = (
+        maps.tokens if m.shape[1] == len(maps.tokens) else [str(j + 1) for j in range(m.shape[1])]
     )
+    return heatmap(m, maps.tokens, keys, title=f"layer {layer + 1}, head {head + 1}", texts=texts)
 
 
 def save(fig: Any, path: str | Path) -> Path:
-    """Write PNG, SVG (labels kept as text) or PDF, chosen by the file's suffix."""
+    """Write PNG, SVG (labels kept as text) or PDF, chosen by the file's suffix (qkv.files:
+    complete or nothing, and matplotlib writes to a file object, never renaming anything)."""
+    check_picture(path)
     import matplotlib
 
-    from qkv.atomic import write_atomic
+    from qkv.files import write_file
 
     path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise InputError(f"{path}: choose a .png, .svg or .pdf file name")
-    if not path.parent.exists():
-        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
 
-    def write(tmp: str) -> None:
+    def write(f: Any) -> None:
         with matplotlib.rc_context({"svg.fonttype": "none"}):  # SVG text stays searchable
-            fig.savefig(tmp, format=path.suffix[1:].lower())
+            fig.savefig(f, format=path.suffix[1:].lower())
 
-    write_atomic(path, write)
-    return path
+    return write_file(path, write, "picture")
+
+
+def check_picture(path: str | Path) -> Path:
+    """InputError unless ``path`` is a .png, .svg or .pdf that qkv may write."""
+    from qkv.files import check_target
+
+    if Path(path).suffix.lower() not in FORMATS:
+        raise InputError(f"{path}: choose a .png, .svg or .pdf file name")
+    return check_target(path, "picture")
+
+
+def plain_text(label: str) -> str:
+    """A label drawn as written: matplotlib reads text between two $ as math (mathtext),
+    which draws $x^2$ as a formula and fails on $\\x$; an escaped dollar is a dollar.
+    Characters with no glyph of their own (controls, format characters such as U+FEFF, which
+    the PDF writer cannot embed, surrogates, unassigned) are drawn as U+FFFD."""
+    short = label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
+    return "".join(_drawable(c) for c in short).replace("$", r"\$")
+
+
+def _drawable(c: str) -> str:
+    return "\ufffd" if unicodedata.category(c) in _NO_GLYPH else c

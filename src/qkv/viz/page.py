@@ -3,7 +3,8 @@ head view (lines from each token to the tokens it attends), in one offline page.
 
 Sizes stay small for long inputs: per query only the keys with weight >= 0.01 are kept (all of
 them up to 64 keys, else the strongest ``top``, 8 by default), as uint16 key index and uint16
-weight in thousandths (so the page shows round(w, 3) exactly), a flag per row when weights
+weight in thousandths (so the page shows round(w, 3) exactly; key indices as uint32 beyond
+65,536 keys, never wrapped), a flag per row when weights
 >= 0.01 were left out, a bitmap of the cells that are 0 in every head (masked), and each head's
 thumbnail downsampled to at most 32 x 32; all of it base64 inside the page. No CDN, no
 require.js; tokens reach the page as JSON and are set with textContent, never as HTML. The
@@ -34,29 +35,31 @@ FULL = 64  # up to this many keys, every weight >= min_weight is kept
 def encode(
     maps: AttentionMaps, top: int | None = None, min_weight: float = 0.01
 ) -> dict[str, object]:
-    """The data the page draws: sparse rows, thumbnails, tokens, shape."""
-    w = np.asarray(maps.maps, dtype=np.float32)
+    """The data the page draws: sparse rows, thumbnails, tokens, shape.
+
+    One layer at a time, so that the sort's memory stays that of one layer (maps may be read
+    in place from a large file)."""
+    w = maps.maps
     layers, heads, n, s = w.shape
     k = min(s if top is None and s <= FULL else (top or 8), s, 255)
-    order = np.argsort(-w, axis=-1, kind="stable")[..., :k]  # (L, H, N, k) strongest keys
-    strongest = np.take_along_axis(w, order, axis=-1)
-    keep = strongest >= min_weight
-    counts = keep.sum(-1).astype(np.uint8)  # (L, H, N)
-    idx = order[keep].astype(np.uint16)  # row-major: (l, h, i) then by weight
-    # thousandths, rounded in float64 (exact for a float32 times 1000): the page shows round(w, 3)
-    weights = np.round(strongest[keep].astype(np.float64) * 1000).astype(np.uint16)
-    # rows that had more weights >= min_weight than were kept
-    cut = (np.sum(w >= min_weight, axis=-1) > counts).astype(np.uint8)
-    masked = np.packbits(np.all(w == 0, axis=(0, 1)))  # 0 in every layer and head
+    index_type = np.dtype("<u2") if s <= 1 << 16 else np.dtype("<u4")
+    counts, idx, weights, cut = [], [], [], []
+    masked = np.ones((n, s), dtype=bool)  # 0 in every layer and head
+    for layer in range(layers):
+        lw = np.asarray(w[layer], dtype=np.float32)
+        order = np.argsort(-lw, axis=-1, kind="stable")[..., :k]  # (H, N, k) strongest keys
+        strongest = np.take_along_axis(lw, order, axis=-1)
+        keep = strongest >= min_weight
+        count = keep.sum(-1).astype(np.uint8)  # (H, N)
+        counts.append(count)
+        idx.append(order[keep].astype(index_type))  # row-major: (h, i) then by weight
+        # thousandths, rounded in float64 (exact for a float32 times 1000): the page shows
+        # round(w, 3)
+        weights.append(np.round(strongest[keep].astype(np.float64) * 1000).astype(np.uint16))
+        # rows that had more weights >= min_weight than were kept
+        cut.append((np.sum(lw >= min_weight, axis=-1) > count).astype(np.uint8))
+        masked &= np.all(lw == 0, axis=0)
     t = min(THUMB, n, s)
-    rows = np.array_split(np.arange(n), t)
-    cols = np.array_split(np.arange(s), t)
-    thumbs = np.empty((layers, heads, t, t), dtype=np.float32)
-    for a, r in enumerate(rows):
-        for b, c in enumerate(cols):
-            thumbs[:, :, a, b] = w[:, :, r][:, :, :, c].mean(axis=(-2, -1))
-    peak = thumbs.max(axis=(-2, -1), keepdims=True)
-    thumbs = np.round(255 * thumbs / np.where(peak > 0, peak, 1)).astype(np.uint8)
     return {
         "layers": layers,
         "heads": heads,
@@ -65,13 +68,28 @@ def encode(
         "thumb": t,
         "tokens": maps.tokens,
         "special": [int(i) for i in maps.meta.get("special", [])],
-        "counts": _b64(counts),
-        "idx": _b64(idx),
-        "w": _b64(weights),
-        "cut": _b64(cut),
-        "masked": _b64(masked),
-        "thumbs": _b64(thumbs),
+        "counts": _b64(np.concatenate(counts)),
+        "idx": _b64(np.concatenate(idx)),
+        "idx_bytes": index_type.itemsize,
+        "w": _b64(np.concatenate(weights)),
+        "cut": _b64(np.concatenate(cut)),
+        "masked": _b64(np.packbits(masked)),
+        "thumbs": _b64(_thumbnails(w, t)),
     }
+
+
+def _thumbnails(w: np.ndarray, t: int) -> np.ndarray:
+    """Each head averaged down to t x t cells, 0..255 relative to its strongest cell."""
+    layers, heads, n, s = w.shape
+    rows = np.array_split(np.arange(n), t)
+    cols = np.array_split(np.arange(s), t)
+    thumbs = np.empty((layers, heads, t, t), dtype=np.float32)
+    for a, r in enumerate(rows):
+        block = np.asarray(w[:, :, r], dtype=np.float32)
+        for b, c in enumerate(cols):
+            thumbs[:, :, a, b] = block[:, :, :, c].mean(axis=(-2, -1))
+    peak = thumbs.max(axis=(-2, -1), keepdims=True)
+    return np.round(255 * np.clip(thumbs / np.where(peak > 0, peak, 1), 0, 1)).astype(np.uint8)
 
 
 def _script_json(data: object) -> str:

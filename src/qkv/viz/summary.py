@@ -24,33 +24,42 @@ class HeadSummary:
 
 
 def summarise(maps: AttentionMaps) -> list[HeadSummary]:
-    """One summary per (layer, head), averaged over the queries."""
-    w = maps.maps.astype(np.float64)  # (layers, heads, N, N)
-    n = w.shape[-1]
-    i = np.arange(w.shape[-2])[:, None]
-    j = np.arange(n)[None, :]
+    """One summary per (layer, head), averaged over the queries.
+
+    Maps may be queries x keys with fewer keys than queries (or more): "previous" averages
+    over the queries that have a key just before them, "same" over those that have their own
+    position among the keys, and a measure with no such query is 0. One layer at a time, in
+    float64: the memory stays a layer's.
+    """
+    return [s for layer in range(maps.layers) for s in _layer(maps.maps[layer], layer)]
+
+
+def _layer(maps: np.ndarray, layer: int) -> list[HeadSummary]:
+    w = maps.astype(np.float64)  # (heads, N, S)
+    n, s = w.shape[-2], w.shape[-1]
+    distance = np.abs(np.arange(n)[:, None] - np.arange(s)[None, :])
     with np.errstate(divide="ignore", invalid="ignore"):
-        ent = -np.where(w > 0, w * np.log2(w), 0.0).sum(-1)  # (layers, heads, N)
-    prev = np.zeros_like(w[..., 0])
-    if n > 1:
-        prev[..., 1:] = w[..., np.arange(1, w.shape[-2]), np.arange(0, w.shape[-2] - 1)]
-    same = np.diagonal(w, axis1=-2, axis2=-1) if w.shape[-2] == n else np.zeros_like(prev)
-    dist = (w * np.abs(i - j)).sum(-1)
-    out = []
-    for layer in range(w.shape[0]):
-        for head in range(w.shape[1]):
-            out.append(
-                HeadSummary(
-                    layer + 1,
-                    head + 1,
-                    float(ent[layer, head].mean()),
-                    float(w[layer, head, :, 0].mean()),
-                    float(prev[layer, head, 1:].mean()) if n > 1 else 0.0,
-                    float(same[layer, head].mean()),
-                    float(dist[layer, head].mean()),
-                )
-            )
-    return out
+        ent = -np.where(w > 0, w * np.log2(np.where(w > 0, w, 1.0)), 0.0).sum(-1)  # (H, N)
+    rows_prev = np.arange(1, min(n, s + 1))  # query i with key i - 1
+    rows_same = np.arange(min(n, s))  # query i with key i
+    prev = w[:, rows_prev, rows_prev - 1]  # (H, len(rows_prev))
+    same = w[:, rows_same, rows_same]
+    return [
+        HeadSummary(
+            layer + 1,
+            head + 1,
+            float(ent[head].mean()),
+            float(w[head, :, 0].mean()),
+            _mean(prev[head]),
+            _mean(same[head]),
+            float((w[head] * distance).sum(-1).mean()),
+        )
+        for head in range(w.shape[0])
+    ]
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else 0.0
 
 
 def summary_figure(maps: AttentionMaps, measure: str = "entropy") -> object:

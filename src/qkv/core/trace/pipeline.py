@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from qkv import limits
 from qkv.core import exact as ex
 from qkv.core.attention import weighted_sum
-from qkv.core.masks import Align, combine_masks, normalize_causal
-from qkv.core.matrix import as_matrix
+from qkv.core.masks import Align, as_mask, combine_masks, normalize_causal
+from qkv.core.matrix import as_matrix, count
 from qkv.core.scale import ScaleArg, is_sqrt, resolve_scale
 from qkv.core.softmax import masked_softmax
 from qkv.core.trace.record import ScaleContrast, Step, Trace
@@ -125,15 +126,25 @@ def _check_tokens(tokens: Sequence[str] | None, n: int, what: str) -> list[str] 
     if tokens is None:
         return None
     tokens = [str(t) for t in tokens]
+    check_labels(tokens, what)
     if len(tokens) != n:
         rows = "row" if n == 1 else "rows"
         raise InputError(f"{len(tokens)} tokens given for {n} {rows} of {what}")
     return tokens
 
 
+def check_labels(tokens: Sequence[str], what: str) -> None:
+    """InputError for a label longer than limits.MAX_LABEL: a label, not a text."""
+    for i, t in enumerate(tokens, start=1):
+        if len(t) > limits.MAX_LABEL:
+            raise InputError(
+                f"token {i} of {what} has {len(t):,} characters; at most {limits.MAX_LABEL}"
+            )
+
+
 def self_inputs(x: Any, projections: dict[str, Any], tokens: Sequence[str] | None) -> Chain:
     """X, then W_Q/W_K/W_V where given, then Q, K, V (each X·W, or X itself)."""
-    xm, xe = as_matrix(x, "X")
+    xm, xe = as_matrix(x, "X", limits.MAX_TOKENS)
     n, d = xm.shape
     tok = _check_tokens(tokens, n, "X") or _labels(n, "t")
     dims = _labels(d, "")
@@ -146,7 +157,8 @@ def self_inputs(x: Any, projections: dict[str, Any], tokens: Sequence[str] | Non
         if wm.shape[0] != d:
             rows = f"row{'s' * (wm.shape[0] != 1)}"
             raise InputError(
-                f"X and {label} do not fit: X has {d} columns, {label} has {wm.shape[0]} {rows}"
+                f"X and {label} do not fit: X has {count(d, 'column')}, {label} has "
+                f"{wm.shape[0]} {rows}"
             )
         tex = label.replace("_", "_{") + "}"
         made[wid] = Step(wid, wm, dims, _labels(wm.shape[1], ""), label, tex, exact=we)
@@ -168,7 +180,13 @@ def self_inputs(x: Any, projections: dict[str, Any], tokens: Sequence[str] | Non
         else:
             step = Step(sid, xm, tok, dims, f"{big} = X", f"{big} = X", exact=xe, same_as="x")
         steps.append(step)
-    return Chain(steps, steps[-3], steps[-2], steps[-1])
+    q, k = steps[-3], steps[-2]
+    if q.shape[1] != k.shape[1]:
+        raise InputError(
+            f"Q and K do not fit: {q.formula} has {count(q.shape[1], 'column')}, {k.formula} "
+            f"has {k.shape[1]}; give W_Q and W_K the same number of columns"
+        )
+    return Chain(steps, q, k, steps[-1])
 
 
 def cross_inputs(
@@ -178,13 +196,17 @@ def cross_inputs(
     missing = [n for n, m in (("q", q), ("k", k), ("v", v)) if m is None]
     if missing:
         raise InputError(f"missing {', '.join(missing)}: give x, or all of q, k and v")
-    qm, qe = as_matrix(q, "Q")
-    km, ke = as_matrix(k, "K")
-    vm, ve = as_matrix(v, "V")
+    qm, qe = as_matrix(q, "Q", limits.MAX_TOKENS)
+    km, ke = as_matrix(k, "K", limits.MAX_TOKENS)
+    vm, ve = as_matrix(v, "V", limits.MAX_TOKENS)
     if qm.shape[1] != km.shape[1]:
-        raise InputError(f"Q and K do not fit: Q has {qm.shape[1]} columns, K has {km.shape[1]}")
+        raise InputError(
+            f"Q and K do not fit: Q has {count(qm.shape[1], 'column')}, K has {km.shape[1]}"
+        )
     if km.shape[0] != vm.shape[0]:
-        raise InputError(f"K and V do not fit: K has {km.shape[0]} rows, V has {vm.shape[0]}")
+        raise InputError(
+            f"K and V do not fit: K has {count(km.shape[0], 'row')}, V has {vm.shape[0]}"
+        )
     tok = _check_tokens(tokens, qm.shape[0], "Q") or _labels(qm.shape[0], "q")
     key_tok = _check_tokens(key_tokens, km.shape[0], "K") or _labels(km.shape[0], "k")
     qs = Step("q", qm, tok, _labels(qm.shape[1], ""), "Q", "Q", exact=qe)
@@ -197,8 +219,7 @@ def add_scores(chain: Chain) -> None:
     """S = Q·Kᵀ, exact when Q and K are."""
     with np.errstate(over="ignore", invalid="ignore"):
         scores = chain.q.matrix @ chain.k.matrix.T
-    if not np.all(np.isfinite(scores)):
-        raise InputError("Q·Kᵀ overflows float64; the inputs are too large")
+    _check_finite(scores, "the scores Q·Kᵀ")
     exact = ex.matmul(chain.q.exact, None if chain.k.exact is None else chain.k.exact.T)
     chain.add(
         Step(
@@ -220,7 +241,9 @@ def add_scaled(chain: Chain, scale: ScaleArg) -> tuple[float, str, Fraction | No
     value, text, exact = resolve_scale(scale, chain.d_k)
     if value == 1.0:
         return value, text, exact
-    chain.current = chain.current * value
+    with np.errstate(over="ignore"):
+        chain.current = chain.current * value
+    _check_finite(chain.current, f"the scaled scores (S · {text})")
     if chain.current_exact is not None:
         chain.current_exact = None if exact is None else chain.current_exact * exact
     if is_sqrt(scale):
@@ -245,14 +268,12 @@ def add_masked(chain: Chain, mask: Any, align: Align | None) -> None:
     """-inf where a query may not look (a boolean mask, causal), plus an additive mask."""
     shape = chain.current.shape
     if mask is not None:
-        m = np.asarray(mask)
-        if m.shape != shape:
+        mask = as_mask(mask)
+        if mask.shape != shape:
             raise InputError(
-                f"mask is {'x'.join(map(str, m.shape))}, expected {shape[0]}x{shape[1]} "
+                f"mask is {'x'.join(map(str, mask.shape))}, expected {shape[0]}x{shape[1]} "
                 "(queries x keys)"
             )
-        if m.dtype != bool and np.any(np.isnan(m.astype(np.float64))):
-            raise InputError("mask contains NaN")
     allowed, additive = combine_masks(mask, align, shape)
     if allowed is None and additive is None:
         return
@@ -264,6 +285,7 @@ def add_masked(chain: Chain, mask: Any, align: Align | None) -> None:
         allowed = (allowed if allowed is not None else True) & np.isfinite(additive)
     assert allowed is not None
     chain.allowed = np.broadcast_to(allowed, shape).copy()
+    _check_finite(chain.current[chain.allowed], "the masked scores (mask added)")
     chain.current = np.where(chain.allowed, chain.current, -np.inf)
     chain.add(
         Step(
@@ -277,6 +299,12 @@ def add_masked(chain: Chain, mask: Any, align: Align | None) -> None:
             mask=chain.allowed,
         )
     )
+
+
+def _check_finite(values: np.ndarray, what: str) -> None:
+    """InputError when scores overflowed float64: a softmax of inf is NaN, never an answer."""
+    if not np.all(np.isfinite(values)):
+        raise InputError(f"{what}: float64 overflows; the inputs or the scale are too large")
 
 
 def add_weights(chain: Chain) -> None:

@@ -42,7 +42,8 @@
     const counts = bytes(D.counts), start = new Uint32Array(counts.length + 1);
     for (let i = 0; i < counts.length; i++) start[i + 1] = start[i] + counts[i];
     const idxBytes = bytes(D.idx), wBytes = bytes(D.w);
-    return { counts, start, idx: new Uint16Array(idxBytes.buffer, 0, idxBytes.length / 2),
+    const Index = D.idx_bytes === 4 ? Uint32Array : Uint16Array;  // uint32 beyond 65,536 keys
+    return { counts, start, idx: new Index(idxBytes.buffer, 0, idxBytes.length / Index.BYTES_PER_ELEMENT),
       w: new Uint16Array(wBytes.buffer, 0, wBytes.length / 2), thumbs: bytes(D.thumbs),
       cut: bytes(D.cut), masked: bytes(D.masked) };
   }
