@@ -117,3 +117,22 @@ def test_functions_are_short():
                 if lines > MAX_FUNCTION_LINES and not allowed:
                     long.append(f"{module}.{node.name}: {lines} lines")
     assert not long, long
+
+
+TEXT_SUFFIXES = {".py", ".md", ".toml", ".html", ".js", ".css", ".sh", ".json", ".txt"}
+
+
+def test_no_merge_conflict_markers_are_left_in_the_sources():
+    """A merge's leftover <<<<<<< / >>>>>>> lines once reached the README."""
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "README.md", root / "pyproject.toml"]
+    for folder in ("src", "tests", "docs", "benchmarks", "scripts", "examples"):
+        files += [p for p in (root / folder).rglob("*") if p.suffix in TEXT_SUFFIXES]
+    marked = [
+        f"{p.relative_to(root)}:{n}"
+        for p in files
+        if p.is_file()
+        for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if line.startswith(("<<<<<<< ", ">>>>>>> "))
+    ]
+    assert not marked, marked
