@@ -201,9 +201,8 @@ def measure(size: Size, problem: Problem, mode: str) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"problem": problem.name, "n": size.n, "mode": mode, "path": name}
         is_base = name == problem.baseline
         args = (square_q if is_base and square_q is not None else q, k, v)
-        fn = _runner(path, args, grad)
         try:
-            ms, peak = timed(fn, dev, 10 if not grad else 6)
+            ms, peak = timed(_runner(path, args, grad), dev, 10 if not grad else 6)
         except Exception as e:  # a path that fails is reported, not fatal
             row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
             if not isinstance(e, (torch.OutOfMemoryError, ValueError)):
@@ -277,6 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="N = 4096 only")
     p.add_argument("--dry", action="store_true", help="on the CPU at tiny sizes, float32")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    p.add_argument(
+        "--budget",
+        type=float,
+        metavar="SECONDS",
+        help="start no new problem after this long (the table is printed all the same)",
+    )
     args = p.parse_args(argv)
     if not args.dry and not torch.cuda.is_available():
         print("attention_gpu: needs CUDA (or --dry for the CPU)", file=sys.stderr)
@@ -285,10 +290,27 @@ def main(argv: list[str] | None = None) -> int:
         flex.COMPILE = False  # eager flex on the CPU: the semantics, not the speed
     device = "cpu" if args.dry else torch.cuda.get_device_name(0)
     print(f"# attention on {device}, torch {torch.__version__}", flush=True)
-    rows: list[dict[str, Any]] = []
     clock = time.perf_counter()
+    rows, skipped = run_all(args, clock)
+    print(f"\n{table(rows)}\n\nwall {time.perf_counter() - clock:.0f} s", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    failed = [r for r in rows if "error" in r]
+    if skipped:
+        print(f"past --budget {args.budget:.0f} s, not measured: {', '.join(skipped)}")
+    print(f"{len(rows) - len(failed)} paths measured, {len(failed)} failed", flush=True)
+    return 1 if failed else 0
+
+
+def run_all(args: argparse.Namespace, clock: float) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every problem at every size, in order, until the budget is spent: (rows, skipped)."""
+    rows: list[dict[str, Any]] = []
+    skipped = []
     for size in sizes(args):
         for problem in problems(size):
+            if args.budget is not None and time.perf_counter() - clock > args.budget:
+                skipped.append(f"{problem.name} N={size.n}")
+                continue
             for mode in ("fwd", "fwd+bwd"):
                 if args.dry and mode == "fwd+bwd":
                     # flex has no backward on the CPU (torch 2.13)
@@ -298,12 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in got:
                     shown = r.get("error") or f"{r['tflops']:.1f} TFLOP/s {r.get('ratio', 0):.2f}×"
                     print(f"  {problem.name} N={size.n} {mode} {r['path']}: {shown}", flush=True)
-    print(f"\n{table(rows)}\n\nwall {time.perf_counter() - clock:.0f} s", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
-    failed = [r for r in rows if "error" in r]
-    print(f"{len(rows) - len(failed)} paths measured, {len(failed)} failed", flush=True)
-    return 1 if failed else 0
+    return rows, skipped
 
 
 if __name__ == "__main__":
