@@ -19,7 +19,7 @@ import numpy as np
 from qkv import limits
 from qkv.core import exact as ex
 from qkv.core.attention import weighted_sum
-from qkv.core.masks import Align, as_mask, combine_masks, normalize_causal
+from qkv.core.masks import Align, as_mask, combine_masks, normalize_causal, structure_mask
 from qkv.core.matrix import as_matrix, count
 from qkv.core.scale import ScaleArg, is_sqrt, resolve_scale
 from qkv.core.softmax import masked_softmax
@@ -43,6 +43,9 @@ def trace(
     scale: ScaleArg = "sqrt",
     mask: Any = None,
     causal: bool | str | None = False,
+    window: int | Sequence[int] | None = None,
+    lengths: int | None = None,
+    document_ids: Sequence[int] | None = None,
     example: str | None = None,
     contrast: bool = False,
     rank: bool = False,
@@ -52,6 +55,9 @@ def trace(
     Self-attention: give ``x`` (tokens x d) and optionally projections ``wq``/``wk``/``wv``
     (without them Q = K = V = X, as in the article). Cross-attention: give ``q``, ``k``, ``v``.
     ``mask``: boolean (True = may attend) or additive numbers, shape (queries, keys).
+    Structured masks, ANDed with it (qkv.core.masks, as everywhere in qkv): ``window`` w or
+    (left, right) keys around each query's position; ``lengths``: the first n keys are real,
+    the rest padding; ``document_ids``: one per key, a query sees only its own document's.
     ``contrast``: when unscaled, also show what 1/sqrt(d_k) would change.
     ``rank``: for a single query, add each key's weighted value and rank the keys.
     """
@@ -68,7 +74,8 @@ def trace(
         chain = cross_inputs(q, k, v, tokens, key_tokens)
     add_scores(chain)
     s_value, s_text, _ = add_scaled(chain, scale)
-    add_masked(chain, mask, align)
+    structure = Structure(window, lengths, document_ids)
+    add_masked(chain, mask, align, structure)
     add_weights(chain)
     ranking = add_weighted(chain) if rank and chain.n_q == 1 else []
     add_output(chain)
@@ -264,8 +271,30 @@ def add_scaled(chain: Chain, scale: ScaleArg) -> tuple[float, str, Fraction | No
     return value, text, exact
 
 
-def add_masked(chain: Chain, mask: Any, align: Align | None) -> None:
-    """-inf where a query may not look (a boolean mask, causal), plus an additive mask."""
+@dataclass(frozen=True)
+class Structure:
+    """The structured masks of one sequence (qkv.core.masks.structure_mask's arguments)."""
+
+    window: int | Sequence[int] | None = None
+    lengths: int | None = None
+    document_ids: Sequence[int] | None = None
+
+    def mask(self, shape: tuple[int, ...], align: Align | None) -> np.ndarray | None:
+        """Boolean (queries, keys), or None when there is no structure."""
+        if self.window is None and self.lengths is None and self.document_ids is None:
+            return None
+        n_k = shape[1]
+        if self.document_ids is not None and len(self.document_ids) != n_k:
+            raise InputError(f"{len(self.document_ids)} document ids given for {n_k} keys")
+        lengths = None if self.lengths is None else [self.lengths]  # one sequence: one row
+        return structure_mask(shape, align, self.window, lengths, self.document_ids)
+
+
+def add_masked(
+    chain: Chain, mask: Any, align: Align | None, structure: Structure | None = None
+) -> None:
+    """-inf where a query may not look (a boolean mask, causal, a window, padding, another
+    document), plus an additive mask."""
     shape = chain.current.shape
     if mask is not None:
         mask = as_mask(mask)
@@ -275,6 +304,9 @@ def add_masked(chain: Chain, mask: Any, align: Align | None) -> None:
                 "(queries x keys)"
             )
     allowed, additive = combine_masks(mask, align, shape)
+    structured = None if structure is None else structure.mask(shape, align)
+    if structured is not None:
+        allowed = structured if allowed is None else allowed & structured
     if allowed is None and additive is None:
         return
     if additive is not None:
