@@ -23,6 +23,7 @@ flex_attention does inference only, without the logsumexp.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import os
@@ -53,7 +54,7 @@ def unavailable(device: torch.device) -> str | None:
     if not COMPILE:
         return None
     if device.type == "cuda":
-        if importlib.util.find_spec("triton") is None:
+        if not _has_triton():
             return "compiling flex_attention for CUDA needs Triton, which is not installed"
         return None
     if device.type == "cpu":
@@ -62,6 +63,12 @@ def unavailable(device: torch.device) -> str | None:
             return f"compiling flex_attention for the CPU needs a C++ compiler ({cxx} not found)"
         return None
     return f"flex_attention does not run on {device.type}"
+
+
+@functools.cache
+def _has_triton() -> bool:
+    """Looked up once: searching the path for a module not yet imported takes time."""
+    return importlib.util.find_spec("triton") is not None
 
 
 def refuses(q: Tensor, k: Tensor, lse: bool, grad: bool) -> str | None:

@@ -157,7 +157,11 @@ def _route(call: _Call, return_weights: bool, return_lse: bool) -> routes.Call:
     q, k = call.q, call.k
     mask = "none" if call.mask is None else ("bool" if call.mask.dtype == torch.bool else "float")
     bottom_right = call.align == "bottom_right" and q.shape[-2] != k.shape[-2]
-    flex_ok = q.is_cuda and _flex_refuses(call, return_lse) is None
+    # flex is asked about only where auto could take it: the question costs Python time on
+    # every call, and a GPT's plain causal attention never needs the answer
+    on_flex = return_lse or call.structure is not None or bottom_right
+    wants_flex = q.is_cuda and mask != "float" and on_flex
+    flex_ok = wants_flex and _flex_refuses(call, return_lse) is None
     return routes.Call(
         device=q.device.type,
         weights=return_weights,
