@@ -9,7 +9,8 @@
 #   3. benchmarks/attention_gpu.py                   (every attention path against SDPA)
 #   4. benchmarks/gpt_gpu.py                         (the GPT against the plain GPT; decoding)
 #   5. qkv gpt train --preset shakespeare-char --text $QKV_SHAKESPEARE --device cuda --compile
-# then a summary: each stage's exit status, seconds and last lines. About 6 to 9 minutes.
+# then a summary: each stage's exit status, seconds and last lines. About 7 to 9 minutes
+# (the limits: 180 + 170 + 100 + 210 s; flex and torch.compile compile in the first three).
 #
 # Environment: OUT (a folder: the log goes to $OUT/gpu_check.log, the JSON files beside it),
 # QKV_SHAKESPEARE (stage 5 is skipped without it), QKV_GPU_QUICK=1 (attention at N = 4096
@@ -90,7 +91,7 @@ shakespeare() {
       "$PY" -c "from qkv.gpt.data import builtin_corpus; print(builtin_corpus(2000))" >"$text"
     fi
     "$PY" -m qkv gpt train --preset shakespeare-char --text "$text" --device cpu --out "$out" \
-      --n-layer 1 --n-head 2 --n-embd 32 --block-size 32 --batch-size 4 --max-iters 4 \
+      --n-layer 1 --n-head 2 --n-embd 32 --block-size 32 --batch-size 4 --max-iters 2 \
       --eval-interval 2 | tee "$WORK/train.out" || return
   else
     if [ -z "$text" ] || [ ! -f "$text" ]; then
@@ -109,9 +110,10 @@ shakespeare() {
 export PY DRY WORK
 export -f machine shakespeare
 stage machine 60 machine
-# -q comes from pyproject.toml's addopts (a second one would hide the closing count)
-stage tests "${QKV_GPU_TESTS_S:-150}" "$PY" -m pytest -m cuda -rfEs --tb=short --durations=5 \
-  -p no:cacheprovider tests/
+# -q comes from pyproject.toml's addopts (a second one would hide the closing count); a test
+# module that cannot be imported there (a missing extra) must not stop the CUDA tests
+stage tests "${QKV_GPU_TESTS_S:-180}" "$PY" -m pytest -m cuda -rfEs --tb=short --durations=5 \
+  --continue-on-collection-errors -p no:cacheprovider tests/
 ATTENTION_S=${QKV_GPU_ATTENTION_S:-170}
 stage attention "$ATTENTION_S" "$PY" benchmarks/attention_gpu.py "${ATTENTION[@]}" \
   --budget $((ATTENTION_S - 40)) --json "$RESULTS/attention_gpu.json"
