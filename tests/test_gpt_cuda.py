@@ -52,7 +52,7 @@ def test_checkpoint_moves_from_cuda_to_the_cpu(trained_on_cuda):
     with torch.no_grad():
         a, _, _ = cpu(ids)
         b, _, _ = gpu(ids.cuda())
-    torch.testing.assert_close(b.cpu(), a, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(b.cpu(), a, atol=1e-3, rtol=1e-3)  # a wrong load: O(1)
 
 
 def test_cli_samples_on_cuda_and_on_the_cpu_alike(trained_on_cuda, capsys):

@@ -125,3 +125,29 @@ def test_compiled_training_saves_the_plain_models_names(tmp_path, monkeypatch):
     model, tok = checkpoint.restore(state)
     assert result["val_loss"] == pytest.approx(result["best_val"])
     assert len(generate(model, tok.encode("我"), 5, temperature=0)) == 6
+
+
+def test_nproc_passes_the_device_and_the_options_to_its_processes(capsys, tmp_path, monkeypatch):
+    """--nproc N starts N processes that each run the command: with the same settings."""
+    from qkv.gpt import parallel
+
+    seen = {}
+
+    def launch(nproc, argv):
+        seen["nproc"], seen["argv"] = nproc, argv
+        return 0
+
+    monkeypatch.setattr(parallel, "launch", launch)
+    args = [*SMALL, "--lr", "0.002", "--dropout", "0.1", "--batch-size", "4", "--compile"]
+    code, _, err = cli(capsys, "train", "--nproc", "2", "--device", "cpu", *args, "--out", tmp_path)
+    assert code == 0, err
+    argv = seen["argv"]
+    assert seen["nproc"] == 2 and argv[:2] == ["gpt", "train"] and "--nproc" not in argv
+
+    def given(flag):
+        return argv[argv.index(flag) + 1]
+
+    assert given("--device") == "cpu" and "--compile" in argv
+    assert (given("--n-layer"), given("--n-embd"), given("--block-size")) == ("1", "16", "16")
+    assert float(given("--lr")) == 0.002 and float(given("--dropout")) == 0.1
+    assert given("--batch-size") == "4" and given("--out") == str(tmp_path)
