@@ -63,3 +63,18 @@ def test_cli_samples_on_cuda_and_on_the_cpu_alike(trained_on_cuda, capsys):
         assert code == 0
         out.append(capsys.readouterr().out)
     assert out[0] == out[1] and out[0].startswith("我爱")
+
+
+def test_a_cpu_run_resumes_on_cuda(tmp_path):
+    """The optimizer's state, saved on the CPU, continues on the GPU (and back)."""
+    from dataclasses import replace
+
+    model_config, train_config = preset("tiny")
+    short = replace(train_config, steps=10, eval_interval=5, eval_batches=2)
+    text = builtin_corpus(800)
+    train(text, model_config, short, tmp_path, device=torch.device("cpu"))
+    cuda = torch.device("cuda")
+    train(text, model_config, replace(short, steps=20), tmp_path, resume=True, device=cuda)
+    assert checkpoint.load(tmp_path)["step"] == 20
+    train(text, model_config, replace(short, steps=25), tmp_path, resume=True)
+    assert checkpoint.load(tmp_path)["step"] == 25
