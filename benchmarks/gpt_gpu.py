@@ -43,6 +43,7 @@ from qkv.gpt.train import train  # noqa: E402
 SHAPE = GPTConfig(
     vocab_size=65, n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.0, bias=False
 )
+MODELS = (("qkv", GPT), ("plain", PlainGPT))
 DRY_SHAPE = GPTConfig(vocab_size=65, n_layer=2, n_head=2, n_embd=32, block_size=32, bias=False)
 
 
@@ -86,38 +87,50 @@ def compile_fn(device: torch.device) -> Callable[..., Any]:
 
 
 def throughput(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """Eager, then compiled (a compile that runs out of time leaves the eager row printed):
+    each mode's two models warmed up, then measured in alternation, round by round."""
     c = DRY_SHAPE if args.dry else SHAPE
     batch = 4 if args.dry else 64
-    runs = {
-        (name, compiled): contender(cls, c, compiled, batch, device)
-        for compiled in (False, True)
-        for name, cls in (("qkv", GPT), ("plain", PlainGPT))
-    }
-    for key, run in runs.items():  # warm-up: compiling, autotuning, allocator
-        clock = time.perf_counter()
-        run(3)
-        print(
-            f"  warm-up {key[0]} {'compiled' if key[1] else 'eager'}: "
-            f"{time.perf_counter() - clock:.1f} s",
-            flush=True,
-        )
     tokens = args.steps * batch * c.block_size
-    rates: dict[tuple[str, bool], list[float]] = {key: [] for key in runs}
-    for _ in range(args.rounds):
-        for key, run in runs.items():
-            rates[key].append(tokens / run(args.steps))
     result: dict[str, Any] = {}
     for compiled in (False, True):
         mode = "compiled" if compiled else "eager"
-        pairs = zip(rates["qkv", compiled], rates["plain", compiled], strict=True)
+        runs = {name: contender(cls, c, compiled, batch, device) for name, cls in MODELS}
+        for name, run in runs.items():  # warm-up: compiling, autotuning, the allocator
+            clock = time.perf_counter()
+            run(3)
+            warm = time.perf_counter() - clock
+            print(f"  warm-up {name} {mode}: {warm:.1f} s", flush=True)
+        rates: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(args.rounds):
+            for name, run in runs.items():
+                rates[name].append(tokens / run(args.steps))
+        pairs = zip(rates["qkv"], rates["plain"], strict=True)
         ratios = [a / b for a, b in pairs]
         result[mode] = {
-            "qkv_tokens_s": statistics.median(rates["qkv", compiled]),
-            "plain_tokens_s": statistics.median(rates["plain", compiled]),
+            "qkv_tokens_s": statistics.median(rates["qkv"]),
+            "plain_tokens_s": statistics.median(rates["plain"]),
             "ratio": statistics.median(ratios),
             "ratios": ratios,
         }
+        print(f"  {mode}: {_row(mode, result[mode])}", flush=True)
+    print(
+        f"\ntraining, {c.n_layer} layers x {c.n_embd}, context {c.block_size}, batch {batch}, "
+        f"bf16 autocast on CUDA, tokens/s (median of {args.rounds} interleaved rounds of "
+        f"{args.steps} steps):\n\n| | plain GPT | qkv GPT | qkv / plain (median of rounds) |"
+        "\n|---|---|---|---|"
+    )
+    for mode, r in result.items():
+        print(f"| {mode} | {_row(mode, r)} |")
     return result
+
+
+def _row(mode: str, r: dict[str, Any]) -> str:
+    low, high = min(r["ratios"]), max(r["ratios"])
+    return (
+        f"{r['plain_tokens_s']:,.0f} | {r['qkv_tokens_s']:,.0f} | "
+        f"{r['ratio']:.3f}× (rounds {low:.3f}–{high:.3f})"
+    )
 
 
 def decoding(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
@@ -161,19 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     name = "cpu" if args.dry else torch.cuda.get_device_name(0)
     print(f"# the GPT on {name}, torch {torch.__version__}", flush=True)
     clock = time.perf_counter()
-    speed = throughput(args, device)
-    c = DRY_SHAPE if args.dry else SHAPE
-    print(
-        f"\ntraining, {c.n_layer} layers x {c.n_embd}, context {c.block_size}, "
-        f"{'batch 4' if args.dry else 'batch 64'}, bf16 autocast on CUDA, tokens/s "
-        f"(median of {args.rounds} interleaved rounds of {args.steps} steps):\n"
-    )
-    print("| | plain GPT | qkv GPT | qkv / plain (median of rounds) |\n|---|---|---|---|")
-    for mode, r in speed.items():
-        print(
-            f"| {mode} | {r['plain_tokens_s']:,.0f} | {r['qkv_tokens_s']:,.0f} | "
-            f"{r['ratio']:.3f}× |"
-        )
     dec = decoding(args, device)
     print(
         f"\ngreedy decoding (tiny preset, val loss {dec['val_loss']:.3f}): cached "
@@ -181,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         f"identical: {dec['identical']}"
         + ("" if dec["identical"] else f" (first difference at token {dec['first_difference']})")
     )
-    print(f"  {dec['text']!r}\n\nwall {time.perf_counter() - clock:.0f} s", flush=True)
+    print(f"  {dec['text']!r}", flush=True)
+    speed = throughput(args, device)
+    print(f"\nwall {time.perf_counter() - clock:.0f} s", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"train": speed, "decode": dec}, indent=1))
     return 0 if dec["identical"] else 1
