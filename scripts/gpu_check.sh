@@ -115,9 +115,9 @@ stage machine 60 machine
 stage tests "${QKV_GPU_TESTS_S:-180}" "$PY" -m pytest -m cuda -rfEs --tb=short --durations=5 \
   --continue-on-collection-errors -p no:cacheprovider tests/
 ATTENTION_S=${QKV_GPU_ATTENTION_S:-170}
-stage attention "$ATTENTION_S" "$PY" benchmarks/attention_gpu.py "${ATTENTION[@]}" \
+stage attention "$ATTENTION_S" "$PY" benchmarks/attention_gpu.py ${ATTENTION[@]+"${ATTENTION[@]}"} \
   --budget $((ATTENTION_S - 40)) --json "$RESULTS/attention_gpu.json"
-stage gpt "${QKV_GPU_GPT_S:-100}" "$PY" benchmarks/gpt_gpu.py "${GPT[@]}" \
+stage gpt "${QKV_GPU_GPT_S:-100}" "$PY" benchmarks/gpt_gpu.py ${GPT[@]+"${GPT[@]}"} \
   --json "$RESULTS/gpt_gpu.json"
 stage shakespeare "${QKV_GPU_TRAIN_S:-210}" shakespeare
 
