@@ -271,6 +271,36 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def target(problem: str, mode: str) -> float | None:
+    """Issue 15's floor for qkv auto's ratio to the baseline (None: to report only)."""
+    if mode == "fwd+bwd":
+        return 0.7
+    return {"full": 0.9, "causal": 0.9, "lse": 0.8, "bottom-right": 0.8}.get(problem)
+
+
+def verdicts(rows: list[dict[str, Any]]) -> str:
+    """qkv auto against the targets: throughput ratio, and peak memory (at most 1.2x)."""
+    lines = []
+    for r in rows:
+        if r["path"] != "qkv auto":
+            continue
+        head = f"{r['problem']} N={r['n']} {r['mode']}: qkv auto"
+        if "ratio" not in r:
+            lines.append(f"{head}: {r.get('error', 'no baseline')}")
+            continue
+        floor = target(r["problem"], r["mode"])
+        speed = f"{r['ratio']:.2f}×" + (
+            ""
+            if floor is None
+            else f" (target ≥ {floor}: {'met' if r['ratio'] >= floor else 'MISSED'})"
+        )
+        memory = r.get("memory")
+        if memory:
+            speed += f", memory {memory:.2f}× ({'met' if memory <= 1.2 else 'MISSED'} ≤ 1.2)"
+        lines.append(f"{head} {speed}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="N = 4096 only")
@@ -292,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# attention on {device}, torch {torch.__version__}", flush=True)
     clock = time.perf_counter()
     rows, skipped = run_all(args, clock)
-    print(f"\n{table(rows)}\n\nwall {time.perf_counter() - clock:.0f} s", flush=True)
+    print(f"\n{table(rows)}\n\n{verdicts(rows)}\n\nwall {time.perf_counter() - clock:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     failed = [r for r in rows if "error" in r]
