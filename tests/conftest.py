@@ -14,6 +14,31 @@ if os.environ.get("QKV_TEST_THREADS"):
     torch.set_num_threads(int(os.environ["QKV_TEST_THREADS"]))
 
 
+def pytest_collection_modifyitems(config, items):
+    """`cuda` tests run where CUDA is; `compile` tests (minutes of compiling on a CPU) run
+    only when asked for with -m."""
+    asked = config.getoption("-m") or ""
+    no_cuda = None
+    for item in items:
+        if "compile" in item.keywords and "compile" not in asked:
+            item.add_marker(pytest.mark.skip(reason="compiles kernels for minutes: -m compile"))
+        if "cuda" in item.keywords:
+            if no_cuda is None:
+                no_cuda = _why_no_cuda()
+            if no_cuda:
+                item.add_marker(pytest.mark.skip(reason=no_cuda))
+
+
+def _why_no_cuda():
+    try:
+        import torch
+    except ImportError:
+        return "needs torch with CUDA (torch is not installed)"
+    if not torch.cuda.is_available():
+        return f"needs CUDA (torch {torch.__version__}: torch.cuda.is_available() is False)"
+    return ""
+
+
 @pytest.fixture(scope="session")
 def fork_server():
     """One fork server for the session (tests/isolate.py): `qkv ...` runs in a child with a

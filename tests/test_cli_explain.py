@@ -270,3 +270,60 @@ def test_python_explain_follows_the_locale_like_the_cli(monkeypatch, locale, lan
         check=False,
     )
     assert expected in cli.stdout.splitlines()[0]
+
+
+NOTEBOOK = [[1, 2, 1, 2, 1], [1, 1, 1, 2, 1], [3, 2, 1, 1, 1]]
+
+
+@pytest.mark.parametrize(
+    "spec, structure",
+    [
+        ("window:1", {"window": 1}),
+        ("causal+window:1,0", {"causal": True, "window": (1, 0)}),
+        ("causal-top-left+window:0,1", {"causal": "top_left", "window": (0, 1)}),
+        ("length:2", {"lengths": [2]}),
+        ("documents:0,0,1", {"document_ids": [0, 0, 1]}),
+        (
+            "causal+documents:0,1,1+length:2",
+            {"causal": True, "document_ids": [0, 1, 1], "lengths": [2]},
+        ),
+    ],
+)
+def test_structured_masks_are_the_float64_cores(capsys, spec, structure):
+    """--mask window:..., length:..., documents:... give the weights of qkv.core.attention
+    with the same structured arguments (the one definition of the masks)."""
+    import numpy as np
+
+    from qkv.core.attention import attention
+
+    code, out, err = run(capsys, "--mask", spec, "--format", "json")
+    assert code == 0 and err == ""
+    steps = {s["id"]: s for s in json.loads(out)["steps"]}
+    x = np.array(NOTEBOOK, dtype=float)
+    _, want = attention(x, x, x, scale="none", return_weights=True, **structure)
+    assert np.allclose(steps["weights"]["matrix"], want, atol=1e-12)
+    masked = steps["masked"]
+    assert np.array_equal(masked["mask"], want > 0)  # masked exactly where it may not look
+    nulls = [[v is None for v in row] for row in masked["matrix"]]  # -∞ in JSON
+    assert nulls == (want == 0).tolist()
+
+
+def test_window_is_explained_in_text(capsys):
+    code, out, _ = run(capsys, "--mask", "window:1", "--lang", "en", "--expand", "1,3")
+    assert code == 0 and "-∞" in out and "masked: 0" in out
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("window:x", "'window:x' needs whole numbers"),
+        ("window:1,2,3", "window takes W or LEFT,RIGHT"),
+        ("window:-1", "needs numbers 0 or more"),
+        ("causal+causal", "causal is given twice"),
+        ("window:1+nope", "'nope' is not causal"),
+        ("documents:0,1", "2 document ids given for 3 keys"),
+    ],
+)
+def test_bad_structured_masks(capsys, spec, message):
+    code, _, err = run(capsys, "--mask", spec)
+    assert code == 2 and message in err and err.count("\n") == 1

@@ -33,6 +33,7 @@ SKIPPED = {
     "torchrun --nproc-per-node 2": "several training processes on 2 shared cores; "
     "tests/test_gpt_distributed.py trains on 2 gloo processes",
     "qkv gpt train --preset baby --nproc 2": "several training processes (as above)",
+    "qkv gpt train --preset shakespeare-char": "needs a GPU (scripts/gpu_check.sh runs it there)",
     "qkv serve": "a server that runs until stopped; tests/test_serve_api.py and "
     "tests/test_serve_page.py drive it",
 }

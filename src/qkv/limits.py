@@ -49,8 +49,8 @@ MAP_META_BYTES = 4 * MB  # its meta text
 
 # The tiny GPT: what a checkpoint may declare, what a training text may hold.
 MAX_VOCAB = 20_000  # distinct characters (a Chinese text needs ~10,000; Unicode has 150,000)
-MAX_GPT_PARAMS = 10_000_000  # parameters a checkpoint's configuration implies (40 MB; the
-# largest preset, small, has 2.7 M)
+MAX_GPT_PARAMS = 40_000_000  # parameters a checkpoint's configuration implies (160 MB, with
+# AdamW's two moments 480 MB: within CHECKPOINT_BYTES; preset shakespeare-char has 10.7 M)
 MAX_LAYERS = 64
 MAX_HEADS = 64
 MAX_EMBED = 4_096  # n_embd

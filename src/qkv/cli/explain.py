@@ -15,6 +15,10 @@ examples:
   qkv explain --example search             the search picture, as cross-attention
   qkv explain --x "[[1,2,1],[0,1,1]]" --tokens 我,爱
   qkv explain --input x.csv --mask causal --expand 2,1 --format markdown
+  qkv explain --mask window:1                 each token sees one neighbour on each side
+  qkv explain --mask causal+window:1,0        causal, and one token back (a sliding window)
+  qkv explain --mask length:2                 the last key is padding
+  qkv explain --mask documents:0,0,1          two packed documents: 笔记 | 本
   qkv explain --q "[[1,0]]" --k "[[1,0],[0,1]]" --v "[[5],[7]]"
   qkv explain --example 笔记本 --heads 5 --scale sqrt     five heads of one column each
   qkv explain --x "[[1,0,1,0],[0,1,1,1]]" --heads 2 --wo "[[1,0],[0,1],[1,1],[0,0]]"
@@ -70,9 +74,11 @@ def add_parser(sub: Any) -> None:
     )
     opt.add_argument(
         "--mask",
-        metavar="causal|causal-top-left|FILE",
-        help="causal (bottom-right aligned), causal-top-left, or a 0/1 matrix "
-        "file (1 = may attend), queries x keys",
+        metavar="SPEC|FILE",
+        help="causal (bottom-right aligned), causal-top-left, window:W or window:LEFT,RIGHT "
+        "(keys around each query's position), length:N (keys after the first N are padding), "
+        "documents:ID,ID,... (one per key: no attention across documents), several joined "
+        "with +; or a 0/1 matrix file (1 = may attend), queries x keys",
     )
     opt.add_argument(
         "--heads",
@@ -147,21 +153,59 @@ def _shown(labels: list[str]) -> str:
     return ", ".join(short(t, 12) for t in labels[:3]) + (", …" if len(labels) > 3 else "")
 
 
-def _mask_arg(value: str) -> tuple[Any, str | None]:
-    """(boolean mask or None, causal alignment or None)."""
-    if value.startswith("causal"):
+MASK_WORDS = ("causal", "window:", "length:", "documents:")
+
+
+def _mask_arg(value: str) -> dict[str, Any]:
+    """The trace's mask arguments from --mask: a spec (causal, window:..., length:...,
+    documents:..., joined with +) or a 0/1 matrix file."""
+    if not value.startswith(MASK_WORDS):
+        from qkv.cli.output import read_text
+        from qkv.core.parse import parse_mask
+
+        return {"mask": parse_mask(read_text(value, "--mask file"), "mask")}
+    kw: dict[str, Any] = {}
+    for part in value.split("+"):
+        key, setting = _mask_part(part, value)
+        if key in kw:
+            raise InputError(f"--mask {value!r}: {part.partition(':')[0]} is given twice")
+        kw[key] = setting
+    return kw
+
+
+def _mask_part(part: str, value: str) -> tuple[str, Any]:
+    """One part of a --mask spec: (the trace's argument, its value)."""
+    name, colon, numbers = part.partition(":")
+    if not colon:
         from qkv.core.masks import normalize_causal
 
         try:
-            return None, normalize_causal(value)
+            return "causal", normalize_causal(name)
         except InputError:
-            raise InputError(
-                f"--mask {value!r}: use causal, causal-top-left or a 0/1 matrix FILE"
-            ) from None
-    from qkv.cli.output import read_text
-    from qkv.core.parse import parse_mask
+            pass
+    elif name in ("window", "length", "documents"):
+        n = _whole_numbers(numbers, part, value)
+        if name == "documents":
+            return "document_ids", n
+        if name == "length" and len(n) == 1:
+            return "lengths", n[0]
+        if name == "window" and len(n) in (1, 2):
+            return "window", n[0] if len(n) == 1 else (n[0], n[1])
+        raise InputError(f"--mask {value!r}: {part!r}: window takes W or LEFT,RIGHT, length one N")
+    raise InputError(
+        f"--mask {value!r}: {part!r} is not causal, causal-top-left, window:W, "
+        "window:LEFT,RIGHT, length:N or documents:ID,ID,..."
+    )
 
-    return parse_mask(read_text(value, "--mask file"), "mask"), None
+
+def _whole_numbers(text: str, part: str, value: str) -> list[int]:
+    try:
+        numbers = [int(n) for n in text.replace("，", ",").split(",")]
+    except ValueError:
+        raise InputError(f"--mask {value!r}: {part!r} needs whole numbers after ':'") from None
+    if any(n < 0 for n in numbers):
+        raise InputError(f"--mask {value!r}: {part!r} needs numbers 0 or more")
+    return numbers
 
 
 def _trace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,14 +332,17 @@ def _make_trace(args: argparse.Namespace, lang: str) -> Any:
 
     kw = _trace_kwargs(args)
     if args.mask is not None:
-        kw["mask"], kw["causal"] = _mask_arg(args.mask)
+        spec = _mask_arg(args.mask)
+        if "lengths" in spec and "lengths" in kw:
+            raise InputError("--lengths and --mask length:N both set the padding; give one")
+        kw.update(spec)
     if args.scale is not None:
         kw["scale"] = args.scale
     has_input = any(n in kw for n in ("x", "q", "k", "v"))
     if has_input and args.example:
         raise InputError("give either --example or your own matrices, not both")
     if not has_input:
-        settings = {"mask", "causal", "scale", "tokens", "heads", "lengths", "score"}
+        settings = {"mask", "causal", "scale", "tokens", "heads", "score", *STRUCTURE}
         extra = sorted(set(kw) - settings - {"wo", "wa_q", "wa_k", "va"})
         if extra:
             flag = extra[0].replace("_", "-")
@@ -304,6 +351,9 @@ def _make_trace(args: argparse.Namespace, lang: str) -> Any:
         return example.trace(lang, **{k: v for k, v in kw.items() if v is not None})
     kw.setdefault("scale", "sqrt")
     return trace(**kw)
+
+
+STRUCTURE = ("window", "lengths", "document_ids")
 
 
 def _list_examples(lang: str) -> int:

@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "gpt",
         help="a tiny GPT: train, sample, probe, attention",
-        description="Train a tiny GPT on your CPU and watch next-token prediction.",
+        description="Train a tiny GPT on your CPU or GPU and watch next-token prediction.",
     )
     verbs = p.add_subparsers(dest="gpt_verb", metavar="VERB", required=True)
 
@@ -30,8 +30,17 @@ def add_parser(sub: Any) -> None:
         "write a checkpoint to --out, evaluated and saved as it goes.",
     )
     t.add_argument("--text", metavar="FILE", help="a UTF-8 training text")
-    t.add_argument("--preset", default="tiny", help="tiny (default), baby or small")
-    t.add_argument("--steps", type=int, help="training steps (default: the preset's)")
+    t.add_argument(
+        "--preset",
+        default="tiny",
+        help="tiny (default), baby, small, or shakespeare-char (nanoGPT's, for a GPU)",
+    )
+    t.add_argument(
+        "--steps", "--max-iters", type=int, help="training steps (default: the preset's)"
+    )
+    group = t.add_argument_group("the preset's settings, overridden (nanoGPT's names)")
+    for flag, kind, what in OVERRIDES:
+        group.add_argument(f"--{flag}", type=kind, metavar=flag.split("-")[-1].upper(), help=what)
     t.add_argument("--out", default=DEFAULT_DIR, metavar="DIR", help=f"default {DEFAULT_DIR}")
     t.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
@@ -49,6 +58,10 @@ def add_parser(sub: Any) -> None:
         default=1,
         metavar="K",
         help="cut each process's share of the batch into K micro-batches (the same global batch)",
+    )
+    _device_arg(t)
+    t.add_argument(
+        "--compile", action="store_true", help="compile the model with torch.compile (faster)"
     )
     t.set_defaults(run=run_train)
 
@@ -77,6 +90,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--top-p", type=finite, help="sample among the likeliest P of probability")
     s.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     s.add_argument("--no-cache", action="store_true", help="recompute the context every token")
+    _device_arg(s)
     s.set_defaults(run=run_sample)
 
     pr = verbs.add_parser(
@@ -90,6 +104,7 @@ def add_parser(sub: Any) -> None:
     pr.add_argument("--candidates", default="", metavar="A,B", help="words, comma-separated")
     pr.add_argument("--top", type=int, default=10, help="how many next characters to list")
     pr.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    _device_arg(pr)
     pr.set_defaults(run=run_probe)
 
     a = verbs.add_parser(
@@ -102,7 +117,58 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--prompt", required=True, help="the text whose attention to record")
     a.add_argument("-o", "--output", default="attention.npz", help="the .npz to write")
     a.add_argument("--html", metavar="FILE.html", help="also write the model and head views")
+    _device_arg(a)
     a.set_defaults(run=run_attention)
+
+
+def positive(text: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:24]!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text[:24]} is not at least 1")
+    return value
+
+
+def rate(text: str) -> float:
+    """A learning rate: finite and > 0."""
+    value = finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text[:24]} is not greater than 0")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A dropout probability in [0, 1)."""
+    value = finite(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text[:24]} is not in [0, 1)")
+    return value
+
+
+# flag, type, help: each sets the field of GPTConfig or TrainConfig of the same name (FIELDS)
+OVERRIDES: tuple[tuple[str, Any, str], ...] = (
+    ("lr", rate, "the peak learning rate (the minimum stays a tenth of it)"),
+    ("batch-size", positive, "sequences per step"),
+    ("block-size", positive, "the context, in characters"),
+    ("n-layer", positive, "Transformer blocks"),
+    ("n-head", positive, "attention heads per block"),
+    ("n-embd", positive, "the embedding width (a multiple of --n-head)"),
+    ("dropout", fraction, "dropout probability in training"),
+    ("eval-interval", positive, "steps between evaluations (and checkpoints)"),
+)
+MODEL_FIELDS = ("block_size", "n_layer", "n_head", "n_embd", "dropout")
+
+
+def _device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where the model runs (auto, the default: CUDA when there is a GPU)",
+    )
 
 
 def seed(text: str) -> int:
@@ -133,17 +199,21 @@ def _checkpoint_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(path: str) -> tuple[Any, Any]:
-    from qkv.gpt import checkpoint
+def _load(path: str, device_name: str) -> tuple[Any, Any]:
+    """The checkpoint's model on --device (checkpoints load on the CPU, from any device)."""
+    from qkv.gpt import checkpoint, device
     from qkv.gpt.train import configure_cpu
 
+    where = device.resolve(device_name)
     configure_cpu()
-    return checkpoint.restore(checkpoint.load(Path(path)))
+    model, tok = checkpoint.restore(checkpoint.load(Path(path)))
+    return model.to(where), tok
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from qkv.gpt import parallel
+    from qkv.gpt import device, parallel
 
+    where = device.resolve(args.device)
     model_config, train_config = _train_configs(args)
     text, source = _corpus(args)
     ranks = parallel.launched()
@@ -154,8 +224,8 @@ def run_train(args: argparse.Namespace) -> int:
             raise InputError("--nproc starts the processes itself; under torchrun leave it out")
         return _launch(args, text, model_config, train_config)
     try:
-        with parallel.process_group(ranks):
-            return _train(args, text, source, model_config, train_config, ranks.main)
+        with parallel.process_group(ranks, where):
+            return _train(args, text, source, model_config, train_config, ranks.main, where)
     except InputError:
         if ranks.main:
             raise
@@ -175,8 +245,34 @@ def _train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
         if args.steps < 1:
             raise InputError(f"--steps must be at least 1, not {args.steps}")
         train_config = replace(train_config, steps=args.steps)
+    given = {
+        flag.replace("-", "_"): getattr(args, flag.replace("-", "_"))
+        for flag, _, _ in OVERRIDES
+        if getattr(args, flag.replace("-", "_")) is not None
+    }
+    if given and args.resume:  # the checkpoint's settings win (qkv.gpt.train._resume)
+        flag = "--" + next(iter(given)).replace("_", "-")
+        raise InputError(f"{flag}: a resumed run keeps its checkpoint's settings (but --steps)")
+    model_config = replace(model_config, **{k: v for k, v in given.items() if k in MODEL_FIELDS})
+    train_config = replace(
+        train_config, **{k: v for k, v in given.items() if k not in MODEL_FIELDS}
+    )
+    if "lr" in given:  # the cosine schedule ends at a tenth of the peak, as in every preset
+        train_config = replace(train_config, min_lr=given["lr"] / 10)
+    _check_configs(model_config, train_config)
     prepare_out(Path(args.out))  # a bad --out now, not after minutes of training
     return model_config, train_config
+
+
+def _check_configs(model_config: Any, train_config: Any) -> None:
+    """The options within the limits a checkpoint of them must meet (qkv.gpt.state), with the
+    vocabulary at its smallest (the text's is counted when training starts)."""
+    from dataclasses import asdict
+
+    from qkv.gpt.state import check_config, check_train
+
+    config = check_config({**asdict(model_config), "vocab_size": 1}, "the options")
+    check_train(asdict(train_config), config, "the options")
 
 
 def _corpus(args: argparse.Namespace) -> tuple[str, str]:
@@ -209,6 +305,10 @@ def _launch(args: argparse.Namespace, text: str, model_config: Any, train_config
     argv += [] if args.steps is None else ["--steps", str(args.steps)]
     argv += [] if args.text is None else ["--text", args.text]
     argv += ["--resume"] if args.resume else []
+    argv += ["--device", args.device] + (["--compile"] if args.compile else [])
+    for flag, _, _ in OVERRIDES:
+        value = getattr(args, flag.replace("-", "_"))
+        argv += [] if value is None else [f"--{flag}", repr(value)]
     return parallel.launch(args.nproc, argv)
 
 
@@ -219,6 +319,7 @@ def _train(
     model_config: Any,
     train_config: Any,
     main: bool,
+    where: Any,
 ) -> int:
     """Train in this process (one of several under torchrun: only rank 0 prints)."""
     from qkv.gpt import parallel
@@ -226,8 +327,17 @@ def _train(
 
     threads = configure_cpu()
     world = parallel.current().world
-    each = f"{world} processes × {threads}" if world > 1 else f"{threads}"
-    header = f"training {args.preset} on {source} ({len(text):,} characters, {each} threads)"
+    if where.type == "cuda":
+        import torch
+
+        gpu = torch.cuda.get_device_name(where)
+        each = f"{world} × {gpu}" if world > 1 else gpu
+        each += ", bfloat16 autocast" if torch.cuda.is_bf16_supported() else ""
+    else:
+        each = f"{world} processes × {threads}" if world > 1 else f"{threads}"
+        each += " threads"
+    each += ", compiled" if args.compile else ""
+    header = f"training {args.preset} on {source} ({len(text):,} characters, {each})"
     from qkv.cli.progress import TrainDisplay
 
     display = TrainDisplay(header, train_config.steps) if main else None
@@ -241,6 +351,8 @@ def _train(
             resume=args.resume,
             grad_accum=args.grad_accum,
             on_progress=display,
+            device=where,
+            compile=args.compile,
         )
     except KeyboardInterrupt:
         if display is not None:
@@ -285,7 +397,7 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.seed + args.num_samples - 1 > limits.MAX_SEED:
         raise InputError("--seed + --num-samples goes past 2**63 - 1")
     prompt = args.prompt if args.start is None else _start_file(args.start)
-    model, tok = _load(args.checkpoint)
+    model, tok = _load(args.checkpoint, args.device)
     prompt_ids = _prompt_ids(tok, prompt)
     for i in range(args.num_samples):
         if i:
@@ -328,7 +440,7 @@ def run_probe(args: argparse.Namespace) -> int:
         raise InputError(
             f"--candidates lists {len(words):,} words; at most {limits.MAX_CANDIDATES}"
         )
-    model, tok = _load(args.checkpoint)
+    model, tok = _load(args.checkpoint, args.device)
     _prompt_ids(tok, args.prompt)
     probs = [(w, word_probability(model, tok, args.prompt, w)) for w in words]
     top = next_chars(model, tok, args.prompt, args.top)
@@ -385,7 +497,7 @@ def run_attention(args: argparse.Namespace) -> int:
         raise InputError(f"{source} is the checkpoint read; write the maps elsewhere")
     if len(set(outputs)) < len(outputs):
         raise InputError("-o and --html name the same file")
-    model, tok = _load(args.checkpoint)
+    model, tok = _load(args.checkpoint, args.device)
     _prompt_ids(tok, args.prompt)
     maps = attention_maps(model, tok, args.prompt)
     page_text = None

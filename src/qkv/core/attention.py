@@ -6,11 +6,12 @@ calculation of one sequence, with every intermediate kept, is :func:`qkv.core.tr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from qkv.core.masks import combine_masks, normalize_causal
+from qkv.core.masks import combine_masks, normalize_causal, structure_mask
 from qkv.core.scale import ScaleArg, resolve_scale
 from qkv.core.softmax import masked_softmax
 from qkv.errors import InputError
@@ -23,6 +24,9 @@ def attention(
     *,
     mask: np.ndarray | None = None,
     causal: bool | str | None = False,
+    window: int | Sequence[int] | None = None,
+    lengths: Any = None,
+    document_ids: Any = None,
     scale: ScaleArg = None,
     return_weights: bool = False,
     return_lse: bool = False,
@@ -30,7 +34,10 @@ def attention(
     """softmax(mask(scale · q kᵀ)) v in float64, for q (..., L, d), k (..., S, d), v (..., S, dv).
 
     GQA: with q (..., Hq, L, d) and k, v (..., Hkv, S, d), query head h uses key/value head
-    h // (Hq / Hkv). Returns the output, and (output, weights[, lse]) when asked.
+    h // (Hq / Hkv). Structured masks (qkv.core.masks), each ANDed with ``mask`` and causal:
+    ``window`` w or (left, right) keys around each query's position; ``lengths`` (B,) keys per
+    batch row (the first dim), the rest padding; ``document_ids`` (S,) or (B, S), attention
+    only within a document. Returns the output, and (output, weights[, lse]) when asked.
     """
     q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
     if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim:
@@ -41,7 +48,11 @@ def attention(
     s_value, _, _ = resolve_scale(scale, q.shape[-1])
     with np.errstate(invalid="ignore", over="ignore"):
         scores = np.matmul(q, np.swapaxes(k, -1, -2)) * s_value
-    allowed, additive = combine_masks(mask, normalize_causal(causal), scores.shape)
+    align = normalize_causal(causal)
+    allowed, additive = combine_masks(mask, align, scores.shape)
+    structure = structure_mask(scores.shape, align, window, lengths, document_ids)
+    if structure is not None:
+        allowed = structure if allowed is None else allowed & structure
     if additive is not None:
         scores = scores + additive
     weights, lse = masked_softmax(scores, allowed)

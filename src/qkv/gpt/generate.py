@@ -3,6 +3,9 @@
 The model sees at most block_size tokens. When the window is full it keeps the last half
 and starts over (cached or not, so both see the same context and give the same tokens):
 with absolute positions, a cache cannot slide one token at a time.
+
+The model may be on a GPU: token ids go to its device, and the last position's logits come
+back to the CPU to be picked from (a CPU generator draws the same tokens on either device).
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ def distribution(logits: torch.Tensor, temperature: float, top_k: int | None) ->
         kth = torch.topk(logits, top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     return torch.softmax(logits, dim=-1)
+
+
+def _ids(model: GPT, ids: list[int]) -> torch.Tensor:
+    """(1, T) token ids on the model's device."""
+    return torch.tensor([ids], device=model.wte.weight.device)
 
 
 def _pick(
@@ -82,12 +90,11 @@ def generate(
             caches = model.new_caches() if use_cache else None
             fed = 0
         if caches is not None:
-            new = torch.tensor([tokens[start + fed :]])
-            logits, _, _ = model(new, caches=caches)
+            logits, _, _ = model(_ids(model, tokens[start + fed :]), caches=caches)
             fed = len(tokens) - start
         else:
-            logits, _, _ = model(torch.tensor([tokens[start:]]))
-        tokens.append(_pick(logits[0, -1], temperature, top_k, top_p, gen))
+            logits, _, _ = model(_ids(model, tokens[start:]))
+        tokens.append(_pick(logits[0, -1].float().cpu(), temperature, top_k, top_p, gen))
     return tokens
 
 
@@ -102,8 +109,8 @@ def word_probability(model: GPT, tok: CharTokenizer, prompt: str, word: str) -> 
     ids = tok.encode(prompt, "the prompt") + tok.encode(word, f"the candidate {word!r}")
     ids = ids[-(model.config.block_size + 1) :]
     model.eval()
-    logits, _, _ = model(torch.tensor([ids[:-1]]))
-    logp = torch.log_softmax(logits[0], dim=-1)
+    logits, _, _ = model(_ids(model, ids[:-1]))
+    logp = torch.log_softmax(logits[0].float().cpu(), dim=-1)
     n = len(word)
     picked = logp[-n:].gather(1, torch.tensor(ids[-n:])[:, None])
     return math.exp(float(picked.sum()))
@@ -122,8 +129,8 @@ def next_chars(
     """The ``top`` likeliest next characters, with the probabilities sampling would use."""
     ids = tok.encode(prompt, "the prompt")[-model.config.block_size :]
     model.eval()
-    logits, _, _ = model(torch.tensor([ids]))
-    probs = distribution(logits[0, -1], temperature, top_k)
+    logits, _, _ = model(_ids(model, ids))
+    probs = distribution(logits[0, -1].float().cpu(), temperature, top_k)
     values, order = torch.topk(probs, max(1, min(top, probs.numel())))
     return [(tok.chars[int(i)], float(p)) for p, i in zip(values, order, strict=True)]
 
@@ -140,6 +147,6 @@ def attention_maps(model: GPT, tok: CharTokenizer, prompt: str) -> AttentionMaps
     c = model.config
     check_shape((c.n_layer, c.n_head, len(ids), len(ids)), "the prompt's attention maps")
     model.eval()
-    _, _, weights = model(torch.tensor([ids]), need_weights=True)
-    maps = np.stack([w[0].float().numpy() for w in weights])  # (layers, heads, T, T)
+    _, _, weights = model(_ids(model, ids), need_weights=True)
+    maps = np.stack([w[0].float().cpu().numpy() for w in weights])  # (layers, heads, T, T)
     return AttentionMaps(maps, list(prompt), {"source": "qkv.gpt", "prompt": prompt})

@@ -1,12 +1,13 @@
 """Data-parallel training on torch.distributed: the processes, DDP, and each rank's batches.
 
 torchrun (or ``qkv gpt train --nproc N``, which launches it through torch's own launcher) starts
-N processes and tells each its RANK and WORLD_SIZE; they join one gloo group (the GPT trains on
-the CPU). The sampler: every rank draws the same global batch from the same seeded generator
-and keeps its own 1/N of the windows, cut again into ``grad_accum`` micro-batches. So N
-processes see exactly the batches one process sees, and the gradient DistributedDataParallel
-averages is the gradient of the global batch: the loss curve does not depend on N (but for
-float round-off). Rank 0 alone evaluates, writes checkpoints and logs.
+N processes and tells each its RANK and WORLD_SIZE; they join one group: gloo on the CPU, NCCL
+on CUDA (each process on the GPU of its LOCAL_RANK). The sampler: every rank draws the same
+global batch from the same seeded generator and keeps its own 1/N of the windows, cut again
+into ``grad_accum`` micro-batches. So N processes see exactly the batches one process sees,
+and the gradient DistributedDataParallel averages is the gradient of the global batch: the
+loss curve does not depend on N (but for float round-off). Rank 0 alone evaluates, writes
+checkpoints and logs.
 """
 
 from __future__ import annotations
@@ -61,13 +62,17 @@ def launched() -> Ranks:
 
 
 @contextmanager
-def process_group(ranks: Ranks) -> Iterator[None]:
-    """Join torchrun's gloo group for the duration (nothing to join for one process)."""
+def process_group(ranks: Ranks, device: torch.device | None = None) -> Iterator[None]:
+    """Join torchrun's group for the duration (nothing to join for one process): NCCL when
+    the processes train on CUDA, else gloo."""
     if ranks.world == 1:
         yield
         return
+    backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
     try:
-        dist.init_process_group("gloo", timeout=TIMEOUT)
+        if device is not None and device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend, timeout=TIMEOUT)
     except (ValueError, RuntimeError) as e:  # a WORLD_SIZE without torchrun's other variables
         raise InputError(f"cannot join the torch.distributed group: {e}") from None
     try:
@@ -80,7 +85,9 @@ def wrap(model: nn.Module, ranks: Ranks) -> nn.Module:
     """DistributedDataParallel around the model when there are several processes."""
     if ranks.world == 1:
         return model
-    return nn.parallel.DistributedDataParallel(model)
+    device = next(model.parameters()).device
+    ids = None if device.type == "cpu" else [device]
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
 def check_batch(batch_size: int, ranks: Ranks, grad_accum: int) -> None:

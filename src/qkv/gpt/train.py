@@ -18,8 +18,12 @@ from qkv.errors import InputError
 from qkv.gpt import checkpoint, parallel
 from qkv.gpt.config import GPTConfig, TrainConfig
 from qkv.gpt.data import CharTokenizer
+from qkv.gpt.device import autocast
 from qkv.gpt.model import GPT
 from qkv.losslog import LossLog, Row
+
+# the model's forward: the module itself, or what torch.compile made of it
+Forward = Callable[..., tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]]
 
 
 @dataclass
@@ -75,7 +79,10 @@ def starts(data: torch.Tensor, size: int, block: int, gen: torch.Generator) -> t
 def windows(
     data: torch.Tensor, starts: torch.Tensor, block: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    offsets = starts[:, None] + torch.arange(block + 1)
+    """The windows starting at ``starts``, cut from data where it lies (the GPU's copy of the
+    corpus: no batch crosses from the CPU each step)."""
+    starts = starts.to(data.device)
+    offsets = starts[:, None] + torch.arange(block + 1, device=data.device)
     chunk = data[offsets]  # (B, T + 1)
     return chunk[:, :-1], chunk[:, 1:]
 
@@ -88,15 +95,25 @@ def lr_at(step: int, t: TrainConfig) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: GPT, data: torch.Tensor, t: TrainConfig, seed: int) -> float:
+def evaluate(
+    model: GPT, data: torch.Tensor, t: TrainConfig, seed: int, forward: Forward | None = None
+) -> float:
+    """The mean loss of eval_batches batches; ``forward``: the model's compiled forward."""
     model.eval()
+    run = model if forward is None else forward
     gen = torch.Generator().manual_seed(seed)  # the same batches at every evaluation
-    losses = [
-        model(*batch(data, t.batch_size, model.config.block_size, gen))[1].item()
-        for _ in range(t.eval_batches)
-    ]
+    total = torch.zeros((), dtype=torch.float64, device=data.device)
+    with autocast(data.device):
+        for _ in range(t.eval_batches):
+            total += _loss(run, *batch(data, t.batch_size, model.config.block_size, gen)).double()
     model.train()
-    return sum(losses) / len(losses)
+    return float(total.item()) / t.eval_batches  # one wait for the GPU, not one a batch
+
+
+def _loss(forward: Forward, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    _, loss, _ = forward(x, y)
+    assert loss is not None  # targets given
+    return loss
 
 
 def optimizer_for(model: torch.nn.Module, t: TrainConfig, fused: bool = True) -> torch.optim.AdamW:
@@ -122,36 +139,34 @@ def train(
     resume: bool = False,
     grad_accum: int = 1,
     on_progress: Callable[[Progress], None] | None = None,
+    device: torch.device | None = None,
+    compile: bool = False,
 ) -> dict[str, float]:
     """Train on text; keep the checkpoint with the best validation loss at out/checkpoint.pt.
 
     In a torch.distributed group (torchrun), every process runs this with the same arguments:
     each takes its share of every global batch (qkv.gpt.parallel), and rank 0 alone evaluates
     and saves. ``grad_accum`` cuts each process's share into that many micro-batches (less
-    memory, the same global batch). on_progress is called on every rank.
+    memory, the same global batch). on_progress is called on every rank. ``device``: where
+    the model and the corpus live (default the CPU); on CUDA the steps run under bfloat16
+    autocast. ``compile``: the forward pass through torch.compile (the checkpoint keeps the
+    plain model's names).
     """
     path = prepare_out(out)
     ranks = parallel.current()
     torch.manual_seed(seed)
-    run = prepare(text, model_config, train_config, path, resume, grad_accum, ranks)
+    device = device or torch.device("cpu")
+    run = prepare(text, model_config, train_config, path, resume, grad_accum, ranks, device)
     if ranks.world > 1:  # the same model everywhere, but each process its own dropout masks
         torch.manual_seed(seed + 1 + ranks.rank)
     t = run.config
-    optimizer = optimizer_for(run.model, t)
-    if run.optimizer_state is not None:
-        try:
-            optimizer.load_state_dict(run.optimizer_state)
-            _check_optimizer(optimizer)
-        except (ValueError, KeyError, TypeError, RuntimeError, IndexError):
-            raise InputError("the checkpoint's optimizer state does not fit its model") from None
-    log = None
-    if ranks.main:
-        _make_out(out)
-        log = LossLog.start(out, resume)
+    optimizer = _optimizer(run)
+    log = _start_log(out, resume) if ranks.main else None
     gen = torch.Generator().manual_seed(seed + run.step)
     model = run.model
     model.train()
-    step = _stepper(model, ranks, grad_accum)
+    forward: Forward = torch.compile(model) if compile else model
+    step = _stepper(model, forward, ranks, grad_accum)
     tokens = t.batch_size * model.config.block_size  # the global batch, on all ranks together
     start = time.perf_counter()
     before = 0.0 if log is None else log.elapsed_before  # earlier runs' time, for log.csv
@@ -162,7 +177,7 @@ def train(
         report = Progress(i + 1, t.steps, loss, 0.0, tokens=(i + 1 - run.step) * tokens)
         evaluated = ranks.main and ((i + 1) % t.eval_interval == 0 or i + 1 == t.steps)
         if evaluated:
-            best, last = _evaluate(model, optimizer, run, report, best, seed, path)
+            best, last = _evaluate(model, forward, optimizer, run, report, best, seed, path)
         # the average since the start, not the last step's rate (which skips evaluations and
         # swings tenfold on a shared machine): what a user can divide by the clock
         report.elapsed = time.perf_counter() - start
@@ -172,6 +187,25 @@ def train(
         if on_progress is not None:
             on_progress(report)
     return {**last, "best_val": best}
+
+
+def _optimizer(run: _Run) -> torch.optim.Optimizer:
+    """AdamW for the run's model (made after the model moved: fused on its device), with the
+    checkpoint's state when resuming, checked."""
+    optimizer = optimizer_for(run.model, run.config)
+    if run.optimizer_state is not None:
+        try:
+            optimizer.load_state_dict(run.optimizer_state)
+            _check_optimizer(optimizer)
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError):
+            raise InputError("the checkpoint's optimizer state does not fit its model") from None
+    return optimizer
+
+
+def _start_log(out: Path, resume: bool) -> LossLog:
+    """The run folder, made now (a refused run leaves nothing behind), and its log.csv."""
+    _make_out(out)
+    return LossLog.start(out, resume)
 
 
 def _log_row(report: Progress, before: float) -> Row:
@@ -184,6 +218,7 @@ def _log_row(report: Progress, before: float) -> Row:
 
 def _evaluate(
     model: GPT,
+    forward: Forward,
     optimizer: torch.optim.Optimizer,
     run: _Run,
     report: Progress,
@@ -194,8 +229,8 @@ def _evaluate(
     """Fill in the report's losses; save a checkpoint when validation improves. The best
     validation loss, and this evaluation's numbers."""
     t = run.config
-    train_loss = report.train_loss = evaluate(model, run.train_data, t, seed + 1)
-    val_loss = report.val_loss = evaluate(model, run.val_data, t, seed + 2)
+    train_loss = report.train_loss = evaluate(model, run.train_data, t, seed + 1, forward)
+    val_loss = report.val_loss = evaluate(model, run.val_data, t, seed + 2, forward)
     if val_loss < best:
         best = val_loss
         checkpoint.save(path, model, optimizer, report.step, best, t, run.tokenizer)
@@ -288,6 +323,7 @@ def prepare(
     resume: bool,
     grad_accum: int = 1,
     ranks: parallel.Ranks = parallel.ONE,
+    device: torch.device | None = None,
 ) -> _Run:
     """Where training starts, with its data; every check of the inputs happens here, before
     any process waits for another (a launcher calls it first to refuse bad input once)."""
@@ -300,6 +336,9 @@ def prepare(
     parallel.check_batch(run.config.batch_size, ranks, grad_accum)
     data = torch.tensor(run.tokenizer.encode(text, "the corpus"), dtype=torch.long)
     run.train_data, run.val_data = split(data, run.model.config.block_size)
+    if device is not None:  # checkpoints load on the CPU and move here
+        run.model.to(device)
+        run.train_data, run.val_data = run.train_data.to(device), run.val_data.to(device)
     return run
 
 
@@ -338,12 +377,16 @@ def _resume(path: Path, text: str, train_config: TrainConfig) -> _Run:
 Step = Callable[[torch.optim.Optimizer, torch.Tensor, TrainConfig, int, torch.Generator], float]
 
 
-def _stepper(model: GPT, ranks: parallel.Ranks, grad_accum: int) -> Step:
+def _stepper(model: GPT, forward: Forward, ranks: parallel.Ranks, grad_accum: int) -> Step:
     """The step function, chosen once: one process with whole batches takes the plain step,
-    with nothing added to it."""
+    with nothing added to it. ``forward``: the model, or its compiled forward."""
     if ranks.world == 1 and grad_accum == 1:
-        return lambda optimizer, data, t, step, gen: _step(model, optimizer, data, t, step, gen)
+        return lambda optimizer, data, t, step, gen: _step(
+            model, forward, optimizer, data, t, step, gen
+        )
     ddp = parallel.wrap(model, ranks)
+    # compiled: the DDP wrapper, as torch advises (its hooks stay outside the graphs)
+    run = ddp if forward is model else torch.compile(ddp)
 
     def parallel_step(
         optimizer: torch.optim.Optimizer,
@@ -352,13 +395,14 @@ def _stepper(model: GPT, ranks: parallel.Ranks, grad_accum: int) -> Step:
         step: int,
         gen: torch.Generator,
     ) -> float:
-        return _parallel_step(model, ddp, optimizer, data, t, step, gen, ranks, grad_accum)
+        return _parallel_step(model, ddp, run, optimizer, data, t, step, gen, ranks, grad_accum)
 
     return parallel_step
 
 
 def _step(
     model: GPT,
+    forward: Forward,
     optimizer: torch.optim.Optimizer,
     data: torch.Tensor,
     t: TrainConfig,
@@ -369,9 +413,9 @@ def _step(
     for group in optimizer.param_groups:
         group["lr"] = lr_at(step, t)
     x, y = batch(data, t.batch_size, model.config.block_size, gen)
-    _, loss, _ = model(x, y)
+    with autocast(data.device):
+        loss = _loss(forward, x, y)
     optimizer.zero_grad(set_to_none=True)
-    assert loss is not None
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
@@ -381,6 +425,7 @@ def _step(
 def _parallel_step(
     model: GPT,
     ddp: torch.nn.Module,
+    forward: Forward,
     optimizer: torch.optim.Optimizer,
     data: torch.Tensor,
     t: TrainConfig,
@@ -390,17 +435,19 @@ def _parallel_step(
     grad_accum: int,
 ) -> float:
     """_step for a share of the global batch in micro-batches; DDP averages the gradients
-    over the ranks at the last one. The global batch's loss."""
+    over the ranks at the last one (``ddp``: the wrapper whose no_sync says so; ``forward``:
+    it, or its compiled forward). The global batch's loss."""
     for group in optimizer.param_groups:
         group["lr"] = lr_at(step, t)
     block = model.config.block_size
     micro = parallel.my_part(starts(data, t.batch_size, block, gen), ranks, grad_accum)
     optimizer.zero_grad(set_to_none=True)
-    total = torch.zeros(())
+    total = torch.zeros((), device=data.device)
     no_sync = ddp.no_sync if isinstance(ddp, DistributedDataParallel) else nullcontext
     for i, part in enumerate(micro):
         with no_sync() if i < len(micro) - 1 else nullcontext():  # DDP: sync at the last
-            _, loss, _ = ddp(*windows(data, part, block))
+            with autocast(data.device):
+                loss = _loss(forward, *windows(data, part, block))
             (loss / grad_accum).backward()
         total += loss.detach()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

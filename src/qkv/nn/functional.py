@@ -1,14 +1,16 @@
-"""qkv.nn.functional.attention: one attention with clear semantics and three backends.
+"""qkv.nn.functional.attention: one attention with clear semantics and four backends.
 
     math   explicit, returns the weights, reads like the article
     sdpa   torch's fused scaled_dot_product_attention
     tiled  the flash algorithm in PyTorch: O(N · block) memory, returns the logsumexp
-    auto   sdpa whenever no weights are asked and the semantics map onto it
+    flex   torch's flex_attention, compiled: block-sparse masks and the logsumexp, fused
+    auto   the fastest backend that can do the call on its device (qkv.nn.routes)
 
 Semantics (README, "Semantics"): boolean masks are True where a query may attend; float
 masks are added to the scaled scores; causal=True aligns bottom-right (query i sees keys
 j <= i + S - L, as FlashAttention and KV-cache decoding need), causal="top_left" is torch's
-is_causal; a fully masked row gives output 0, weights 0, gradient 0 and logsumexp -inf; a
+is_causal; window, lengths and document_ids are structured masks (qkv.core.masks) ANDed with
+the rest; a fully masked row gives output 0, weights 0, gradient 0 and logsumexp -inf; a
 non-finite value in a key or value that no query may attend, or in a query that may attend
 nothing, reaches neither the output nor the gradients; GQA: query head h uses key/value
 head h // (Hq / Hkv).
@@ -17,18 +19,23 @@ head h // (Hq / Hkv).
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from qkv.core.attention import pack
-from qkv.nn import explicit, tiled
+from qkv.nn import explicit, flex, routes, sdpa, tiled
 from qkv.nn.gqa import group_heads, ungroup_heads
 from qkv.nn.masks import Align, causal_offset, combine, normalize_causal
 from qkv.nn.sanitize import causal_reach, mask_reach, sanitize
+from qkv.nn.structure import Structure
 from qkv.nn.validate import validate_mask, validate_scale, validate_tensors
 
-BACKENDS = ("auto", "math", "sdpa", "tiled")
+BACKENDS = ("auto", "math", "sdpa", "tiled", "flex")
+_warned: set[str] = set()  # flex compile failures already told
 
 
 def _validate(
@@ -57,6 +64,9 @@ def attention(
     *,
     mask: torch.Tensor | None = None,
     causal: bool | str = False,
+    window: int | Sequence[int] | None = None,
+    lengths: Any = None,
+    document_ids: Any = None,
     scale: float | None = None,
     dropout_p: float = 0.0,
     training: bool = False,
@@ -66,68 +76,149 @@ def attention(
 ) -> Any:
     """softmax(mask(q kᵀ · scale)) v for q (..., L, d), k (..., S, d), v (..., S, dv).
 
+    Structured masks, each ANDed with ``mask`` and ``causal``: ``window`` w or (left, right)
+    keys on each side of a query's position; ``lengths`` (B,): row b of the batch (dim 0) has
+    lengths[b] keys, the rest is padding; ``document_ids`` (S,) or (B, S): packed sequences,
+    a query sees only its own document's keys. Queries stand at key positions aligned as the
+    causal mask is (bottom-right unless causal="top_left").
+
     Returns the output (..., L, dv); with ``return_weights`` also the weights (..., L, S)
     before dropout (each live row sums to 1); with ``return_lse`` also the logsumexp
     (..., L), in that order. Dropout applies to the weights after the softmax, and only
     when ``training``. ``scale`` defaults to 1/sqrt(d).
     """
     _validate(q, k, v, mask, dropout_p, scale, backend)
-    align = _causal_that_hides(causal, q.shape[-2], k.shape[-2])
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    where = normalize_causal(causal)  # also places windows and documents
+    align = _causal_that_hides(where, n_q, n_k)
+    structure = Structure.build(
+        q, k, causal=align, align=where, window=window, lengths=lengths, document_ids=document_ids
+    )
     s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     p = float(dropout_p) if training else 0.0
-    backend = _choose_backend(backend, return_weights, return_lse, p)
-    if backend == "sdpa":
-        return _sdpa(q, k, v, mask, align, s, p)
-    if backend == "math":
-        out, weights, lse = _math(q, k, v, mask, align, s, p)
+    call = _Call(q, k, v, mask, align, structure, s, p)
+    chosen = _choose_backend(backend, call, return_weights, return_lse)
+    if chosen == "flex":
+        out, lse = _flex(call, return_lse, fallback=backend == "auto")
+        weights = None
+    elif chosen == "sdpa":
+        return _sdpa(call)
+    elif chosen == "math":
+        out, weights, lse = _math(call)
     else:
-        out, lse = _tiled(q, k, v, mask, align, s)
+        out, lse = _tiled(call)
         weights = None
     return pack(out, weights, lse, return_weights, return_lse)
 
 
-def _causal_that_hides(causal: bool | str, n_q: int, n_k: int) -> Align | None:
+@dataclass(frozen=True)
+class _Call:
+    """One call's inputs, resolved: what every backend takes."""
+
+    q: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+    mask: torch.Tensor | None
+    align: Align | None  # the causal mask, when it hides something
+    structure: Structure | None  # windows, lengths, documents (and causal with them)
+    scale: float
+    dropout_p: float
+
+
+def _causal_that_hides(align: Align | None, n_q: int, n_k: int) -> Align | None:
     """The causal alignment, or None when it hides nothing (every query sees every key, as
     one new token against a KV cache does)."""
-    align = normalize_causal(causal)
     if align is not None and causal_offset(n_q, n_k, align) >= n_k - 1:
         return None
     return align
 
 
-def _choose_backend(backend: str, return_weights: bool, return_lse: bool, p: float) -> str:
-    """ "auto" resolved, and the combinations a backend cannot do refused."""
+def _choose_backend(backend: str, call: _Call, return_weights: bool, return_lse: bool) -> str:
+    """ "auto" resolved (qkv.nn.routes), and the combinations a backend cannot do refused."""
+    p = call.dropout_p
     if backend == "auto":
-        if return_weights or (return_lse and p > 0):
-            return "math"
-        return "tiled" if return_lse else "sdpa"
-    if backend == "sdpa" and (return_weights or return_lse):
-        raise ValueError(
-            "backend 'sdpa' returns neither weights nor logsumexp; use 'math' or 'tiled'"
-        )
-    if backend == "tiled" and p > 0:
-        raise ValueError("backend 'tiled' has no dropout; use 'math' or 'sdpa' in training")
+        return routes.auto(_route(call, return_weights, return_lse))
+    if backend in ("sdpa", "flex") and return_weights:
+        raise ValueError(f"backend {backend!r} never forms the weights; use 'math'")
+    if backend == "sdpa" and return_lse:
+        raise ValueError("backend 'sdpa' returns no logsumexp; use 'tiled', 'flex' or 'math'")
+    if backend in ("tiled", "flex") and p > 0:
+        raise ValueError(f"backend {backend!r} has no dropout; use 'math' or 'sdpa' in training")
     if backend == "tiled" and return_weights:
         raise ValueError("backend 'tiled' never forms the weights; use 'math'")
+    if backend == "flex":
+        why = _flex_refuses(call, return_lse)
+        if why is not None:
+            raise ValueError(f"backend 'flex' cannot run this call: {why}")
     return backend
 
 
-def _math(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    mask: torch.Tensor | None,
-    align: Align | None,
-    scale: float,
-    p: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _route(call: _Call, return_weights: bool, return_lse: bool) -> routes.Call:
+    q, k = call.q, call.k
+    mask = "none" if call.mask is None else ("bool" if call.mask.dtype == torch.bool else "float")
+    bottom_right = call.align == "bottom_right" and q.shape[-2] != k.shape[-2]
+    # flex is asked about only where auto could take it: the question costs Python time on
+    # every call, and a GPT's plain causal attention never needs the answer
+    on_flex = return_lse or call.structure is not None or bottom_right
+    wants_flex = q.is_cuda and mask != "float" and on_flex
+    flex_ok = wants_flex and _flex_refuses(call, return_lse) is None
+    return routes.Call(
+        device=q.device.type,
+        weights=return_weights,
+        lse=return_lse,
+        dropout=call.dropout_p > 0,
+        mask=mask,
+        structured=call.structure is not None,
+        bottom_right=bottom_right,
+        flex=flex_ok,
+    )
+
+
+def _flex_refuses(call: _Call, return_lse: bool) -> str | None:
+    if call.mask is not None and call.mask.dtype != torch.bool:
+        return "flex takes boolean masks only; use 'tiled' or 'math' for a float mask"
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (call.q, call.k, call.v))
+    return flex.refuses(call.q, call.k, return_lse, grad)
+
+
+def _flex(
+    call: _Call, return_lse: bool, fallback: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """flex_attention. If it cannot be compiled for this call: with ``fallback`` (auto), SDPA
+    with a mask tensor (the logsumexp from tiled) and a warning that says why, once; else a
+    RuntimeError that says why."""
+    q, k, v = call.q, call.k, call.v
+    structure = call.structure or Structure.causal(q, k, call.align)
+    allowed = call.mask
+    if allowed is not None or structure.needs_cleaning():
+        q, k, v = sanitize(q, k, v, structure.reach(q, k, allowed))
+    try:
+        return flex.attention(
+            q, k, v, structure=structure, allowed=allowed, scale=call.scale, return_lse=return_lse
+        )
+    except flex.CompileFailed as e:
+        if not fallback:
+            raise RuntimeError(f"backend 'flex': {e}; use backend 'auto' or 'sdpa'") from None
+        if str(e) not in _warned:
+            _warned.add(str(e))
+            warnings.warn(f"{e}; qkv.nn.attention takes SDPA", RuntimeWarning, stacklevel=3)
+        if return_lse:
+            return _tiled(call)
+        return _sdpa(call), None
+
+
+def _math(call: _Call) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The explicit backend: (output, weights, logsumexp)."""
-    allowed, bias = combine(mask, align, q.shape[-2], k.shape[-2], q.device)
+    q, k, v = call.q, call.k, call.v
+    allowed, bias = combine(call.mask, call.align, q.shape[-2], k.shape[-2], q.device)
+    if call.structure is not None:
+        dense = call.structure.dense(q.device)
+        allowed = dense if allowed is None else allowed & dense
     gq, gk, gv, gallowed, gbias, q_shape = group_heads(q, k, v, allowed, bias)
     if gallowed is not None:
         gq, gk, gv = sanitize(gq, gk, gv, mask_reach(gq, gk, gallowed))
     out, weights, lse = explicit.attention(
-        gq, gk, gv, allowed=gallowed, bias=gbias, scale=scale, dropout_p=p
+        gq, gk, gv, allowed=gallowed, bias=gbias, scale=call.scale, dropout_p=call.dropout_p
     )
     return (
         ungroup_heads(out, q_shape, 2),
@@ -136,23 +227,25 @@ def _math(
     )
 
 
-def _tiled(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    mask: torch.Tensor | None,
-    align: Align | None,
-    scale: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The flash algorithm in PyTorch: (output, logsumexp), computed in float32 or wider."""
+def _tiled(call: _Call) -> tuple[torch.Tensor, torch.Tensor]:
+    """The flash algorithm in PyTorch: (output, logsumexp), computed in float32 or wider.
+    Causal masks and structures are computed per block: never the (L, S) matrix for them."""
+    q, k, v, mask, structure = call.q, call.k, call.v, call.mask, call.structure
     n_q, n_k = q.shape[-2], k.shape[-2]
-    # a causal mask alone is computed per block: never form the (L, S) matrix for it
-    offset = causal_offset(n_q, n_k, align) if align is not None and mask is None else None
-    allowed, bias = combine(mask, None if offset is not None else align, n_q, n_k, q.device)
+    offset = None
+    if call.align is not None and mask is None and structure is None:
+        offset = causal_offset(n_q, n_k, call.align)
+    causal = call.align if offset is None and structure is None else None
+    allowed, bias = combine(mask, causal, n_q, n_k, q.device)
     if bias is not None and bias.requires_grad:
         raise ValueError("backend 'tiled' does not differentiate a float mask; use 'math'")
+    if structure is not None:
+        q, k, v = sanitize(q, k, v, structure.reach(q, k, allowed))
     gq, gk, gv, gallowed, gbias, q_shape = group_heads(q, k, v, allowed, bias)
-    if gallowed is not None:
+    if structure is not None:  # cleaned above, against the structure and the mask together
+        if q_shape is not None:  # its batch dim stays dim 0 of the grouped heads' scores
+            structure = replace(structure, ndim=gq.dim())
+    elif gallowed is not None:
         gq, gk, gv = sanitize(gq, gk, gv, mask_reach(gq, gk, gallowed))
     elif offset is not None:
         gq, gk, gv = sanitize(gq, gk, gv, causal_reach(n_q, n_k, offset, q.device))
@@ -163,57 +256,21 @@ def _tiled(
         gv.to(wide),
         allowed=gallowed,
         bias=None if gbias is None else gbias.to(wide),
-        scale=scale,
+        scale=call.scale,
         causal_offset=offset,
+        structure=structure,
     )
     return ungroup_heads(out.to(q.dtype), q_shape, 2), ungroup_heads(lse, q_shape, 1)
 
 
-def _open_empty_rows(allowed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A row with nothing to attend: let SDPA see every key there (the row is zeroed after),
-    so that no torch version's NaN for empty rows can reach the output or the gradients.
-    Returns the mask to give SDPA and the empty rows (None when there are none)."""
-    empty = ~allowed.any(dim=-1, keepdim=True)
-    if not bool(empty.any()):
-        return allowed, None
-    return allowed | empty, empty
-
-
-def _sdpa(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    mask: torch.Tensor | None,
-    align: Align | None,
-    scale: float,
-    dropout_p: float,
-) -> torch.Tensor:
-    """torch's fused kernel, with our semantics mapped onto its arguments."""
-    n_q, n_k = q.shape[-2], k.shape[-2]
-    gqa = q.dim() >= 3 and q.shape[-3] != k.shape[-3]
-    if mask is None and (align is None or n_q == n_k or align == "top_left"):
-        # the fast paths: no mask at all, or torch's own (top-left) is_causal
-        if align is not None:
-            offset = causal_offset(n_q, n_k, align)
-            q, k, v = sanitize(q, k, v, causal_reach(n_q, n_k, offset, q.device))
-        return torch.nn.functional.scaled_dot_product_attention(
-            q, k, v, dropout_p=dropout_p, is_causal=align is not None, scale=scale, enable_gqa=gqa
-        )
-    allowed, bias = combine(mask, align, n_q, n_k, q.device)
-    empty: torch.Tensor | None = None
-    attn_mask = bias
-    if allowed is not None:
-        gq, gk, gv, gallowed, _, grouped = group_heads(q, k, v, allowed, None)
-        gq, gk, gv = sanitize(gq, gk, gv, mask_reach(gq, gk, gallowed))
-        if grouped is not None:
-            q, k, v = gq.flatten(-4, -3), gk.squeeze(-3), gv.squeeze(-3)
-        else:
-            q, k, v = gq, gk, gv
-        allowed, empty = _open_empty_rows(allowed)
-        attn_mask = allowed if bias is None else bias.masked_fill(~allowed, float("-inf"))
-    out = torch.nn.functional.scaled_dot_product_attention(
-        q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale, enable_gqa=gqa
+def _sdpa(call: _Call) -> torch.Tensor:
+    return sdpa.attention(
+        call.q,
+        call.k,
+        call.v,
+        mask=call.mask,
+        align=call.align,
+        structure=call.structure,
+        scale=call.scale,
+        dropout_p=call.dropout_p,
     )
-    if empty is not None:
-        out = out.masked_fill(empty, 0.0)
-    return out

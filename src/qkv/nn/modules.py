@@ -243,10 +243,11 @@ class MultiHeadAttention(nn.Module):
         e, kv = self.embed_dim, self.kv_dim
         h, hkv = self.num_heads, self.num_kv_heads
         if (key is None or key is query) and (value is None or value is query):
-            # self-attention: one projection, one reshape to (B, Hq + 2 Hkv, T, hd), then split
-            heads = self._heads(self.qkv_proj(query), h + 2 * hkv)
-            q, k, v = torch.split(heads, [h, hkv, hkv], dim=1)
-            return q, k, v
+            # self-attention: one projection, split on its last dim, then each into heads.
+            # (Split into heads first, the backward's concatenation is (B, H, T, hd) and its
+            # transpose back needs a copy of the whole gradient, one per layer and step.)
+            q, k, v = self.qkv_proj(query).split([e, kv, kv], dim=-1)
+            return self._heads(q, h), self._heads(k, hkv), self._heads(v, hkv)
         key = query if key is None else key
         value = key if value is None else value
         w, b = self.qkv_proj.weight, self.qkv_proj.bias

@@ -26,6 +26,7 @@ import torch
 
 from qkv.nn.masks import broadcast_shape, offset_mask
 from qkv.nn.merge import LOG2E, NEG_INF, OnlineSoftmax
+from qkv.nn.structure import Structure
 
 # (8 heads x 256 x 512) float32 scores are 4 MB a block: they stay in a CPU's cache, and the
 # blocks are large enough that the Python loop costs little (benchmarks/attention_cpu.py).
@@ -33,11 +34,19 @@ BLOCK_Q, BLOCK_K = 256, 512
 
 
 class _Masks:
-    """Block masks (True = may attend); causal ones are cached by their diagonal's position."""
+    """Block masks (True = may attend); causal ones are cached by their diagonal's position.
+    A structure (windows, lengths, documents: qkv.nn.structure) gives its own blocks."""
 
-    def __init__(self, allowed: torch.Tensor | None, offset: int | None, device: torch.device):
-        self.allowed, self.offset, self.device = allowed, offset, device
+    def __init__(
+        self,
+        allowed: torch.Tensor | None,
+        offset: int | None,
+        structure: Structure | None,
+        device: torch.device,
+    ):
+        self.allowed, self.offset, self.structure, self.device = allowed, offset, structure, device
         self._causal: dict[tuple[int, int, int], torch.Tensor] = {}
+        self._band_blocks: dict[tuple[int, int, int], torch.Tensor | None] = {}
 
     def __call__(self, i0: int, i1: int, j0: int, j1: int) -> torch.Tensor | None:
         """The mask for queries i0:i1 and keys j0:j1; None when all may attend."""
@@ -48,15 +57,39 @@ class _Masks:
             mask = self._causal.get(key)
             if mask is None:
                 mask = self._causal[key] = offset_mask(key[1], key[2], key[0], self.device)
+        if self.structure is not None:
+            mask = self._band(i0, i1, j0, j1)
+            s = self.structure.block(i0, i1, j0, j1, self.device, with_band=False)
+            if s is not None:
+                mask = s if mask is None else s & mask
         if self.allowed is not None:
             a = self.allowed[..., i0:i1, j0:j1]
             mask = a if mask is None else a & mask
         return mask
 
+    def _band(self, i0: int, i1: int, j0: int, j1: int) -> torch.Tensor | None:
+        """The structure's band block, cached by its position against the diagonal."""
+        assert self.structure is not None
+        key = (i0 - j0, i1 - i0, j1 - j0)
+        if key not in self._band_blocks:
+            self._band_blocks[key] = self.structure.band_block(i0, i1, j0, j1, self.device)
+        return self._band_blocks[key]
 
-def _key_end(offset: int | None, i1: int, n_keys: int) -> int:
-    """Keys past this are masked for every query before i1 (causal): skip their blocks."""
-    return n_keys if offset is None else max(0, min(n_keys, i1 + offset))
+
+def _key_span(tiling: Tiling, i0: int, i1: int, n_keys: int) -> tuple[int, int]:
+    """Keys outside this are masked for every query in i0:i1 (causal, a window, lengths):
+    skip their blocks."""
+    if tiling.structure is not None:
+        return tiling.structure.key_span(i0, i1)
+    offset = tiling.offset
+    return 0, (n_keys if offset is None else max(0, min(n_keys, i1 + offset)))
+
+
+def _query_span(tiling: Tiling, j0: int, j1: int, n_queries: int) -> tuple[int, int]:
+    """Queries outside this see none of the keys j0:j1."""
+    if tiling.structure is not None:
+        return tiling.structure.query_span(j0, j1)
+    return (0 if tiling.offset is None else max(0, j0 - tiling.offset)), n_queries
 
 
 Tensor = torch.Tensor
@@ -73,9 +106,10 @@ class Tiling:
     offset: int | None  # causal: query i sees key j <= i + offset; None: not causal
     block_q: int = BLOCK_Q
     block_k: int = BLOCK_K
+    structure: Structure | None = None  # windows, lengths, documents (and causal with them)
 
     def masks(self, device: torch.device) -> _Masks:
-        return _Masks(self.allowed, self.offset, device)
+        return _Masks(self.allowed, self.offset, self.structure, device)
 
 
 def _scores(
@@ -101,7 +135,7 @@ def _scores(
 def accumulate(q: Tensor, k: Tensor, v: Tensor, tiling: Tiling, state: OnlineSoftmax) -> None:
     """Fold keys k (..., S, d) and values v (..., S, dv) into the running softmax of the
     queries q (..., L, d): state holds their L rows (qkv.nn.merge)."""
-    bias, scale, offset = tiling.bias, tiling.scale, tiling.offset
+    bias, scale = tiling.bias, tiling.scale
     block_q, block_k = tiling.block_q, tiling.block_k
     n_q, n_k = q.shape[-2], k.shape[-2]
     kt = k.transpose(-1, -2)
@@ -110,7 +144,8 @@ def accumulate(q: Tensor, k: Tensor, v: Tensor, tiling: Tiling, state: OnlineSof
         i1 = min(i0 + block_q, n_q)
         run = state.rows(i0, i1)
         qb = q[..., i0:i1, :] * (scale * LOG2E)  # per block: no scaled copy of all of q
-        for j0 in range(0, _key_end(offset, i1, n_k), block_k):
+        start, end = _key_span(tiling, i0, i1, n_k)
+        for j0 in range(start - start % block_k, end, block_k):
             j1 = min(j0 + block_k, n_k)
             s = _scores(qb, kt, bias, masks, i0, i1, j0, j1)
             shift = run.rebase(s.amax(dim=-1, keepdim=True))
@@ -145,7 +180,7 @@ def accumulate_grads(
 ) -> None:
     """Add these keys' share of (dq, dk, dv) into grads (broadcast shapes), recomputing each
     block's weights from the final logsumexp; delta comes from :func:`delta`."""
-    bias, scale, offset = tiling.bias, tiling.scale, tiling.offset
+    bias, scale = tiling.bias, tiling.scale
     block_q, block_k = tiling.block_q, tiling.block_k
     n_q, n_k = q.shape[-2], k.shape[-2]
     dq, dk, dv = grads
@@ -154,8 +189,8 @@ def accumulate_grads(
     masks = tiling.masks(q.device)
     for j0 in range(0, n_k, block_k):
         j1 = min(j0 + block_k, n_k)
-        first = 0 if offset is None else max(0, j0 - offset)  # earlier queries see none of it
-        for i0 in range(first - first % block_q, n_q, block_q):
+        first, last = _query_span(tiling, j0, j1, n_q)  # the others see none of it
+        for i0 in range(first - first % block_q, last, block_q):
             i1 = min(i0 + block_q, n_q)
             qb = q[..., i0:i1, :] * (scale * LOG2E)
             p = _scores(qb, kt, bias, masks, i0, i1, j0, j1)
@@ -229,8 +264,9 @@ def attention(
     bias: OptTensor,
     scale: float,
     causal_offset: int | None,
+    structure: Structure | None = None,
 ) -> tuple[Tensor, Tensor]:
     """(output, logsumexp); differentiable in q, k and v."""
-    tiling = Tiling(allowed, bias, scale, causal_offset)
+    tiling = Tiling(allowed, bias, scale, causal_offset, structure=structure)
     out, lse = TiledAttention.apply(q, k, v, tiling)  # type: ignore[no-untyped-call]
     return out, lse

@@ -14,7 +14,9 @@ Self-attention: give ``x`` (tokens x d) and optionally projections ``wq``/``wk``
 ``columns``: names of X's columns (a CSV header), else 1, 2, ...
 ``mask``: boolean (True = may attend) or additive numbers, shape (queries, keys).
 ``lengths``: padding by valid lengths, one for all queries or one per query (d2l's
-``valid_lens``): query i sees the first n_i keys.
+``valid_lens``): query i sees the first n_i keys. ``window``: w or (left, right) keys around
+each query's position; ``document_ids``: one per key, a query sees only its own document's
+(packed sequences). All masks are ANDed (the rules of qkv.core.masks, as everywhere in qkv).
 ``heads``: split the columns of Q, K and V into that many heads, attend in each (scaled
 by 1/sqrt(d_k / heads) by default) and concatenate; ``wo`` (d_v x d_out) projects the
 result, as multi-head attention's W_O.
@@ -37,7 +39,14 @@ import numpy as np
 from qkv import limits
 from qkv.core import exact as ex
 from qkv.core.attention import weighted_sum
-from qkv.core.masks import Align, as_mask, combine_masks, length_mask, normalize_causal
+from qkv.core.masks import (
+    Align,
+    as_mask,
+    combine_masks,
+    length_mask,
+    normalize_causal,
+    structure_mask,
+)
 from qkv.core.matrix import as_matrix, count
 from qkv.core.scale import ScaleArg, is_sqrt, resolve_scale
 from qkv.core.softmax import masked_softmax
@@ -62,12 +71,14 @@ def trace(
     scale: ScaleArg = "sqrt",
     mask: Any = None,
     causal: bool | str | None = False,
+    window: int | Sequence[int] | None = None,
+    lengths: Any = None,
+    document_ids: Sequence[int] | None = None,
     example: str | None = None,
     contrast: bool = False,
     rank: bool = False,
     heads: int = 1,
     wo: Any = None,
-    lengths: Any = None,
     score: str = "dot",
     wa_q: Any = None,
     wa_k: Any = None,
@@ -78,22 +89,19 @@ def trace(
     align = normalize_causal(causal)
     additive = _check_score(score, {"W_a^q": wa_q, "W_a^k": wa_k, "v_a": va})
     n_heads = _check_heads(heads, additive)
-    projections = {"wq": wq, "wk": wk, "wv": wv}
-    chain = _inputs(x, q, k, v, projections, tokens, key_tokens, columns, additive)
+    chain = _inputs(
+        x, q, k, v, {"wq": wq, "wk": wk, "wv": wv}, tokens, key_tokens, columns, additive
+    )
     valid_lengths, valid = _lengths(lengths, chain)
-    if additive and is_sqrt(scale):
-        scale = "none"  # no dot product here that grows with d_k
+    valid = _structure(chain, align, window, document_ids, valid)
+    scale = "none" if additive and is_sqrt(scale) else scale  # no dot product grows with d_k
     ranking: list[tuple[str, float, float]] = []
     if n_heads == 1:
-        if additive:
-            add_additive_scores(chain, wa_q, wa_k, va)
-        else:
-            add_scores(chain)
-        s_value, s_text, _ = add_scaled(chain, scale)
-        add_masked(chain, mask, align, valid)
-        add_weights(chain)
-        ranking = add_weighted(chain) if rank and chain.n_q == 1 else []
-        attended, d_k = add_output(chain, "output" if wo is None else "attended"), chain.d_k
+        scores = (wa_q, wa_k, va) if additive else None
+        attended, s_value, s_text, ranking = one_head(
+            chain, scores, scale, mask, align, valid, rank=rank, last=wo is None
+        )
+        d_k = chain.d_k
     else:
         attended, s_value, s_text, d_k = multi_head(
             chain, n_heads, scale, mask, align, valid, last=wo is None
@@ -107,6 +115,31 @@ def trace(
         scale_contrast(chain) if shown else None, ranking, n_heads,
         "additive" if additive else "dot", valid_lengths,
     )  # fmt: skip
+
+
+def one_head(
+    chain: Chain,
+    additive: tuple[Any, Any, Any] | None,
+    scale: ScaleArg,
+    mask: Any,
+    align: Align | None,
+    valid: np.ndarray | None,
+    *,
+    rank: bool,
+    last: bool,
+) -> tuple[Any, float, str, list[tuple[str, float, float]]]:
+    """Scores (dot, or additive with its (W_a^q, W_a^k, v_a)) -> scaled -> masked -> weights
+    -> [weighted] -> output: (the output, the scale and its text, the ranking)."""
+    if additive is not None:
+        add_additive_scores(chain, *additive)
+    else:
+        add_scores(chain)
+    s_value, s_text, _ = add_scaled(chain, scale)
+    add_masked(chain, mask, align, valid)
+    add_weights(chain)
+    ranking = add_weighted(chain) if rank and chain.n_q == 1 else []
+    attended = add_output(chain, "output" if last else "attended")
+    return attended, s_value, s_text, ranking
 
 
 def _inputs(
@@ -149,6 +182,26 @@ def _lengths(lengths: Any, chain: Chain) -> tuple[list[int] | None, np.ndarray |
     if lengths is None:
         return None, None
     return length_mask(lengths, chain.n_q, chain.k.shape[0])
+
+
+def _structure(
+    chain: Chain,
+    align: Align | None,
+    window: int | Sequence[int] | None,
+    document_ids: Sequence[int] | None,
+    valid: np.ndarray | None,
+) -> np.ndarray | None:
+    """The lengths' mask ANDed with a window and document ids (None: no structure)."""
+    if window is None and document_ids is None:
+        return valid
+    n_q, n_k = chain.n_q, chain.k.shape[0]
+    if document_ids is not None and len(document_ids) != n_k:
+        raise InputError(f"{len(document_ids)} document ids given for {n_k} keys")
+    shape = (n_q, n_k)
+    allowed = structure_mask(shape, align, window, None, document_ids)
+    if allowed is None:
+        return valid
+    return allowed if valid is None else allowed & valid
 
 
 def _check_heads(heads: Any, additive: bool) -> int:

@@ -1,0 +1,273 @@
+"""The flex backend: torch's flex_attention, compiled, for what SDPA's flags cannot say.
+
+Bottom-right causal with L != S, sliding windows, lengths, document ids and the logsumexp run
+as one fused kernel that skips the blocks nobody may see. The block mask is made from the
+structure's rule block by block (qkv.nn.structure), never from an (L, S) tensor; a user's
+boolean mask, when there is one, is read by the mask_mod and its blocks are classified from it.
+
+Compiling. flex_attention is fast only compiled (eager, it forms every score). One compiled
+function is kept per *key*: the device, dtype, batch, heads, head dims, which rules are present
+and whether the logsumexp or a backward pass is asked. Within a key, lengths (L, S) are dynamic
+and the numbers of the rules (offsets, window sizes, lengths, documents) are tensors the
+mask_mod closes over, which flex turns into graph inputs: new sequence lengths and new masks
+reuse the kernel instead of recompiling it until torch's recompile limit sends every call to the
+slow eager path (what a plain ``torch.compile(flex_attention, dynamic=False)`` did after 8
+shapes on an H100). Each key gets its own recompile budget where torch has
+``isolate_recompiles``.
+
+Where no compiler is at hand (no Triton for CUDA, no C++ compiler for the CPU) or compiling
+fails, ``unavailable()`` says why: backend="flex" raises with that reason, backend="auto" takes
+SDPA with a mask tensor instead (qkv.nn.functional). On the CPU, torch 2.13's compiled
+flex_attention does inference only, without the logsumexp.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import inspect
+import os
+import shutil
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from qkv.nn.structure import MaskMod, Structure
+
+BLOCK = 128  # flex_attention's own block size
+DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+COMPILE = True  # False: run flex_attention eagerly (slow; for tests of the semantics on a CPU)
+
+Tensor = torch.Tensor
+_compiled: dict[tuple[Any, ...], Callable[..., Any]] = {}
+_failed_keys: dict[tuple[Any, ...], str] = {}  # why compiling failed, for a key: not again
+
+
+def unavailable(device: torch.device) -> str | None:
+    """Why flex_attention cannot be compiled for ``device`` here; None when it can."""
+    try:
+        from torch.nn.attention import flex_attention  # noqa: F401
+    except ImportError:
+        return f"this torch ({torch.__version__}) has no torch.nn.attention.flex_attention"
+    if not COMPILE:
+        return None
+    if device.type == "cuda":
+        if not _has_triton():
+            return "compiling flex_attention for CUDA needs Triton, which is not installed"
+        return None
+    if device.type == "cpu":
+        cxx = os.environ.get("CXX", "g++")
+        if shutil.which(cxx) is None:
+            return f"compiling flex_attention for the CPU needs a C++ compiler ({cxx} not found)"
+        return None
+    return f"flex_attention does not run on {device.type}"
+
+
+@functools.cache
+def _has_triton() -> bool:
+    """Looked up once: searching the path for a module not yet imported takes time."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def refuses(q: Tensor, k: Tensor, lse: bool, grad: bool) -> str | None:
+    """Why flex_attention cannot run this call (shapes, dtype, CPU limits); None when it can."""
+    if q.dtype not in DTYPES:
+        return f"flex_attention takes {', '.join(str(d)[6:] for d in DTYPES)}, not {q.dtype}"
+    if not 2 <= q.dim() <= 4:
+        return f"flex_attention takes up to (batch, heads, L, d), not {q.dim()} dims"
+    if q.device.type == "cpu" and grad:
+        return "flex_attention has no backward pass on the CPU (torch 2.13)"
+    if q.device.type == "cpu" and lse and COMPILE:
+        return "compiled flex_attention returns no logsumexp on the CPU (torch 2.13)"
+    return unavailable(q.device)
+
+
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    structure: Structure,
+    allowed: Tensor | None,
+    scale: float,
+    return_lse: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """(output, logsumexp or None) of q (..., Hq, L, d) against k, v (..., Hkv, S, d), up to
+    4 dims; ``allowed``: a user's boolean mask (broadcastable), ANDed with the structure."""
+    rank = q.dim()
+    q4, k4, v4 = (_four(t) for t in (q, k, v))
+    batch = max(q4.shape[0], k4.shape[0])
+    q4, k4, v4 = (t.expand(batch, *t.shape[1:]) for t in (q4, k4, v4))
+    mask4 = None if allowed is None else _four(allowed)
+    block_mask = _block_mask(structure, mask4, q4, batch)
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
+    key = (
+        q.device.type,
+        q.device.index,
+        q.dtype,
+        batch,
+        q4.shape[1],
+        k4.shape[1],
+        q4.shape[-1],
+        v4.shape[-1],
+        _signature(structure, mask4),
+        return_lse,
+        grad,
+        None if _dynamic(q.device) else (structure.n_q, structure.n_k),
+    )
+    out, lse = _run(key, q4, k4, v4, block_mask, scale, return_lse)
+    out = out.reshape(*out.shape[4 - rank :]) if rank < 4 else out
+    if lse is not None and rank < 4:
+        lse = lse.reshape(*lse.shape[4 - rank :])
+    return out, lse
+
+
+def _four(t: Tensor) -> Tensor:
+    """(L, d) or (H, L, d) or (B, H, L, d) as (B, H, L, d), a view."""
+    while t.dim() < 4:
+        t = t.unsqueeze(0)
+    return t
+
+
+def _signature(structure: Structure, mask: Tensor | None) -> tuple[bool, ...]:
+    """Which rules the mask_mod holds: all that a compiled kernel depends on (the numbers are
+    its inputs)."""
+    return (
+        structure.lo is not None,
+        structure.hi is not None,
+        structure.lengths is not None,
+        structure.key_docs is not None,
+        mask is not None,
+    )
+
+
+def _block_mask(structure: Structure, mask: Tensor | None, q: Tensor, batch: int) -> Any:
+    from torch.nn.attention.flex_attention import BlockMask
+
+    partial, full = structure.blocks(BLOCK, BLOCK, batch, q.device)
+    mask_mod = structure.mask_mod(batch, q.device)
+    if mask is not None:
+        partial, full = _with_user_mask(partial, full, mask, structure)
+        whole = mask.expand(batch, mask.shape[1], structure.n_q, structure.n_k)  # a view
+        mask_mod = _and_user_mask(mask_mod, whole)
+    kv_num, kv_idx = _ordered(partial)
+    full_num, full_idx = _ordered(full)
+    return BlockMask.from_kv_blocks(
+        kv_num,
+        kv_idx,
+        full_num,
+        full_idx,
+        BLOCK_SIZE=BLOCK,
+        mask_mod=mask_mod,
+        seq_lengths=(structure.n_q, structure.n_k),
+    )
+
+
+def _ordered(blocks: Tensor) -> tuple[Tensor, Tensor]:
+    """(count, indices) of the True blocks of each row, those first (flex's block format)."""
+    count = blocks.sum(dim=-1, dtype=torch.int32)
+    order = torch.argsort((~blocks).to(torch.int8), dim=-1, stable=True)
+    return count.contiguous(), order.to(torch.int32).contiguous()
+
+
+def _with_user_mask(
+    partial: Tensor, full: Tensor, mask: Tensor, structure: Structure
+) -> tuple[Tensor, Tensor]:
+    """Blocks ANDed with a user's (B, H, L, S) boolean mask's own blocks (any / all True)."""
+    nq, nk = partial.shape[-2:]
+    pad_q, pad_k = nq * BLOCK - structure.n_q, nk * BLOCK - structure.n_k
+    m = mask.expand(*mask.shape[:2], structure.n_q, structure.n_k)
+    m = torch.nn.functional.pad(m, (0, pad_k, 0, pad_q))  # False beyond the sequences
+    m = m.reshape(*m.shape[:2], nq, BLOCK, nk, BLOCK)
+    some, every = m.any(dim=(3, 5)), m.all(dim=(3, 5))
+    live = (partial | full) & some
+    full = full & every
+    return live & ~full, full
+
+
+def _and_user_mask(rule: MaskMod, mask: Tensor) -> MaskMod:
+    def mask_mod(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        heads = mask.shape[1]
+        return rule(b, h, q_idx, kv_idx) & mask[b, h % heads, q_idx, kv_idx]
+
+    return mask_mod
+
+
+def _run(
+    key: tuple[Any, ...],
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    block_mask: Any,
+    scale: float,
+    lse: bool,
+) -> tuple[Tensor, Tensor | None]:
+    from torch.nn.attention import flex_attention as flex
+
+    kwargs: dict[str, Any] = {"block_mask": block_mask, "scale": scale}
+    kwargs["enable_gqa"] = q.shape[1] != k.shape[1]
+    if lse:
+        aux = getattr(flex, "AuxRequest", None)
+        kwargs.update({"return_aux": aux(lse=True)} if aux is not None else {"return_lse": True})
+    if not COMPILE:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # flex_attention's note that eager is slow
+            return _unpack(flex.flex_attention(q, k, v, **kwargs), lse)
+    if key in _failed_keys:
+        raise CompileFailed(_failed_keys[key])
+    fn = _compiled.get(key)
+    if fn is None:
+        dynamic = _dynamic(q.device)
+        fn = _compiled[key] = torch.compile(flex.flex_attention, dynamic=dynamic, **_isolated())
+    try:
+        return _unpack(fn(q, k, v, **kwargs), lse)
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as e:  # compilers fail in many ways: say why, and do not try again
+        why = f"compiling flex_attention failed: {type(e).__name__}: {_first_error(e)}"
+        _failed_keys[key] = why
+        _compiled.pop(key, None)
+        raise CompileFailed(why) from e
+
+
+def _dynamic(device: torch.device) -> bool:
+    """Lengths as symbols (one kernel for every L and S) on CUDA. On the CPU, torch 2.13's
+    C++ flex template with symbolic lengths can generate code that does not compile (seen
+    here after several kernels in one process), so there each (L, S) is compiled for."""
+    return device.type == "cuda"
+
+
+def _first_error(e: Exception) -> str:
+    """The line of a compiler's long message that says what went wrong."""
+    lines = str(e).splitlines()
+    for line in lines:
+        if "error:" in line:
+            return line.strip()[:300]
+    return (lines[0] if lines else repr(e))[:300]
+
+
+class CompileFailed(RuntimeError):
+    """flex_attention could not be compiled for a call (backend="auto" then takes SDPA)."""
+
+
+def _unpack(result: Any, lse: bool) -> tuple[Tensor, Tensor | None]:
+    if not lse:
+        return result, None
+    out, aux = result
+    return out, getattr(aux, "lse", aux)
+
+
+def _isolated() -> dict[str, Any]:
+    """Each key its own recompile budget, where this torch can (2.13 can; older ones share
+    one budget per function, which the keys and dynamic shapes keep small)."""
+    params = inspect.signature(torch.compile).parameters
+    if "isolate_recompiles" in params and "recompile_limit" in params:
+        return {"isolate_recompiles": True, "recompile_limit": 8}
+    return {}
+
+
+def compiled_keys() -> int:
+    """How many compiled functions are kept (for tests and benchmarks)."""
+    return len(_compiled)
