@@ -9,8 +9,8 @@
 #   3. benchmarks/attention_gpu.py                   (every attention path against SDPA)
 #   4. benchmarks/gpt_gpu.py                         (the GPT against the plain GPT; decoding)
 #   5. qkv gpt train --preset shakespeare-char --text $QKV_SHAKESPEARE --device cuda --compile
-# then a summary: each stage's exit status, seconds and last lines. About 7 to 9 minutes
-# (the limits: 180 + 170 + 100 + 210 s; flex and torch.compile compile in the first three).
+# then a summary: each stage's exit status, seconds and last lines. At most about 9.5 minutes
+# (the limits: 120 + 150 + 85 + 195 s; flex and torch.compile compile in the first three).
 #
 # Environment: OUT (a folder: the log goes to $OUT/gpu_check.log, the JSON files beside it),
 # QKV_SHAKESPEARE (stage 5 is skipped without it), QKV_GPU_QUICK=1 (attention at N = 4096
@@ -112,14 +112,16 @@ export -f machine shakespeare
 stage machine 60 machine
 # -q comes from pyproject.toml's addopts (a second one would hide the closing count); a test
 # module that cannot be imported there (a missing extra) must not stop the CUDA tests
-stage tests "${QKV_GPU_TESTS_S:-180}" "$PY" -m pytest -m cuda -rfEs --tb=short --durations=5 \
-  --continue-on-collection-errors -p no:cacheprovider tests/
-ATTENTION_S=${QKV_GPU_ATTENTION_S:-170}
+# -v: a stage stopped at its limit still shows which tests passed; the two files that hold
+# every cuda-marked test (collecting all of tests/ costs seconds and needs every extra)
+stage tests "${QKV_GPU_TESTS_S:-120}" "$PY" -m pytest -m cuda -v -rfEs --tb=short --durations=5 \
+  --continue-on-collection-errors -p no:cacheprovider tests/test_gpt_cuda.py tests/test_nn_cuda.py
+ATTENTION_S=${QKV_GPU_ATTENTION_S:-150}
 stage attention "$ATTENTION_S" "$PY" benchmarks/attention_gpu.py ${ATTENTION[@]+"${ATTENTION[@]}"} \
   --budget $((ATTENTION_S - 40)) --json "$RESULTS/attention_gpu.json"
-stage gpt "${QKV_GPU_GPT_S:-100}" "$PY" benchmarks/gpt_gpu.py ${GPT[@]+"${GPT[@]}"} \
+stage gpt "${QKV_GPU_GPT_S:-85}" "$PY" benchmarks/gpt_gpu.py ${GPT[@]+"${GPT[@]}"} \
   --json "$RESULTS/gpt_gpu.json"
-stage shakespeare "${QKV_GPU_TRAIN_S:-210}" shakespeare
+stage shakespeare "${QKV_GPU_TRAIN_S:-195}" shakespeare
 
 printf '\n==================== summary ====================\n'
 for line in "${SUMMARY[@]}"; do
