@@ -72,7 +72,8 @@ def sizes(args: argparse.Namespace) -> list[Size]:
     if args.dry:
         return [Size(n, 2, 2, 16, torch.float32, "cpu", True) for n in (64, 192)]
     ns = (4096,) if args.quick else (4096, 16384)
-    return [Size(n, 16384 // n, 16, 128, torch.bfloat16, "cuda", n <= 4096) for n in ns]
+    slow = not args.no_slow
+    return [Size(n, 16384 // n, 16, 128, torch.bfloat16, "cuda", slow and n <= 4096) for n in ns]
 
 
 def problems(size: Size) -> list[Problem]:
@@ -312,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="start no new problem after this long (the table is printed all the same)",
     )
+    p.add_argument("--problems", metavar="A,B", help="only these problems (full, causal, ...)")
+    p.add_argument("--no-slow", action="store_true", help="leave out the tiled and math paths")
     args = p.parse_args(argv)
     if not args.dry and not torch.cuda.is_available():
         print("attention_gpu: needs CUDA (or --dry for the CPU)", file=sys.stderr)
@@ -338,6 +341,8 @@ def run_all(args: argparse.Namespace, clock: float) -> tuple[list[dict[str, Any]
     skipped = []
     for size in sizes(args):
         for problem in problems(size):
+            if args.problems and problem.name not in args.problems.split(","):
+                continue
             if args.budget is not None and time.perf_counter() - clock > args.budget:
                 skipped.append(f"{problem.name} N={size.n}")
                 continue

@@ -58,3 +58,23 @@ def test_new_windows_lengths_and_documents_reuse_the_compiled_kernel():
             torch.testing.assert_close(out, ref, atol=2e-5, rtol=2e-5)
     assert flex.compiled_keys() == keys
     assert counters["stats"]["unique_graphs"] == graphs
+
+
+def test_more_keys_than_the_recompile_limit_stay_compiled():
+    """Each key compiles its own copy of the call (its own code object), so keys never share
+    torch.compile's recompile budget: on torch 2.11 they did, and past 8 keys every call ran
+    eagerly, forming all L x S scores (830x SDPA's memory on an H200)."""
+    import warnings
+
+    import torch._dynamo
+
+    limit = torch._dynamo.config.recompile_limit
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # flex's "called without torch.compile"
+        for heads in range(1, limit + 3):  # a new key each: the number of heads
+            q, k, v = (torch.randn(1, heads, 130, 8, generator=g) for _ in range(3))
+            out = attention(q, k, v, backend="flex", window=(3, 0), causal=True)
+            ref = attention(q, k, v, backend="tiled", window=(3, 0), causal=True)
+            torch.testing.assert_close(out, ref, atol=2e-5, rtol=2e-5)
+    assert flex.compiled_keys() >= limit + 2

@@ -28,6 +28,7 @@ import importlib.util
 import inspect
 import os
 import shutil
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,7 @@ from qkv.nn.structure import MaskMod, Structure
 BLOCK = 128  # flex_attention's own block size
 DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 COMPILE = True  # False: run flex_attention eagerly (slow; for tests of the semantics on a CPU)
+DYNAMIC: bool | None = None  # None: symbolic lengths on CUDA only (_dynamic)
 
 Tensor = torch.Tensor
 _compiled: dict[tuple[Any, ...], Callable[..., Any]] = {}
@@ -116,6 +118,7 @@ def attention(
         return_lse,
         grad,
         None if _dynamic(q.device) else (structure.n_q, structure.n_k),
+        _dynamic(q.device),
     )
     out, lse = _run(key, q4, k4, v4, block_mask, scale, return_lse)
     out = out.reshape(*out.shape[4 - rank :]) if rank < 4 else out
@@ -220,7 +223,8 @@ def _run(
     fn = _compiled.get(key)
     if fn is None:
         dynamic = _dynamic(q.device)
-        fn = _compiled[key] = torch.compile(flex.flex_attention, dynamic=dynamic, **_isolated())
+        target = _own_code(len(_compiled))
+        fn = _compiled[key] = torch.compile(target, dynamic=dynamic, **_isolated())
     try:
         return _unpack(fn(q, k, v, **kwargs), lse)
     except torch.OutOfMemoryError:
@@ -235,8 +239,24 @@ def _run(
 def _dynamic(device: torch.device) -> bool:
     """Lengths as symbols (one kernel for every L and S) on CUDA. On the CPU, torch 2.13's
     C++ flex template with symbolic lengths can generate code that does not compile (seen
-    here after several kernels in one process), so there each (L, S) is compiled for."""
-    return device.type == "cuda"
+    here after several kernels in one process), so there each (L, S) is compiled for.
+    DYNAMIC, when set, decides instead (benchmarks/attention_gpu.py measures both)."""
+    return device.type == "cuda" if DYNAMIC is None else DYNAMIC
+
+
+def _flex_call(q: Tensor, k: Tensor, v: Tensor, **kwargs: Any) -> Any:
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return flex_attention(q, k, v, **kwargs)
+
+
+def _own_code(n: int) -> Callable[..., Any]:
+    """_flex_call with a code object of its own. torch.compile keeps its compiled graphs and
+    its recompile budget per code object: keys compiling flex_attention itself share one
+    budget of 8, and past it every call ran eagerly, forming all L x S scores (seen on an
+    H200 with torch 2.11: 830x SDPA's memory). (Torch 2.13's isolate_recompiles does the same.)"""
+    code = _flex_call.__code__.replace(co_name=f"_flex_call_{n}")
+    return types.FunctionType(code, _flex_call.__globals__, code.co_name)
 
 
 def _first_error(e: Exception) -> str:

@@ -4,18 +4,19 @@
     logsumexp and dropout                          math
     dropout                                        sdpa (flex_attention has none)
     CUDA, flex usable, no float mask, and
-      the logsumexp, a window, lengths, documents,
-      or bottom-right causal with L != S           flex (block masks; SDPA cannot say these)
+      the logsumexp, a window, lengths or
+      documents                                    flex (block masks; SDPA cannot say these)
     logsumexp                                      tiled (CPU: flex there has no logsumexp)
     anything else                                  sdpa: its flags (no mask, is_causal) where
                                                    they say the call exactly, causal_lower_right
                                                    for bottom-right causal on CUDA without flex,
                                                    else a mask tensor
 
-Bottom-right causal with L != S on CUDA: flex_attention (compiled) ran at 267-370 TFLOP/s and
-SDPA with causal_lower_right at 257-319 on the same problems (one H100, torch 2.11, bf16,
-H 16, d 128; /work/shared/measurements), so flex is chosen; benchmarks/attention_gpu.py measures
-both again and says which is faster on the machine at hand.
+Bottom-right causal with L != S on CUDA goes to SDPA with causal_lower_right: on one H200
+(torch 2.11, bf16, H 16, d 128, L = N/2; benchmarks/attention_gpu.py, 2026-11-27) it ran at
+0.48-0.57x of square causal flash, qkv's compiled flex at 0.09x (N = 4096). An earlier H100
+probe with one hand-made block mask had flex at 267-370 TFLOP/s against 257-319; qkv's flex
+path (a block mask built per call, symbolic lengths) does not reach that yet.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def auto(call: Call) -> str:
         return "math"
     if call.dropout:
         return "sdpa"
-    on_flex = call.lse or call.structured or call.bottom_right
+    on_flex = call.lse or call.structured
     if call.device == "cuda" and call.flex and call.mask != "float" and on_flex:
         return "flex"
     return "tiled" if call.lse else "sdpa"
