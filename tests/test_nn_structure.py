@@ -343,3 +343,25 @@ def test_bad_structures_are_value_errors(kw, message):
     q = torch.randn(1, 2, 3, 4)
     with pytest.raises(ValueError, match=message):
         attention(q, q, q, **kw)
+
+
+def test_a_block_mask_is_kept_for_the_same_structure_and_remade_after_a_change():
+    """The block mask (some 350 tensor operations to make) is reused while the structure is
+    the same, and made again when a tensor it was made from changes in place."""
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 2, 140, 8, generator=g) for _ in range(3))
+    lengths = torch.tensor([140, 60])
+    docs = torch.arange(140) // 50
+    made = []
+    real = flex._block_mask
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(flex, "_block_mask", lambda *a: made.append(1) or real(*a))
+        flex._block_masks.clear()
+        for _ in range(3):
+            out = attention(q, k, v, backend="flex", lengths=lengths, document_ids=docs)
+        assert len(made) == 1
+        lengths[1] = 7  # in place: the version changes, the mask must follow
+        out = attention(q, k, v, backend="flex", lengths=lengths, document_ids=docs)
+        assert len(made) == 2
+    ref = attention(q, k, v, backend="tiled", lengths=lengths, document_ids=docs)
+    torch.testing.assert_close(out, ref, atol=2e-6, rtol=2e-6)

@@ -45,6 +45,7 @@ class Structure:
     query_docs: Tensor | None  # (B, L) or (L,): the document of each query
     key_docs: Tensor | None  # (B, S) or (S,)
     ndim: int  # of the scores (..., L, S): the batch is dim 0 when ndim >= 3
+    offset: int = 0  # query i stands at key position i + offset
 
     @classmethod
     def build(
@@ -71,7 +72,7 @@ class Structure:
         if document_ids is not None:
             kd = _documents(document_ids, batch, n_k, q.device)
             qd = query_documents(kd, torch.arange(n_q, device=q.device) + offset)
-        return cls(n_q, n_k, lo, hi, lens, qd, kd, q.dim())
+        return cls(n_q, n_k, lo, hi, lens, qd, kd, q.dim(), offset)
 
     @classmethod
     def causal(cls, q: Tensor, k: Tensor, align: Align | None) -> Structure:
