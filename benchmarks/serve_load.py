@@ -2,10 +2,13 @@
 16 concurrent clients (httpx, asyncio), 5,000 requests across the endpoints in phases, each
 bounded in count and in time. Prints requests/s, p50 and p99 latency and errors per phase.
 
-    python benchmarks/serve_load.py [--checkpoint DIR] [--clients 16] [--scale 1.0]
+    python benchmarks/serve_load.py [--checkpoint DIR] [--clients 16] [--scale 1.0] [--rate R]
 
 Targets on two cores: /api/trace >= 300 requests/s with p99 <= 50 ms, /api/next >= 100
-requests/s, 0 errors. /healthz, which computes nothing, is the ceiling of the HTTP stack and
+requests/s, 0 errors. A p99 is a property of a load below saturation: closed loop, 16 clients
+keep 16 requests in flight, so the mean latency is 16 / (requests/s) whatever the server does
+(Little's law); --rate R offers R requests/s instead (open loop) and measures the latency a
+user sees at that load. /healthz, which computes nothing, is the ceiling of the HTTP stack and
 this client in the same run; the CPU each request cost the server and the client is printed
 too (on a shared machine requests/s depend on what else runs). Without --checkpoint the tiny
 GPT is an untrained model of the tiny preset's shape (the same work per request as a trained
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -132,8 +136,14 @@ async def run_phase(
     clients: int,
     limit: float,
     server: int,
+    rate: float | None = None,
 ) -> dict[str, Any]:
+    """Closed loop (each client sends its next request when its last one is answered), or,
+    with ``rate``, open loop: request i is due at start + i / rate whether or not earlier ones
+    are answered, and its latency counts from when it was due (queueing included: no
+    coordinated omission)."""
     todo = [make() for _ in range(count)]
+    sent = itertools.count()
     latencies: list[float] = []
     errors: list[str] = []
     cpu = cpu_seconds(server), time.process_time()
@@ -143,6 +153,10 @@ async def run_phase(
         while todo and time.perf_counter() - start < limit:
             method, path, query, body = todo.pop()
             t0 = time.perf_counter()
+            if rate is not None:
+                due = start + next(sent) / rate
+                await asyncio.sleep(max(0.0, due - t0))
+                t0 = due
             try:
                 r = await client.request(method, path, params=query, json=body)
                 if r.status_code != 200:
@@ -169,7 +183,7 @@ async def run_phase(
 
 
 async def load(
-    url: str, clients: int, scale: float, limit: float, server: int
+    url: str, clients: int, scale: float, limit: float, server: int, rate: float | None = None
 ) -> list[tuple[str, Any]]:
     rng = random.Random(0)
     pool = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -184,7 +198,7 @@ async def load(
             (await client.get(path, params=query)).raise_for_status()
         results = []
         for name, count, make in phases(rng, scale):
-            result = await run_phase(client, make, count, clients, limit, server)
+            result = await run_phase(client, make, count, clients, limit, server, rate)
             results.append((name, result))
         return results
 
@@ -196,18 +210,27 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every phase's requests")
     ap.add_argument("--limit", type=float, default=60.0, help="seconds at most per phase")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument(
+        "--rate",
+        type=float,
+        metavar="R",
+        help="open loop: offer R requests/s (at most --clients in flight), latency from when "
+        "each was due; without it each client sends its next request when answered",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(args.checkpoint) if args.checkpoint else tiny_checkpoint(Path(tmp))
         proc, url = start_server(ckpt)
         try:
-            results = asyncio.run(load(url, args.clients, args.scale, args.limit, proc.pid))
+            work = load(url, args.clients, args.scale, args.limit, proc.pid, args.rate)
+            results = asyncio.run(work)
         finally:
             proc.terminate()
             proc.wait(10)
     total = sum(r["requests"] for _, r in results)
     errors = sum(r["errors"] for _, r in results)
-    print(f"qkv serve on {url}, {args.clients} clients, {os.cpu_count()} CPUs seen")
+    offered = f", {args.rate:g} requests/s offered" if args.rate else " (closed loop)"
+    print(f"qkv serve on {url}, {args.clients} clients{offered}, {os.cpu_count()} CPUs seen")
     print(
         f"{'phase':30} {'requests':>8} {'errors':>6} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'server CPU ms/req':>17} {'client CPU ms/req':>17}"
