@@ -157,8 +157,10 @@ def _cached_block_mask(structure: Structure, mask: Tensor | None, q: Tensor, bat
     kernel at N = 4096); a training loop asks for the same one every step. Tensors are keyed
     by identity and version (in-place changes bump it), and the entry holds them, so an id
     cannot be reused while it is kept."""
-    tensors = tuple(t for t in (structure.lengths, structure.key_docs, mask) if t is not None)
-    if any(t.is_inference() for t in tensors):  # no version counter: do not keep
+    tensors = tuple(t for t in (structure.lengths, structure.key_docs) if t is not None)
+    # a user's mask is not kept: it may be large, and it is usually made anew for each call;
+    # inference tensors have no version counter
+    if mask is not None or any(t.is_inference() for t in tensors):
         return _block_mask(structure, mask, q, batch)
     key = (
         q.device,
@@ -169,7 +171,7 @@ def _cached_block_mask(structure: Structure, mask: Tensor | None, q: Tensor, bat
         structure.hi,
         structure.offset,
         tuple((id(t), t._version) for t in tensors),
-        (structure.lengths is not None, structure.key_docs is not None, mask is not None),
+        (structure.lengths is not None, structure.key_docs is not None),
     )
     hit = _block_masks.get(key)
     if hit is not None:
