@@ -140,7 +140,7 @@ def test_sample_num_samples_and_start_file(run_dir, tmp_path, capsys):
         (["--prompt", "我", "--num-samples", "0"], "--num-samples must be 1 to 100"),
         (["--start", "EMPTY"], "is empty"),
         (["--start", "MISSING"], "MISSING"),
-        (["--start", "BIG"], "larger than"),
+        (["--start", "BIG"], "larger than 256 KB"),
         (["--start", "BINARY"], "binary file"),
     ],
 )

@@ -57,7 +57,10 @@ def kind(mode: int) -> str | None:
 
 
 def _mb(n: int) -> str:
-    return f"{n / limits.MB:g} MB"
+    """A byte limit as people write it: 5 MB, 256 KB (not 0.262144 MB)."""
+    if n >= limits.MB:
+        return f"{n / limits.MB:g} MB"
+    return f"{n / 1024:g} KB" if n % 1024 == 0 else f"{n:,} bytes"
 
 
 # --------------------------------------------------------------------------- reading
