@@ -225,11 +225,14 @@ def run_train(args: argparse.Namespace) -> int:
         return _launch(args, text, model_config, train_config)
     try:
         with parallel.process_group(ranks, where):
-            return _train(args, text, source, model_config, train_config, ranks.main, where)
+            code = _train(args, text, source, model_config, train_config, ranks.main, where)
     except InputError:
         if ranks.main:
             raise
         return 2  # rank 0 says what is wrong; the others only stop
+    if ranks.world > 1:
+        parallel.leave(code)
+    return code
 
 
 def _train_configs(args: argparse.Namespace) -> tuple[Any, Any]:

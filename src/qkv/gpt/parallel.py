@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -79,6 +80,16 @@ def process_group(ranks: Ranks, device: torch.device | None = None) -> Iterator[
         yield
     finally:
         dist.destroy_process_group()
+
+
+def leave(code: int) -> NoReturn:
+    """End a rank's process once its group is gone and its files are written, without the
+    interpreter's teardown: there, under load, gloo's threads were sometimes destroyed while
+    still joinable ("terminate called without an active exception", SIGABRT), and the
+    launcher reported a run that had finished and saved as failed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def wrap(model: nn.Module, ranks: Ranks) -> nn.Module:
