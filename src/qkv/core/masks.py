@@ -194,21 +194,18 @@ def length_mask(lengths: object, n_queries: int, n_keys: int) -> tuple[list[int]
     One length applies to every query; a list gives one per query. Returns the lengths (one
     per query) and the boolean (L, S) mask, True = may attend.
     """
-    raw = [lengths] if isinstance(lengths, (int, np.integer)) else lengths
-    if not isinstance(raw, (list, tuple)) or not raw:
+    n = np.atleast_1d(_integers(lengths, "lengths"))
+    if n.ndim != 1 or n.size == 0:
         raise InputError("lengths: give one number or one per query")
-    if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) for n in raw):
-        raise InputError("lengths are whole numbers of keys")
-    if len(raw) == 1:
-        raw = list(raw) * n_queries
-    if len(raw) != n_queries:
-        raise InputError(f"{len(raw)} lengths given for {n_queries} queries; give 1 or {n_queries}")
-    out = [int(n) for n in raw]
-    for i, n in enumerate(out, start=1):
-        if not 0 <= n <= n_keys:
-            raise InputError(f"length {i} is {n}; a length is between 0 and {n_keys} (the keys)")
-    mask: np.ndarray = within_length(np.arange(n_keys)[None, :], np.array(out)[:, None])
-    return out, mask
+    if n.size == 1:
+        n = np.repeat(n, n_queries)
+    if n.size != n_queries:
+        raise InputError(f"{n.size} lengths given for {n_queries} queries; give 1 or {n_queries}")
+    for i, v in enumerate(n, start=1):
+        if not 0 <= v <= n_keys:
+            raise InputError(f"length {i} is {v}; a length is between 0 and {n_keys} (the keys)")
+    mask: np.ndarray = within_length(np.arange(n_keys)[None, :], n[:, None])
+    return [int(v) for v in n], mask
 
 
 def lengths_mask(lengths: Any, n_keys: int, ndim: int) -> np.ndarray:
@@ -253,7 +250,10 @@ def structure_mask(
     if lengths is not None:
         parts.append(lengths_mask(lengths, n_k, len(shape)))
     if document_ids is not None:
-        parts.append(documents_mask(document_ids, n_q, offset, len(shape)))
+        docs = documents_mask(document_ids, n_q, offset, len(shape))
+        if docs.shape[-1] != n_k:
+            raise InputError(f"{docs.shape[-1]} document ids given for {n_k} keys")
+        parts.append(docs)
     if not parts:
         return None
     allowed: np.ndarray = parts[0]

@@ -92,8 +92,7 @@ def trace(
     chain = _inputs(
         x, q, k, v, {"wq": wq, "wk": wk, "wv": wv}, tokens, key_tokens, columns, additive
     )
-    valid_lengths, valid = _lengths(lengths, chain)
-    valid = _structure(chain, align, window, document_ids, valid)
+    valid_lengths, valid = _allowed(chain, align, lengths, window, document_ids)
     scale = "none" if additive and is_sqrt(scale) else scale  # no dot product grows with d_k
     ranking: list[tuple[str, float, float]] = []
     if n_heads == 1:
@@ -177,31 +176,22 @@ def _check_score(score: str, weights: dict[str, Any]) -> bool:
     return score == "additive"
 
 
-def _lengths(lengths: Any, chain: Chain) -> tuple[list[int] | None, np.ndarray | None]:
-    """The valid lengths, one per query, and their mask (None, None without lengths)."""
-    if lengths is None:
-        return None, None
-    return length_mask(lengths, chain.n_q, chain.k.shape[0])
-
-
-def _structure(
+def _allowed(
     chain: Chain,
     align: Align | None,
+    lengths: Any,
     window: int | Sequence[int] | None,
     document_ids: Sequence[int] | None,
-    valid: np.ndarray | None,
-) -> np.ndarray | None:
-    """The lengths' mask ANDed with a window and document ids (None: no structure)."""
-    if window is None and document_ids is None:
-        return valid
+) -> tuple[list[int] | None, np.ndarray | None]:
+    """The valid lengths (one per query, None without) and the mask of lengths, window and
+    document ids ANDed (None when none is given): the rules of qkv.core.masks."""
     n_q, n_k = chain.n_q, chain.k.shape[0]
-    if document_ids is not None and len(document_ids) != n_k:
-        raise InputError(f"{len(document_ids)} document ids given for {n_k} keys")
-    shape = (n_q, n_k)
-    allowed = structure_mask(shape, align, window, None, document_ids)
-    if allowed is None:
-        return valid
-    return allowed if valid is None else allowed & valid
+    valid_lengths, valid = (None, None) if lengths is None else length_mask(lengths, n_q, n_k)
+    if window is None and document_ids is None:
+        return valid_lengths, valid  # causal alone is add_masked's (combine_masks)
+    # align places the queries; a causal band here is the one add_masked applies again
+    structured = structure_mask((n_q, n_k), align, window, None, document_ids)
+    return valid_lengths, structured if valid is None else structured & valid
 
 
 def _check_heads(heads: Any, additive: bool) -> int:
