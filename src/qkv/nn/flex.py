@@ -12,8 +12,8 @@ and the numbers of the rules (offsets, window sizes, lengths, documents) are ten
 mask_mod closes over, which flex turns into graph inputs: new sequence lengths and new masks
 reuse the kernel instead of recompiling it until torch's recompile limit sends every call to the
 slow eager path (what a plain ``torch.compile(flex_attention, dynamic=False)`` did after 8
-shapes on an H100). Each key gets its own recompile budget where torch has
-``isolate_recompiles``.
+shapes on an H100). Each key compiles its own copy of the call (_own_code), so each has its
+own recompile budget on every torch.
 
 Where no compiler is at hand (no Triton for CUDA, no C++ compiler for the CPU) or compiling
 fails, ``unavailable()`` says why: backend="flex" raises with that reason, backend="auto" takes
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import inspect
 import os
 import shutil
 import types
@@ -262,7 +261,7 @@ def _run(
     if fn is None:
         dynamic = _dynamic(q.device)
         target = _own_code(len(_compiled))
-        fn = _compiled[key] = torch.compile(target, dynamic=dynamic, **_isolated())
+        fn = _compiled[key] = torch.compile(target, dynamic=dynamic)
     try:
         return _unpack(fn(q, k, v, **kwargs), lse)
     except torch.OutOfMemoryError:
@@ -292,7 +291,7 @@ def _own_code(n: int) -> Callable[..., Any]:
     """_flex_call with a code object of its own. torch.compile keeps its compiled graphs and
     its recompile budget per code object: keys compiling flex_attention itself share one
     budget of 8, and past it every call ran eagerly, forming all L x S scores (seen on an
-    H200 with torch 2.11: 830x SDPA's memory). (Torch 2.13's isolate_recompiles does the same.)"""
+    H200 with torch 2.11: 830x SDPA's memory)."""
     code = _flex_call.__code__.replace(co_name=f"_flex_call_{n}")
     return types.FunctionType(code, _flex_call.__globals__, code.co_name)
 
@@ -315,15 +314,6 @@ def _unpack(result: Any, lse: bool) -> tuple[Tensor, Tensor | None]:
         return result, None
     out, aux = result
     return out, getattr(aux, "lse", aux)
-
-
-def _isolated() -> dict[str, Any]:
-    """Each key its own recompile budget, where this torch can (2.13 can; older ones share
-    one budget per function, which the keys and dynamic shapes keep small)."""
-    params = inspect.signature(torch.compile).parameters
-    if "isolate_recompiles" in params and "recompile_limit" in params:
-        return {"isolate_recompiles": True, "recompile_limit": 8}
-    return {}
 
 
 def compiled_keys() -> int:
