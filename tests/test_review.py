@@ -256,7 +256,7 @@ def test_notebook_cells_and_outputs_point_at_the_file(tmp_path):
                     {
                         "output_type": "stream",
                         "name": "stdout",
-                        "text": ["[[0.8, 0.2],\n", " [0.2, 0.8]]\n"],
+                        "text": ["[[0.7311, 0.2689],\n", " [0.2689, 0.7131]]\n"],
                     }
                 ],
                 "source": [
@@ -269,9 +269,11 @@ def test_notebook_cells_and_outputs_point_at_the_file(tmp_path):
     }
     raw = json.dumps(nb, indent=1)
     report = check(raw, "attention.ipynb")
-    [finding, *_] = report.findings  # softmax([1, 0]) = [0.731, 0.269]: 0.8 is wrong
+    # softmax([0, 1]) = [0.2689, 0.7311]: 0.7131 is a typo in the printout
+    [finding] = report.findings
     line = report.source_line(finding.line)
-    assert "[[0.8, 0.2]" in raw.splitlines()[line - 1]
+    assert finding.verdicts[0].claim.text == "0.7131"
+    assert "[0.2689, 0.7131]]" in raw.splitlines()[line - 1]
     assert "output of cell 2" in report.doc.where(finding.line)
 
 

@@ -1,18 +1,25 @@
-r"""Arithmetic as articles write it, evaluated on intervals.
+r"""Arithmetic as articles write it, parsed into a tree and evaluated on intervals.
 
     1·1 + 2·2 + 1·1        e^0 / (e^0 + e^-2 + e^0)        0.5 * [2, 8, 0]
     \frac{e^{2}}{e^{2} + e^{4}}     softmax([2, 4, 4])     √64     np.exp(2)
+    (2.028, 1, 2.028)/5.056        [1, 0, 0] . [1, 1, 0]        0.401 dot (2, 0)
 
 A literal with decimals stands for everything that rounds to it (0.47: 0.465 … 0.475), so a
 result computed either from the written numbers or from the exact values behind them fits.
-Values are intervals of scalars or of vectors; '·' between two vectors is their dot product.
-Anything else (a letter that is not a function) makes the expression unreadable: None.
+Values are intervals of scalars or of vectors; '·' (or a spaced '.', or Typst's 'dot')
+between two vectors is their dot product. Anything else (a letter that is not a function)
+makes the expression unreadable: None.
+
+The tree keeps every written number (:class:`Num`), so that a number found wrong elsewhere can
+be put right in it and the expression evaluated again (:func:`value_of` with ``swap``), and so
+that an expression's top-level terms can be compared with the next line of a calculation.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,17 +29,22 @@ from qkv.review.intervals import softmax as box_softmax
 from qkv.review.numbers import Claim, parse_claim
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?)|(?P<fn>np\.exp|math\.exp|exp|"
-    r"np\.sqrt|math\.sqrt|sqrt|softmax|ln|log)\b|(?P<e>e)(?=\s*\^)|(?P<op>[-+−*×·/÷^(),\[\]√]))"
+    r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?)|(?P<fn>np\.exp|math\.exp|torch\.exp|"
+    r"exp|np\.sqrt|math\.sqrt|torch\.sqrt|sqrt|softmax|ln|log)\b|(?P<e>e)(?=\s*\^)|"
+    r"(?P<op>\*\*|[-+−*×·/÷^(),\[\]√]))"
 )
 _LATEX = [
-    (re.compile(r"\\left|\\right|\\[,;:!]|\\quad|\\qquad"), " "),
-    (re.compile(r"\\cdot|\\bullet"), "·"),
+    (re.compile(r"\\left|\\right|\\[,;:!]|\\quad|\\qquad|\\[bB]ig[lr]?"), " "),
+    (re.compile(r"\\cdot|\\bullet|\\odot"), "·"),
     (re.compile(r"\\times"), "×"),
     (re.compile(r"\\div"), "/"),
     (re.compile(r"\\exp"), "exp"),
-    (re.compile(r"\\mathrm\{e\}|\\text\{e\}"), "e"),
+    (re.compile(r"\\mathrm\{e\}|\\text\{e\}|\\operatorname\{e\}"), "e"),
+    (re.compile(r"\\operatorname\{softmax\}|\\text\{softmax\}|\\mathrm\{softmax\}"), "softmax"),
     (re.compile(r"\\approx"), "≈"),
+    (re.compile(r"(?<=\S)\s+(?:dot)\s+(?=\S)"), " · "),  # Typst: a dot b
+    (re.compile(r"(?<=[\])])\s+\.\s+(?=[\[(])"), " · "),  # [1, 0] . [0, 1]
+    (re.compile(r"\*\*|\\\^"), "^"),
 ]
 MAX_TERMS = 200
 
@@ -45,6 +57,53 @@ class Value:
     @property
     def is_vector(self) -> bool:
         return self.lo.ndim == 1
+
+    @property
+    def width(self) -> int:
+        return int(self.lo.shape[0]) if self.is_vector else 1
+
+    def at(self, c: int) -> tuple[float, float]:
+        """The interval of entry ``c`` (of a number: the number)."""
+        if self.is_vector:
+            return float(self.lo[c]), float(self.hi[c])
+        return float(self.lo), float(self.hi)
+
+
+# --- the tree -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Num:
+    """A written number; compared by identity (the same digits twice are two numbers)."""
+
+    claim: Claim
+
+
+@dataclass(frozen=True, eq=False)
+class Vec:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Bin:
+    op: str  # + - * / · ^
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, eq=False)
+class Neg:
+    arg: Node
+
+
+@dataclass(frozen=True, eq=False)
+class Call:
+    name: str  # exp, sqrt, softmax, ln
+    arg: Node
+
+
+Node = Num | Vec | Bin | Neg | Call
+Swap = Mapping[int, tuple[float, float]]  # id of a Num -> the interval to use instead
 
 
 class _Unreadable(Exception):
@@ -65,56 +124,134 @@ def from_latex(text: str) -> str:
     return text.replace("{", "(").replace("}", ")")
 
 
+_THOUSANDS = re.compile(r"^[-+−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+
+
 def literal_claims(text: str) -> list[Claim] | None:
-    """The numbers of a literal ("0.47", "[2.0, 7.0, 1.5]"), or None for anything else."""
-    s = text.strip().rstrip(".,;:。，；")
-    if s.startswith("[") and s.endswith("]"):
+    """The numbers of a literal ("0.47", "[2.0, 7.0, 1.5]", "(0.4, 0.6)", "38,809"), or
+    None for anything else."""
+    s = text.strip().rstrip(".,;:。，；").strip()
+    if (s[:1], s[-1:]) in (("[", "]"), ("(", ")")):
         parts = [p for p in re.split(r"[,\s]+", s[1:-1].strip()) if p]
+    elif _THOUSANDS.match(s):
+        parts = [s.replace(",", "")]
     else:
         parts = [s]
     claims = [parse_claim(p) for p in parts]
     if not parts or any(c is None or c.masked for c in claims):
         return None
+    if len(parts) == 1 and s.startswith("("):
+        return None  # "(3)": a remark, not a vector
     return [c for c in claims if c is not None]
 
 
-def evaluate(text: str) -> Value | None:
-    """The interval value of an expression, or None when it is not plain arithmetic."""
+def parse(text: str) -> Node | None:
+    """The tree of an expression, or None when it is not plain arithmetic."""
     tokens = _tokens(from_latex(text))
-    if tokens is None or len(tokens) > MAX_TERMS:
+    if tokens is None or not tokens or len(tokens) > MAX_TERMS:
         return None
     parser = _Parser(tokens)
     try:
+        node = parser.expr()
+    except _Unreadable:
+        return None
+    return node if parser.pos == len(tokens) else None
+
+
+def value_of(node: Node, swap: Swap | None = None) -> Value | None:
+    """The interval value of a tree; ``swap`` puts other intervals in place of numbers."""
+    try:
         with np.errstate(all="ignore"):
-            value = parser.expr()
+            value = _value(node, swap or {})
     except (_Unreadable, OverflowError, ValueError, ZeroDivisionError):
         return None
-    if parser.pos != len(tokens) or not np.all(np.isfinite(value.lo) & np.isfinite(value.hi)):
+    if not np.all(np.isfinite(value.lo) & np.isfinite(value.hi)):
         return None
     return value
 
 
-def _tokens(text: str) -> list[tuple[str, str]] | None:
-    out = []
-    pos = 0
-    text = text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            return None
-        kind = m.lastgroup or ""
-        out.append((kind, m.group(kind)))
-        pos = m.end()
-    return out
+def evaluate(text: str) -> Value | None:
+    """The interval value of an expression, or None when it is not plain arithmetic."""
+    node = parse(text)
+    return None if node is None else value_of(node)
 
 
-def _number(text: str) -> Value:
-    c = parse_claim(text)
-    if c is None:
-        raise _Unreadable(text)
+def numbers(node: Node) -> list[Num]:
+    """Every written number of the tree, in the order written."""
+    if isinstance(node, Num):
+        return [node]
+    if isinstance(node, Vec):
+        return [n for item in node.items for n in numbers(item)]
+    if isinstance(node, Bin):
+        return numbers(node.left) + numbers(node.right)
+    return numbers(node.arg)
+
+
+def terms(node: Node) -> list[Node]:
+    """The top-level summands: 0.5·[2, 8] + 0.5·[2, 6] -> [0.5·[2, 8], 0.5·[2, 6]]."""
+    if isinstance(node, Bin) and node.op == "+":
+        return terms(node.left) + terms(node.right)
+    return [node]
+
+
+def is_literal(node: Node) -> bool:
+    """A number or a vector of numbers (a result as written, not a computation)."""
+    if isinstance(node, Num):
+        return True
+    if isinstance(node, Neg):
+        return isinstance(node.arg, Num)
+    return isinstance(node, Vec) and all(
+        is_literal(i) and not isinstance(i, Vec) for i in node.items
+    )
+
+
+def computes(node: Node) -> bool:
+    """Does the tree do any arithmetic (not just write a number or a vector)?"""
+    return not is_literal(node)
+
+
+# --- evaluation ---------------------------------------------------------------------------
+
+
+def _number(n: Num, swap: Swap) -> Value:
+    if id(n) in swap:
+        lo, hi = swap[id(n)]
+        return Value(np.array(lo), np.array(hi))
+    c = n.claim
     exact = c.decimals == 0 and c.exponent is None
     h = 0.0 if exact else c.half_unit
     return Value(np.array(c.value - h), np.array(c.value + h))
+
+
+def _value(node: Node, swap: Swap) -> Value:
+    if isinstance(node, Num):
+        return _number(node, swap)
+    if isinstance(node, Neg):
+        inner = _value(node.arg, swap)
+        return Value(-inner.hi, -inner.lo)
+    if isinstance(node, Vec):
+        items = [_value(i, swap) for i in node.items]
+        if any(i.is_vector for i in items):
+            raise _Unreadable("nested vectors")
+        return Value(np.array([float(i.lo) for i in items]), np.array([float(i.hi) for i in items]))
+    if isinstance(node, Call):
+        return _function(node.name, _value(node.arg, swap))
+    return _binary(node, swap)
+
+
+def _binary(node: Bin, swap: Swap) -> Value:
+    left, right = _value(node.left, swap), _value(node.right, swap)
+    if node.op == "+":
+        return _add(left, right, 1)
+    if node.op == "-":
+        return _add(left, right, -1)
+    if node.op == "^":
+        return _power(left, right)
+    if node.op == "·" and left.is_vector and right.is_vector:
+        return _dot(left, right)
+    if left.is_vector and right.is_vector:
+        raise _Unreadable("a product of two vectors that is no dot product")
+    return _corners(left, right, "/" if node.op == "/" else "*")
 
 
 def _corners(a: Value, b: Value, op: str) -> Value:
@@ -180,9 +317,28 @@ def _function(name: str, arg: Value) -> Value:
     raise _Unreadable(name)
 
 
+# --- parsing ------------------------------------------------------------------------------
+
+
+def _tokens(text: str) -> list[tuple[str, str]] | None:
+    out = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            return None
+        kind = m.lastgroup or ""
+        token = m.group(kind)
+        out.append((kind, "^" if token == "**" else token))
+        pos = m.end()
+    return out
+
+
 class _Parser:
     """expr := term (± term)*; term := unary ((*|×|·|/) unary)*; unary := -unary | power;
-    power := primary (^ unary)?; primary := number | (expr) | [list] | fn(expr) | e^… | √…"""
+    power := primary (^ unary)?; primary := number | (expr) | (expr, …) | [list] | fn(expr)
+    | e^… | √…"""
 
     def __init__(self, tokens: list[tuple[str, str]]):
         self.tokens, self.pos = tokens, 0
@@ -195,75 +351,81 @@ class _Parser:
             raise _Unreadable(f"expected {value}")
         self.pos += 1
 
-    def expr(self) -> Value:
-        value = self.term()
+    def expr(self) -> Node:
+        node = self.term()
         while self._peek()[1] in ("+", "-", "−"):
-            op = self.tokens[self.pos][1]
+            op = "+" if self.tokens[self.pos][1] == "+" else "-"
             self.pos += 1
-            value = _add(value, self.term(), 1 if op == "+" else -1)
-        return value
+            node = Bin(op, node, self.term())
+        return node
 
-    def term(self) -> Value:
-        value = self.unary()
+    def term(self) -> Node:
+        node = self.unary()
         while self._peek()[1] in ("*", "×", "·", "/", "÷"):
             op = self.tokens[self.pos][1]
             self.pos += 1
-            right = self.unary()
-            if op == "·" and value.is_vector and right.is_vector:
-                value = _dot(value, right)
-            else:
-                value = _corners(value, right, "/" if op in "/÷" else "*")
-        return value
+            node = Bin({"×": "*", "÷": "/"}.get(op, op), node, self.unary())
+        return node
 
-    def unary(self) -> Value:
+    def unary(self) -> Node:
         if self._peek()[1] in ("-", "−"):
             self.pos += 1
-            inner = self.unary()
-            return Value(-inner.hi, -inner.lo)
+            nxt = self._peek()
+            after = self.tokens[self.pos + 1][1] if self.pos + 1 < len(self.tokens) else ""
+            if nxt[0] == "num" and after != "^":  # -0.048 is one written number (-2^2 is not)
+                self.pos += 1
+                claim = parse_claim("-" + nxt[1])
+                if claim is None:
+                    raise _Unreadable(nxt[1])
+                return Num(claim)
+            return Neg(self.unary())
         if self._peek()[1] == "+":
             self.pos += 1
         return self.power()
 
-    def power(self) -> Value:
+    def power(self) -> Node:
         base = self.primary()
         if self._peek()[1] == "^":
             self.pos += 1
-            base = _power(base, self.unary())
+            return Bin("^", base, self.unary())
         return base
 
-    def primary(self) -> Value:
+    def primary(self) -> Node:
         kind, text = self._peek()
         self.pos += 1
         if kind == "num":
-            return _number(text)
+            claim = parse_claim(text)
+            if claim is None:
+                raise _Unreadable(text)
+            return Num(claim)
         if kind == "e":
             self._take("^")
-            return _function("exp", self.unary())
+            return Call("exp", self.unary())
         if kind == "fn" or text == "√":
             arg = self.primary() if text == "√" else self._parenthesised()
-            return _function("sqrt" if text == "√" else text, arg)
+            return Call("sqrt" if text == "√" else text.split(".")[-1], arg)
         if text == "(":
-            self.pos -= 1
-            return self._parenthesised()
+            return self._group(")")
         if text == "[":
-            return self._vector()
+            return self._group("]", vector=True)
         raise _Unreadable(text or "end")
 
-    def _parenthesised(self) -> Value:
+    def _parenthesised(self) -> Node:
         self._take("(")
-        value = self.expr()
-        self._take(")")
-        return value
+        return self._group(")")
 
-    def _vector(self) -> Value:
+    def _group(self, close: str, vector: bool = False) -> Node:
+        """(expr), or (a, b, …) and [a, b, …]: vectors."""
         items = [self.expr()]
         while self._peek()[1] == ",":
             self.pos += 1
             items.append(self.expr())
-        self._take("]")
-        if any(i.is_vector for i in items):
+        self._take(close)
+        if not vector and len(items) == 1:
+            return items[0]
+        if any(isinstance(i, Vec) for i in items):
             raise _Unreadable("nested vectors")
-        return Value(np.array([float(i.lo) for i in items]), np.array([float(i.hi) for i in items]))
+        return Vec(tuple(items))
 
 
 def is_exact(value: Value) -> bool:
@@ -274,4 +436,20 @@ def midpoint(value: Value) -> np.ndarray:
     return (value.lo + value.hi) / 2
 
 
-__all__ = ["Value", "evaluate", "from_latex", "is_exact", "literal_claims", "math", "midpoint"]
+__all__ = [
+    "Node",
+    "Num",
+    "Value",
+    "computes",
+    "evaluate",
+    "from_latex",
+    "is_exact",
+    "is_literal",
+    "literal_claims",
+    "math",
+    "midpoint",
+    "numbers",
+    "parse",
+    "terms",
+    "value_of",
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from qkv.review import budget, equations
+from qkv.review import budget, equations, evidence
 from qkv.review.document import PROSE, Document, from_text
 from qkv.review.examples import Example, Placement, group
 from qkv.review.fragments import Fragment, Skipped
@@ -68,6 +68,15 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     hints = text_hints(doc)
     judgements = [j for e in examples if (j := judge(e, hints)) is not None]
     _place_unnamed(unnamed, examples, judgements, hints, skipped)
+    judgements, unconvincing = evidence.weigh(doc, judgements, equations.wrong_alone(written))
+    skipped += [
+        Skipped(u.line, t("en", "check.elsewhere"))
+        if u.elsewhere
+        else Skipped(
+            u.line, t("en", "check.unconvincing", explained=u.explained, numbers=u.numbers)
+        )
+        for u in unconvincing
+    ]
     earlier = [v for j in judgements for v in j.verdicts]
     if written:
         judgements.append(equations.judge(written, earlier))

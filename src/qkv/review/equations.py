@@ -1,11 +1,20 @@
-"""Arithmetic written out in the text: "1·1 + 2·2 = 5", "0.0 * [1, 2, 3] = [0.0, 0.0, 0.0]",
-"\frac{e^{14}}{e^{14} + e^{12}} = 0.88". Each "=" whose left side is arithmetic (numbers,
-operators, e^, exp, √, softmax) and whose right side is a number or a vector is checked: the
-right side must follow from the left.
+"""Arithmetic written out in the text, checked link by link.
 
-A left side may use a number the checker found wrong earlier (the 0.0 of a softmax rounded
-to [0.0, 0.5, 0.5]): then the result is computed again with the true value in its place, and
-a result that follows from the written number but not from the true one is a consequence.
+    q1 · k1 = [1, 0, 0] · [1, 1, 0] = 1*1 + 0*1 + 0*0 = 1
+    output = 0.37 × [1,0] + 0.37 × [0,1] + 0.26 × [1,1]
+           = [0.37, 0] + [0, 0.37] + [0.26, 0.26]
+           = [0.63, 0.63]
+    softmax([30/8, 0.1/8]) → [0.98, 0.02]
+
+A calculation is a chain of links joined by "=" or "≈" (a line that starts with "=" carries
+on the line above; "→" after softmax(…) or exp(…) gives its result). Each link that writes
+numbers as its result (a number, a vector) is an equation: the link before it must give it.
+A link that writes out the terms of the link before it ("= [0.37, 0] + [0, 0.37] + …") is one
+equation per term. Numbers in a link that computes are operands, never results.
+
+A left side may use a number found wrong elsewhere (the 0.0 of a softmax rounded to
+[0.0, 0.5, 0.5]): then the result is computed again with the true value in its place, and a
+result that follows from the written number but not from the true one is a consequence.
 """
 
 from __future__ import annotations
@@ -22,99 +31,300 @@ from qkv.review.model import Convention
 from qkv.review.numbers import Claim
 
 MAX_LINE = 4000  # longer lines are data, not arithmetic written out
-MAX_LEFT = 300  # characters of a left side: a hand calculation is shorter
-_SIGN = re.compile(r"(?<![<>!=:])(?:=|≈|≒|\\approx)(?!=|>)")
-# what may stand in written-out arithmetic, read from the end of the left side
-_ARITH_TAIL = re.compile(
-    r"(?:[\d.\s+\-−*×·/÷^(){}\[\],√]|\\(?:[dt]?frac|sqrt|cdot|times|div|left|right|exp|mathrm|"
-    r"text|,|;|!|quad)|(?<![A-Za-z])(?:e|exp|sqrt|softmax|ln|log|np\.exp|math\.exp|np\.sqrt)"
-    r"(?![A-Za-z]))+$"
+MAX_LEFT = 300  # characters of one link: a hand calculation is shorter
+MAX_JOINED = 6  # lines one calculation may run over
+# "=", "≈", "\approx", Typst's "approx"; not "==", "<=", ">=", "!=", ":=", "+=", "=>"
+_SIGN = re.compile(r"(?<![<>!=:+\-*/%&|^])(?:=|≈|≒|\\approx\b|(?<![\w\\])approx\b)(?![=>])")
+_ARROW = re.compile(r"→|⟶|->|=>")
+# markup around arithmetic, blanked out so that offsets stay those of the text
+_MARKUP = re.compile(r"\*\*|__|`|\$|\\[()\[\]]|&")
+_BULLET = re.compile(r"^\s*(?:[-*+•·]|\d{1,2}[.)、])\s+")
+_LITERAL_HEAD = re.compile(
+    r"\s*(\[[^\[\]=]*\]|\((?:\s*[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?\s*,)+"
+    r"\s*[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?\s*\)|"
+    r"[-+−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?)"
 )
-_BULLET = re.compile(r"^\s*[-*+•·]\s+")
-_LITERAL_HEAD = re.compile(r"^\s*(\[[^\[\]=]*\]|[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?)")
-_NUMBER_TOKEN = re.compile(r"(?<![\w.])[-−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?")
+_UNIT = re.compile(r"[A-Za-z%‰°]")  # 16M, 67%, 3ms: a size, a share or a time, no result
+_CONTINUES = re.compile(r"^\s*(?:=|≈|\\approx\b|→|⟶)")
+_EMPTY = re.compile(r"^\s*(?:\$\$|\\\[|\\\]|```\w*|~~~)?\s*$")
+_CALL_LEFT = re.compile(r"(?:softmax|exp|sqrt)\s*\(", re.I)
+# what may stand in written-out arithmetic, read from the end of the text before a sign
+_ARITH_TAIL = re.compile(
+    r"(?:[\d.\s+\-−*×·/÷^(){}\[\],√]|\\(?:[dt]?frac|sqrt|cdot|times|div|left|right|exp|"
+    r"mathrm|text|operatorname|,|;|!|quad)|(?<![A-Za-z])(?:e|exp|sqrt|softmax|ln|log|dot|np\.exp|"
+    r"math\.exp|torch\.exp|np\.sqrt|math\.sqrt)(?![A-Za-z]))+$"
+)
 
 
 @dataclass
 class Equation:
-    fragment: Fragment  # the right side's numbers, on one row
-    left: str  # the left side, as written
-    span: tuple[int, int]  # offsets of the whole equation in the document's joined text
+    fragment: Fragment  # the result's numbers, on one row
+    left: str  # the link it must follow from, as written
+    span: tuple[int, int]  # offsets of the whole calculation in the document's joined text
+    node: arith.Node | None = None  # the left link, parsed
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A stretch of a calculation's text: where it starts in the logical line, its document
+    line and its offset in the document's joined text."""
+
+    at: int
+    line: int
+    offset: int
+
+
+@dataclass
+class _Logical:
+    """One or more document lines read as one calculation."""
+
+    text: str
+    pieces: list[_Piece]
+
+    def line(self, pos: int) -> int:
+        return next(p for p in reversed(self.pieces) if p.at <= pos).line
+
+    def offset(self, pos: int) -> int:
+        p = next(p for p in reversed(self.pieces) if p.at <= pos)
+        return p.offset + pos - p.at
 
 
 def find(doc: Document) -> list[Equation]:
     out: list[Equation] = []
-    starts = doc.starts()
-    for i, line in enumerate(doc.lines):
+    for logical in _logical_lines(doc):
         budget.tick()
-        text = line.text
-        if len(text) > MAX_LINE or not _SIGN.search(text) or not re.search(r"\d", text):
-            continue
-        text = _BULLET.sub(lambda m: " " * len(m.group(0)), text)  # "- 96 / 8 = 12": a list
-        signs = list(_SIGN.finditer(text))
-        done = 0  # where the last equation on the line ended: "q1·k1 = … = 3, q1·k2 = … = 1"
-        for k, sign in enumerate(signs):
-            if sign.start() < done:
-                continue
-            before = text[max(done, signs[k - 1].end() if k else 0) : sign.start()]
-            after_end = signs[k + 1].start() if k + 1 < len(signs) else len(text)
-            eq = _equation(before, text[sign.end() : after_end], line.region)
-            if eq is None:
-                continue
-            left, claims, right_len = eq
-            start = starts[i] + sign.start() - len(left)
-            end = starts[i] + sign.end() + right_len
-            # the words before the arithmetic name it: "q1 · k2 = 1·4 + 0·4 = 4"
-            name = text[done : sign.start() - len(left)]
-            frag = Fragment("equation", [claims], [i], label=name.strip(), region=line.region)
-            frag.left = left.strip()
-            frag.vector = True
-            out.append(Equation(frag, left.strip(), (start, end)))
-            # the last "=" of a chain is the result (earlier ones were steps to it); what
-            # follows it on the line may be another equation
-            done = sign.end() + right_len
+        out.extend(_chains(doc, logical))
     return out
 
 
-def _equation(before: str, after: str, region: str) -> tuple[str, list[Claim], int] | None:
-    tail = _ARITH_TAIL.search(before)
-    head = _LITERAL_HEAD.match(after)
-    if tail is None or head is None:
-        return None
-    if re.match(r"\s*(?:[+\-−*×·/÷^(]|\\(?:cdot|times|frac))", after[head.end() :]):
-        return None  # "= 1 / (1 + e^-2) = …": a step of the working, not its result
-    claims = arith.literal_claims(head.group(1))
-    if claims is None:
-        return None
-    left = tail.group(0)[-MAX_LEFT:]
-    # the longest readable end of the left side that does some arithmetic
-    for start in range(len(left)):
-        candidate = left[start:]
-        if not candidate.strip() or (
-            start and (left[start - 1].isalnum() or left[start - 1] == ".")
-        ):
+def _logical_lines(doc: Document) -> list[_Logical]:
+    """Lines with a sign, each joined with the lines below that carry its calculation on
+    ("= [0.63, 0.63]"), across blank lines and display-math fences."""
+    starts = doc.starts()
+    out: list[_Logical] = []
+    i = 0
+    n = len(doc.lines)
+    while i < n:
+        text = doc.lines[i].text
+        if len(text) > MAX_LINE or not re.search(r"\d", text):
+            i += 1
             continue
-        value = arith.evaluate(candidate)
-        if value is None:
+        logical = _Logical(_blank_markup(text), [_Piece(0, i, starts[i])])
+        j = i + 1
+        while j < n and len(logical.pieces) < MAX_JOINED:
+            k = j
+            while k < n and k - j < 2 and _EMPTY.match(doc.lines[k].text):
+                k += 1
+            if k >= n or not _CONTINUES.match(_blank_markup(doc.lines[k].text)):
+                break
+            at = len(logical.text) + 1
+            logical.text += " " + _blank_markup(doc.lines[k].text)
+            logical.pieces.append(_Piece(at, k, starts[k]))
+            j = k + 1
+        if _SIGN.search(logical.text) or _ARROW.search(logical.text):
+            out.append(logical)
+        i = j
+    return out
+
+
+def _blank_markup(text: str) -> str:
+    """Bold, code and math delimiters as spaces, and a list bullet too: offsets stay."""
+    text = _BULLET.sub(lambda m: " " * len(m.group(0)), text)
+    return _MARKUP.sub(lambda m: " " * len(m.group(0)), text)
+
+
+def _signs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every relation sign outside brackets: "=", "≈", and "→" right after
+    softmax(…), exp(…) or sqrt(…)."""
+    depth = 0
+    out: list[tuple[int, int]] = []
+    k = 0
+    while k < len(text):
+        ch = text[k]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            m = _SIGN.match(text, k) or _ARROW.match(text, k)
+            if m and (m.re is _SIGN or _after_call(text[:k])):
+                out.append((k, m.end()))
+                k = m.end()
+                continue
+        k += 1
+    return out
+
+
+def _after_call(before: str) -> bool:
+    """Does the text end with a function applied to something: softmax([…]) →?"""
+    stripped = before.rstrip()
+    if not stripped.endswith(")"):
+        return False
+    depth, k = 0, len(stripped) - 1
+    while k >= 0:
+        depth += {")": 1, "(": -1}.get(stripped[k], 0)
+        if depth == 0:
+            break
+        k -= 1
+    return bool(_CALL_LEFT.search(stripped[max(0, k - 12) : k + 1]))
+
+
+def _chains(doc: Document, logical: _Logical) -> list[Equation]:
+    text = logical.text
+    signs = _signs(text)
+    out: list[Equation] = []
+    links: list[tuple[int, int, arith.Node]] = []  # (start, end, tree) of each link
+    label_from = 0
+    for k, (s_start, s_end) in enumerate(signs):
+        before_start = signs[k - 1][1] if k else 0
+        seg_end = signs[k + 1][0] if k + 1 < len(signs) else len(text)
+        if not links:
+            first = _tail_link(text, max(before_start, label_from), s_start)
+            if first is None:
+                continue  # "x1 · x1 = 1·1 + …": words, and the name they give the result
+            links.append(first)
+        segment = text[s_end:seg_end]
+        node = _parse(segment) if k + 1 < len(signs) and len(segment) <= MAX_LEFT else None
+        if node is not None:
+            links.append((s_end, seg_end, node))
             continue
-        if not _computes(candidate):
-            return None  # "x = 2": a definition, not arithmetic
-        width = value.lo.shape[0] if value.is_vector else 1
-        if width != len(claims) or (value.is_vector != head.group(1).strip().startswith("[")):
-            return None
-        return candidate, claims, head.end()
+        head = _LITERAL_HEAD.match(segment)
+        literal = _literal(segment, head)
+        if literal is not None and head is not None:
+            links.append((s_end, s_end + head.end(), literal))
+        out.extend(_equations(doc, logical, links, text[label_from : links[0][0]]))
+        links = []
+        label_from = s_end + (head.end() if literal is not None and head is not None else 0)
+    return out
+
+
+def _parse(segment: str) -> arith.Node | None:
+    stripped = segment.strip().rstrip(".,;:。，；")
+    return arith.parse(stripped) if stripped else None
+
+
+def _tail_link(text: str, start: int, end: int) -> tuple[int, int, arith.Node] | None:
+    """The longest end of text[start:end] that is arithmetic (the words before it name it)."""
+    tail = _ARITH_TAIL.search(text, max(start, end - MAX_LEFT), end)
+    if tail is None:
+        return None
+    start = tail.start()
+    before = text[start:end]
+    for k in range(len(before)):
+        at = start + k
+        if not before[k:].strip() or (at and (text[at - 1].isalnum() or text[at - 1] in "._")):
+            continue  # "x1": the 1 belongs to a name
+        if before[k] == " ":
+            continue
+        node = _parse(before[k:])
+        if node is not None:
+            return (start + k, end, node)
     return None
 
 
-def _computes(text: str) -> bool:
-    """Does the text do arithmetic (not just write a number or a vector)?"""
-    inner = re.sub(r"\[[^\[\]]*\]", "V", text)
-    return bool(
-        re.search(
-            r"[+\-−*×·/÷^√]|exp|sqrt|softmax|\\frac|\\sqrt|\bln\b|\blog\b",
-            inner[1:] if inner[:1] in "-−" else inner,
-        )
+def _literal(segment: str, head: re.Match[str] | None) -> arith.Node | None:
+    """The result written right after a sign: a number, [a, b] or (a, b), not followed by
+    more arithmetic ("= 1 / (1 + e^-2)" is a step, not a result) or a unit ("16M")."""
+    if head is None:
+        return None
+    rest = segment[head.end() :]
+    if re.match(r"\s*(?:[+\-−*×·/÷^(]|\\(?:cdot|times|frac))", rest) or _UNIT.match(rest):
+        return None
+    claims = arith.literal_claims(head.group(1))
+    if claims is None:
+        return None
+    nums = [arith.Num(c) for c in claims]
+    is_vector = head.group(1).strip()[:1] in "[("
+    return arith.Vec(tuple(nums)) if is_vector else nums[0]
+
+
+def _equations(
+    doc: Document,
+    logical: _Logical,
+    links: list[tuple[int, int, arith.Node]],
+    label: str,
+) -> list[Equation]:
+    """One equation per link written as its result, and one per term written out."""
+    if len(links) < 2:
+        return []
+    span = (logical.offset(links[0][0]), logical.offset(links[-1][1]))
+    out: list[Equation] = []
+    for i in range(1, len(links)):
+        previous, (start, _, node) = links[i - 1], links[i]
+        left_text = logical.text[previous[0] : previous[1]].strip()
+        if arith.is_literal(node):
+            if not arith.computes(previous[2]):
+                continue  # "x = 2 = 2.0": nothing computed
+            eq = _equation(doc, logical, previous[2], left_text, node, start, label, span)
+            if eq is not None:
+                out.append(eq)
+            continue
+        out.extend(_termwise(doc, logical, previous, links[i], span))
+    return out
+
+
+def _termwise(
+    doc: Document,
+    logical: _Logical,
+    previous: tuple[int, int, arith.Node],
+    link: tuple[int, int, arith.Node],
+    span: tuple[int, int],
+) -> list[Equation]:
+    """"0.5·[2, 8] + 0.5·[2, 6] = [1, 4] + [1, 3]": each term written out is an equation."""
+    before, after = arith.terms(previous[2]), arith.terms(link[2])
+    if len(before) != len(after) or len(after) < 2:
+        return []
+    out = []
+    for left, right in zip(before, after, strict=True):
+        if not arith.is_literal(right) or not arith.computes(left):
+            continue
+        eq = _equation(doc, logical, left, "", right, link[0], "", span)
+        if eq is not None:
+            out.append(eq)
+    return out
+
+
+def _equation(
+    doc: Document,
+    logical: _Logical,
+    left: arith.Node,
+    left_text: str,
+    right: arith.Node,
+    at: int,
+    label: str,
+    span: tuple[int, int],
+) -> Equation | None:
+    value = arith.value_of(left)
+    claims = [n.claim for n in arith.numbers(right)]
+    if value is None or value.width != len(claims):
+        return None
+    if value.is_vector != isinstance(right, arith.Vec):
+        return None
+    line = logical.line(at)
+    frag = Fragment(
+        "equation", [claims], [line], label=label.strip(), region=doc.lines[line].region
     )
+    frag.left = left_text
+    frag.vector = True
+    return Equation(frag, left_text, span, left)
+
+
+def wrong_alone(equations: list[Equation]) -> set[tuple[int, int]]:
+    """(fragment index, column) of every result the arithmetic on its left does not give."""
+    out: set[tuple[int, int]] = set()
+    for eq in equations:
+        value = _value(eq)
+        if value is None:
+            continue
+        for c, claim in enumerate(eq.fragment.cells[0]):
+            if not claim.fits(*value.at(c)):
+                out.add((eq.fragment.index, c))
+    return out
+
+
+def _value(eq: Equation, swap: arith.Swap | None = None) -> arith.Value | None:
+    node = eq.node if eq.node is not None else arith.parse(eq.left)
+    return None if node is None else arith.value_of(node, swap)
 
 
 def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
@@ -122,22 +332,22 @@ def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
     example = Example(-1)
     verdicts: list[Verdict] = []
     wrong = [v for v in earlier if v.status in WRONG]
-    for eq in sorted(equations, key=lambda e: e.span[0]):
+    for eq in sorted(equations, key=lambda e: (e.span[0], e.fragment.line)):
         placement = Placement(eq.fragment, "equation", [0])
         example.placements.append(placement)
-        value = arith.evaluate(eq.left)
+        value = _value(eq)
         if value is None:
             continue
         true, causes = _with_true_values(eq, value, wrong)
         for c, claim in enumerate(eq.fragment.cells[0]):
-            lo, hi = _at(value, c)
+            lo, hi = value.at(c)
             v = Verdict(
                 placement, 0, c, ("equation", (eq.fragment.index, c)), "right", float((lo + hi) / 2)
             )
             if not claim.fits(lo, hi):
                 v.status = ROOT
             elif causes:
-                tlo, thi = _at(true, c)
+                tlo, thi = true.at(c)
                 if not claim.fits(tlo, thi):
                     v.status, v.causes, v.true = CONSEQUENCE, causes, float((tlo + thi) / 2)
             verdicts.append(v)
@@ -146,36 +356,31 @@ def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
     return Judgement(example, Convention(), verdicts, {})
 
 
-def _at(value: arith.Value, c: int) -> tuple[float, float]:
-    if value.is_vector:
-        return float(value.lo[c]), float(value.hi[c])
-    return float(value.lo), float(value.hi)
-
-
 def _with_true_values(
     eq: Equation, value: arith.Value, wrong: list[Verdict]
 ) -> tuple[arith.Value, list[Verdict]]:
     """The left side with each number found wrong before (as written here) put right."""
     before = [v for v in wrong if v.line <= eq.fragment.line]
-    if not before:
+    node = eq.node if eq.node is not None else arith.parse(eq.left)
+    if not before or node is None:
         return value, []
     causes: list[Verdict] = []
-
     # a whole number is common ("1/√4"): it stands for a wrong score only in a softmax
     exponents = bool(re.search(r"e\^|exp|softmax", eq.left))
-
-    def swap(m: re.Match[str]) -> str:
-        text = m.group(0).replace("−", "-")
+    swap: dict[int, tuple[float, float]] = {}
+    for num in arith.numbers(node):
+        text = num.claim.text.replace("−", "-")
         if not exponents and re.fullmatch(r"-?\d+", text):
-            return m.group(0)
+            continue
         for v in reversed(before):
             if v.claim.text.replace("−", "-") == text and v not in causes:
                 causes.append(v)
-                return repr(v.true)
-        return m.group(0)
-
-    fixed = _NUMBER_TOKEN.sub(swap, eq.left)
+                swap[id(num)] = (v.true, v.true)
+                break
     if not causes:
         return value, []
-    true = arith.evaluate(fixed)
+    true = arith.value_of(node, swap)
     return (value, []) if true is None else (true, causes)
+
+
+__all__ = ["Claim", "Equation", "find", "judge", "wrong_alone"]

@@ -89,10 +89,14 @@ def mask(a: Box, allowed: np.ndarray | None) -> Box:
     return Box(np.where(allowed, a.lo, -np.inf), np.where(allowed, a.hi, -np.inf))
 
 
-def softmax(s: Box, axis: int = -1) -> Box:
-    """Row-wise (axis -1) or column-wise (axis 0) softmax of intervals; -inf stays weight 0."""
+def softmax(s: Box, axis: int | None = -1) -> Box:
+    """Row-wise (axis -1), column-wise (axis 0) or whole-matrix (None) softmax of intervals;
+    -inf stays weight 0."""
     if axis == 0:
         return softmax(s.T).T
+    if axis is None:
+        whole = softmax(Box(s.lo.reshape(1, -1), s.hi.reshape(1, -1)))
+        return Box(whole.lo.reshape(s.shape), whole.hi.reshape(s.shape))
     allowed = s.hi != -np.inf
     if np.array_equal(s.lo, s.hi):
         w = masked_softmax(s.lo, allowed)[0]

@@ -443,7 +443,10 @@ class _Ancestry:
 
 def _variants(conv: Convention, inputs: dict[str, Box]) -> list[tuple[str, Convention]]:
     """Known wrong computations, each as the convention that makes it."""
-    out = [("softmax_over_columns", replace(conv, axis=0))]
+    out = [
+        ("softmax_over_columns", replace(conv, axis=0)),
+        ("softmax_over_all", replace(conv, axis=None)),
+    ]
     if conv.causal is not None or "mask" in inputs:
         out.append(("mask_after_softmax", replace(conv, variant="mask_after")))
     if conv.causal is not None:

@@ -29,6 +29,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.skipped.title": "Not read or not checked",
         "check.skipped": "line {line}: {why}",
         "check.unplaced": "no words name this {shape} matrix and it matches no step",
+        "check.elsewhere": (
+            "not checked: its numbers are right as another step of the worked example"
+        ),
+        "check.unconvincing": (
+            "not checked: the reading that makes these numbers wrong explains only {explained} "
+            "of the {numbers} other numbers computed in the worked example"
+        ),
         "check.example": "example {index} (lines {first}–{last}): {setting}",
         "status.input": "input",
         "status.ok": "ok",
@@ -69,6 +76,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "diag.scale_applied_twice": "1/√d_k was applied twice (divided by d_k)",
         "diag.scale_unexpected": "scaled by 1/√d_k although the text says unscaled",
         "diag.softmax_over_columns": "the softmax was taken over columns instead of rows",
+        "diag.softmax_over_all": "the softmax was taken over the whole matrix instead of each row",
         "diag.dropout": "the weights are shown after dropout (rows no longer sum to 1)",
         "diag.mask_after_softmax": "the mask was applied after the softmax "
         "(rows no longer sum to 1)",
@@ -100,6 +108,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.skipped.title": "没有读取或没有检查的内容",
         "check.skipped": "第 {line} 行:{why}",
         "check.unplaced": "没有文字说明这个 {shape} 矩阵是什么,它的数也对不上任何一步",
+        "check.elsewhere": "未检查:这些数作为该算例的另一步是对的",
+        "check.unconvincing": (
+            "未检查:认为这些数有错的读法,只能解释该算例其余 {numbers} 个计算结果中的 {explained} 个"
+        ),
         "check.example": "算例 {index}(第 {first}–{last} 行):{setting}",
         "status.input": "输入",
         "status.ok": "正确",
@@ -140,6 +152,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "diag.scale_applied_twice": "1/√d_k 用了两次(等于除以 d_k)",
         "diag.scale_unexpected": "正文说不缩放,数却是按 1/√d_k 缩放算的",
         "diag.softmax_over_columns": "softmax 按列算了,应该按行",
+        "diag.softmax_over_all": "softmax 对整个矩阵算了,应该每行分别算",
         "diag.dropout": "权重是 dropout 之后的(每行之和不再是 1)",
         "diag.mask_after_softmax": "掩码加在了 softmax 之后(每行之和不再是 1)",
         "diag.mask_forgotten": "漏掉了因果掩码",

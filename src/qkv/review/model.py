@@ -48,7 +48,7 @@ class Convention:
     heads: int = 1  # q, k and v split by columns into this many heads …
     head: int = 0  # … of which the example's scores, weights and output are this one
     transposed: tuple[str, ...] = ()  # projections used as x·Wᵀ (torch's nn.Linear layout)
-    axis: int = -1  # softmax over rows (-1); over columns (0) is a mistake
+    axis: int | None = -1  # softmax over rows (-1); over columns (0) or all (None): mistakes
     variant: str = "normal"  # normal | mask_after (softmax, then the mask: a mistake)
 
     def to_dict(self) -> dict[str, object]:
@@ -59,7 +59,7 @@ class Convention:
             "padded_keys": list(self.padded),
             "head": None if self.heads == 1 else f"{self.head + 1} of {self.heads}",
             "projection": {w: "x·Wᵀ" for w in self.transposed} or "x·W",
-            "softmax": "rows" if self.axis == -1 else "columns",
+            "softmax": {-1: "rows", 0: "columns", None: "whole matrix"}[self.axis],
             "variant": self.variant,
         }
 

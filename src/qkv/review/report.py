@@ -119,16 +119,16 @@ def _findings(judgements: list[Judgement]) -> list[Finding]:
 
 
 def _unique(judgements: list[Judgement]) -> list[Verdict]:
-    """Every judged number once, the first judgement of it (examples before equations)."""
-    seen: set[tuple[int, int, int]] = set()
-    out = []
+    """Every judged number once: the first judgement of it (examples before equations),
+    except that arithmetic found wrong by itself is wrong whatever an example says of it."""
+    chosen: dict[tuple[int, int, int], Verdict] = {}
     for j in judgements:
         for v in j.verdicts:
             key = (v.placement.fragment.index, v.r, v.c)
-            if key not in seen:
-                seen.add(key)
-                out.append(v)
-    return out
+            wrong_alone = j.example.index < 0 and v.status == ROOT
+            if key not in chosen or (wrong_alone and chosen[key].status != ROOT):
+                chosen[key] = v
+    return list(chosen.values())
 
 
 def _label(labels: list[str] | None, i: int) -> str:

@@ -1,0 +1,195 @@
+"""Evidence before a finding: which of an example's judgements may be reported.
+
+Takes the judgements of the worked examples (each under the reading that explains the most
+printed numbers) and gives new judgements in which a number is called wrong only where the
+reading is convincing:
+
+- arithmetic written out is judged by itself (its operands are operands, its result is its
+  result): the example's view of it only counts as evidence for or against the reading;
+- what a program printed (an output cell, a numpy or torch print pasted into the text) was
+  computed by the machine: where it disagrees with the reading, the reading is wrong, not the
+  machine; such numbers are never a root of their own;
+- a fragment whose numbers the reading finds wrong is believed only where the same reading
+  explains a clear majority of its example's numbers (its own wrong numbers and what follows
+  from them left out), and where its numbers are not all right as another step; otherwise
+  it is not checked, and the report says why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from qkv.review.document import OUTPUT, Document
+from qkv.review.examples import Example, Placement
+from qkv.review.fragments import Fragment
+from qkv.review.intervals import Box
+from qkv.review.judge import CARRIED, CONSEQUENCE, DIAGNOSIS, RIGHT, ROOT, Judgement, Verdict
+from qkv.review.model import evaluate
+
+MIN_EXPLAINED = 2 / 3  # of an example's other computed numbers its reading must explain
+MIN_SUPPORT = 2  # … and at least this many
+MAX_TYPOS = 1 / 3  # of a printed fragment's numbers that may be typos rather than a misreading
+# a known wrong computation (scaling left out, softmax over columns…) explains its numbers
+EXPLAINED = (RIGHT, CARRIED, CONSEQUENCE, DIAGNOSIS)
+_PRINT_CALL = re.compile(r"\b(?:tensor|array)\(|grad_fn=|dtype=")
+
+
+@dataclass(frozen=True)
+class Unconvincing:
+    """A fragment whose mistakes were not reported: the rest of its worked example does not
+    support the reading that makes them mistakes."""
+
+    line: int  # its first line (0-based)
+    explained: int  # of the example's other computed numbers, how many the reading explains
+    numbers: int
+    elsewhere: bool = False  # its numbers are all right as another step of the example
+
+
+def machine_printed(doc: Document, f: Fragment) -> bool:
+    """Numbers a program printed: an output block or cell, or numpy's and torch's way of
+    printing (1. for 1.0, eight significant digits, tensor(…)) wherever it was pasted."""
+    if f.region == OUTPUT or f.kind == "equation":
+        return f.region == OUTPUT
+    if any(_PRINT_CALL.search(doc.lines[i].text) for i in f.lines):
+        return True
+    claims = [c for row in f.cells for c in row if not c.masked]
+    return any(c.long or re.fullmatch(r"[-+−]?\d+\.", c.text) for c in claims)
+
+
+def weigh(
+    doc: Document, judgements: list[Judgement], arithmetic: set[tuple[int, int]]
+) -> tuple[list[Judgement], list[Unconvincing]]:
+    """The judgements with what lacks evidence taken out, and the fragments left unchecked.
+    ``arithmetic``: (fragment, column) of written-out arithmetic wrong by itself."""
+    kept: list[Judgement] = []
+    dropped: list[Unconvincing] = []
+    for j in judgements:
+        typos = _typos(doc, j.verdicts)
+        verdicts = [v for v in j.verdicts if _admissible(doc, v, typos, arithmetic)]
+        unsupported = _unsupported(verdicts, j.example)
+        unsupported.update(_read_as_another_step(j, verdicts, unsupported))
+        dropped += unsupported.values()
+        verdicts = [
+            v
+            for v in verdicts
+            if not (v.status == ROOT and v.placement.fragment.index in unsupported)
+        ]
+        kept.append(replace(j, verdicts=_with_causes(verdicts)))
+    return kept, dropped
+
+
+def _read_as_another_step(
+    j: Judgement, verdicts: list[Verdict], known: dict[int, Unconvincing]
+) -> dict[int, Unconvincing]:
+    """Fragments with mistakes whose numbers are all right as another step of the same
+    example ("Q Kᵀ/√2 = …" read as the scores: they are the scaled scores)."""
+    inputs = j.example.inputs()
+    truth = evaluate(inputs, j.convention).at if inputs else {}
+    out: dict[int, Unconvincing] = {}
+    for index, mine in _by_fragment(verdicts).items():
+        if index in known or not any(v.status == ROOT for v in mine):
+            continue
+        f = mine[0].placement.fragment
+        role = mine[0].placement.role
+        if any(step != role and _fits(f, box) for step, box in truth.items()):
+            out[index] = Unconvincing(f.line, 0, 0, elsewhere=True)
+    return out
+
+
+def _fits(f: Fragment, box: Box) -> bool:
+    """Are all the fragment's numbers right as this step (a vector: as one of its rows;
+    a matrix: as the step or its transpose)?"""
+    if box.ndim != 2:
+        return False
+    cells = f.cells
+    if f.vector:
+        return any(
+            len(cells[0]) == box.shape[1]
+            and all(c.fits(box.lo[r, k], box.hi[r, k]) for k, c in enumerate(cells[0]))
+            for r in range(box.shape[0])
+        )
+    for b in (box, box.T):
+        if b.shape == f.shape and all(
+            c.fits(b.lo[r, k], b.hi[r, k]) for r, row in enumerate(cells) for k, c in enumerate(row)
+        ):
+            return True
+    return False
+
+
+def _by_fragment(verdicts: list[Verdict]) -> dict[int, list[Verdict]]:
+    out: dict[int, list[Verdict]] = {}
+    for v in verdicts:
+        out.setdefault(v.placement.fragment.index, []).append(v)
+    return out
+
+
+def _unsupported(verdicts: list[Verdict], example: Example) -> dict[int, Unconvincing]:
+    """Fragments with mistakes that their example does not vouch for. A reading is believed
+    where it explains a clear majority of the example's computed numbers, leaving out the
+    fragment's wrong numbers and what follows from them (a fragment that disagrees with
+    everything around it was most likely misread). Where nothing else was computed, names
+    written on the fragment and on every input ("Q = K = …", "Output ≈ …") are evidence
+    enough."""
+    out: dict[int, Unconvincing] = {}
+    for index, mine in _by_fragment(verdicts).items():
+        own = {id(v) for v in mine if v.status == ROOT}
+        if not own:
+            continue
+        rest = [
+            v
+            for v in verdicts
+            if id(v) not in own
+            and not (v.status == CONSEQUENCE and any(id(r) in own for r in v.roots()))
+        ]
+        explained = sum(v.status in EXPLAINED for v in rest)
+        if len(rest) < MIN_SUPPORT and _named(mine[0].placement, example):
+            continue
+        if explained < MIN_SUPPORT or explained < MIN_EXPLAINED * len(rest):
+            out[index] = Unconvincing(mine[0].line, explained, len(rest))
+    return out
+
+
+def _named(p: Placement, example: Example) -> bool:
+    """Do names written on the fragment and on every input of its example say what they
+    are ("V = …", "Output ≈ …"), rather than words around them?"""
+    given = [g for g in example.placements if g.given]
+    return bool(p.desc.names) and bool(given) and all(g.desc.names for g in given)
+
+
+def _with_causes(verdicts: list[Verdict]) -> list[Verdict]:
+    """Consequences whose root mistakes are all still there (a root taken out takes what
+    followed from it along)."""
+    kept = {id(v) for v in verdicts if v.status != CONSEQUENCE}
+    return [
+        v
+        for v in verdicts
+        if v.status != CONSEQUENCE or all(id(r) in kept for r in v.roots())
+    ]
+
+
+def _typos(doc: Document, verdicts: list[Verdict]) -> set[int]:
+    """Printed fragments whose few wrong numbers may be typos in a pasted printout (a digit
+    swapped); where most of a printout disagrees, the reading is what is wrong."""
+    counts: dict[int, list[int]] = {}
+    for v in verdicts:
+        f = v.placement.fragment
+        if machine_printed(doc, f):
+            seen = counts.setdefault(f.index, [0, 0])
+            seen[0] += v.status == ROOT
+            seen[1] += 1
+    return {index for index, (roots, n) in counts.items() if roots <= MAX_TYPOS * n}
+
+
+def _admissible(
+    doc: Document, v: Verdict, typos: set[int], arithmetic: set[tuple[int, int]]
+) -> bool:
+    """May the example judge this number? Arithmetic written out judges itself: the example
+    may only say that it follows from a wrong number. A program's printout is wrong on its
+    own only as a known wrong computation or in a few typos."""
+    f = v.placement.fragment
+    if v.status in (ROOT, DIAGNOSIS) and f.kind == "equation":
+        return (f.index, v.c) in arithmetic
+    if v.status == ROOT and machine_printed(doc, f):
+        return f.index in typos
+    return True
