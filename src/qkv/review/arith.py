@@ -4,8 +4,9 @@ r"""Arithmetic as articles write it, parsed into a tree and evaluated on interva
     \frac{e^{2}}{e^{2} + e^{4}}     softmax([2, 4, 4])     √64     np.exp(2)
     (2.028, 1, 2.028)/5.056        [1, 0, 0] . [1, 1, 0]        0.401 dot (2, 0)
 
-A literal with decimals stands for everything that rounds to it (0.47: 0.465 … 0.475), so a
-result computed either from the written numbers or from the exact values behind them fits.
+A literal with two decimals or more stands for everything that rounds to it (0.47: 0.465 …
+0.475), so a result computed either from the written numbers or from the exact values behind
+them fits; whole numbers and numbers with one decimal are data as typed (0.3 is 0.3).
 Values are intervals of scalars or of vectors; '·' (or a spaced '.', or Typst's 'dot')
 between two vectors is their dot product. Anything else (a letter that is not a function)
 makes the expression unreadable: None.
@@ -218,9 +219,15 @@ def _number(n: Num, swap: Swap) -> Value:
         lo, hi = swap[id(n)]
         return Value(np.array(lo), np.array(hi))
     c = n.claim
-    exact = c.decimals == 0 and c.exponent is None
-    h = 0.0 if exact else c.half_unit
+    h = 0.0 if typed(c) else c.half_unit
+
     return Value(np.array(c.value - h), np.array(c.value + h))
+
+
+def typed(c: Claim) -> bool:
+    """Numbers with one decimal at most are data as typed (0.3 is 0.3); longer ones were
+    rounded from a computation (1.78 for e^0.577 stands for 1.775 … 1.785)."""
+    return c.decimals <= 1 and c.exponent is None
 
 
 def _value(node: Node, swap: Swap) -> Value:

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from qkv.review import arith, budget
-from qkv.review.document import Document
+from qkv.review.document import CODE, Document
 from qkv.review.examples import Example, Placement
 from qkv.review.fragments import Fragment
 from qkv.review.judge import CONSEQUENCE, ROOT, WRONG, Judgement, Verdict
@@ -62,6 +62,7 @@ class Equation:
     left: str  # the link it must follow from, as written
     span: tuple[int, int]  # offsets of the whole calculation in the document's joined text
     node: arith.Node | None = None  # the left link, parsed
+    results: tuple[arith.Num, ...] = ()  # the result's numbers in the tree of their link
 
 
 @dataclass(frozen=True)
@@ -110,21 +111,34 @@ def _logical_lines(doc: Document) -> list[_Logical]:
             i += 1
             continue
         logical = _Logical(_blank_markup(text), [_Piece(0, i, starts[i])])
+        name = _name(logical.text) if doc.lines[i].region != CODE else None
         j = i + 1
         while j < n and len(logical.pieces) < MAX_JOINED:
             k = j
             while k < n and k - j < 2 and _EMPTY.match(doc.lines[k].text):
                 k += 1
-            if k >= n or not _CONTINUES.match(_blank_markup(doc.lines[k].text)):
+            following = _blank_markup(doc.lines[k].text) if k < n else ""
+            if name and _name(following) == name:  # "z1 = …" again: the same calculation
+                following = re.sub(r"^(\s*)\S.*?(?==)", lambda m: " " * len(m.group(0)), following)
+            if k >= n or not _CONTINUES.match(following):
                 break
             at = len(logical.text) + 1
-            logical.text += " " + _blank_markup(doc.lines[k].text)
+            logical.text += " " + following
             logical.pieces.append(_Piece(at, k, starts[k]))
             j = k + 1
         if _SIGN.search(logical.text) or _ARROW.search(logical.text):
             out.append(logical)
         i = j
     return out
+
+
+_NAME = re.compile(r"^\s*([A-Za-zα-ω][\w₀-₉^{}']*)\s*=(?!=)")
+
+
+def _name(text: str) -> str | None:
+    """The name a line sets: "z1 = [0, 0.39] + …" -> z1."""
+    m = _NAME.match(text)
+    return m.group(1) if m else None
 
 
 def _blank_markup(text: str) -> str:
@@ -295,7 +309,8 @@ def _equation(
     span: tuple[int, int],
 ) -> Equation | None:
     value = arith.value_of(left)
-    claims = [n.claim for n in arith.numbers(right)]
+    results = tuple(arith.numbers(right))
+    claims = [n.claim for n in results]
     if value is None or value.width != len(claims):
         return None
     if value.is_vector != isinstance(right, arith.Vec):
@@ -306,7 +321,7 @@ def _equation(
     )
     frag.left = left_text
     frag.vector = True
-    return Equation(frag, left_text, span, left)
+    return Equation(frag, left_text, span, left, results)
 
 
 def wrong_alone(equations: list[Equation]) -> set[tuple[int, int]]:
@@ -327,60 +342,122 @@ def _value(eq: Equation, swap: arith.Swap | None = None) -> arith.Value | None:
     return None if node is None else arith.value_of(node, swap)
 
 
+@dataclass(frozen=True)
+class _Known:
+    """A number printed before, in a row that holds a mistake: its true value, and the
+    mistakes behind it (its own, or the ones it follows from)."""
+
+    line: int
+    text: str
+    true: tuple[float, float]
+    causes: tuple[Verdict, ...]
+
+
 def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
-    """Every equation's right side against its left side (in document order)."""
+    """Every equation's right side against its left side (in document order). A left side
+    that uses a number of a row holding a mistake is computed again with the row's true
+    values: a result that follows from the written numbers but not from the true ones is a
+    consequence. A number that is itself the result of an earlier link of the same
+    calculation takes that link's true value; one copied from elsewhere is found by its
+    digits."""
     example = Example(-1)
     verdicts: list[Verdict] = []
-    wrong = [v for v in earlier if v.status in WRONG]
+    known = _botched_rows(earlier)
+    flows: dict[int, _Known] = {}  # id of a result Num -> its row's true value
     for eq in sorted(equations, key=lambda e: (e.span[0], e.fragment.line)):
         placement = Placement(eq.fragment, "equation", [0])
         example.placements.append(placement)
         value = _value(eq)
-        if value is None:
+        if value is None or eq.node is None:
             continue
-        true, causes = _with_true_values(eq, value, wrong)
-        for c, claim in enumerate(eq.fragment.cells[0]):
-            lo, hi = value.at(c)
-            v = Verdict(
-                placement, 0, c, ("equation", (eq.fragment.index, c)), "right", float((lo + hi) / 2)
-            )
-            if not claim.fits(lo, hi):
-                v.status = ROOT
-            elif causes:
-                tlo, thi = true.at(c)
-                if not claim.fits(tlo, thi):
-                    v.status, v.causes, v.true = CONSEQUENCE, causes, float((tlo + thi) / 2)
-            verdicts.append(v)
-            if v.status in WRONG:
-                wrong.append(v)
+        swap, causes = _true_operands(eq, eq.node, flows, known)
+        true = arith.value_of(eq.node, swap) if swap else None
+        row = [_verdict(placement, c, value, true, causes) for c in range(value.width)]
+        verdicts.extend(row)
+        known.extend(_remember(eq, row, true or value, flows))
     return Judgement(example, Convention(), verdicts, {})
 
 
-def _with_true_values(
-    eq: Equation, value: arith.Value, wrong: list[Verdict]
-) -> tuple[arith.Value, list[Verdict]]:
-    """The left side with each number found wrong before (as written here) put right."""
-    before = [v for v in wrong if v.line <= eq.fragment.line]
-    node = eq.node if eq.node is not None else arith.parse(eq.left)
-    if not before or node is None:
-        return value, []
+def _verdict(
+    p: Placement, c: int, value: arith.Value, true: arith.Value | None, causes: list[Verdict]
+) -> Verdict:
+    """Result ``c`` against the left side as written (a root where it does not follow) and
+    against the left side's true values (a consequence where only those change it)."""
+    claim = p.fragment.cells[0][c]
+    lo, hi = value.at(c)
+    v = Verdict(p, 0, c, ("equation", (p.fragment.index, c)), "right", (lo + hi) / 2)
+    if not claim.fits(lo, hi):
+        v.status = ROOT  # wrong even from the numbers as written
+        if true is not None:  # … whose true values say what it should be
+            v.true, v.follows = sum(true.at(c)) / 2, (lo + hi) / 2
+    elif true is not None:
+        tlo, thi = true.at(c)
+        v.true = (tlo + thi) / 2
+        if not claim.fits(tlo, thi):
+            v.status, v.causes = CONSEQUENCE, list(causes)
+    return v
+
+
+def _true_operands(
+    eq: Equation, node: arith.Node, flows: dict[int, _Known], known: list[_Known]
+) -> tuple[dict[int, tuple[float, float]], list[Verdict]]:
+    """The true value of every operand that belongs to a row holding a mistake."""
+    swap: dict[int, tuple[float, float]] = {}
     causes: list[Verdict] = []
     # a whole number is common ("1/√4"): it stands for a wrong score only in a softmax
     exponents = bool(re.search(r"e\^|exp|softmax", eq.left))
-    swap: dict[int, tuple[float, float]] = {}
     for num in arith.numbers(node):
-        text = num.claim.text.replace("−", "-")
-        if not exponents and re.fullmatch(r"-?\d+", text):
-            continue
-        for v in reversed(before):
-            if v.claim.text.replace("−", "-") == text and v not in causes:
-                causes.append(v)
-                swap[id(num)] = (v.true, v.true)
-                break
+        found = flows.get(id(num))
+        if found is None:
+            text = num.claim.text.replace("−", "-")
+            if exponents or not re.fullmatch(r"-?\d+", text):
+                found = _copied(text, eq.fragment.line, known)
+        if found is not None:
+            swap[id(num)] = found.true
+            causes.extend(c for c in found.causes if c not in causes)
+    return swap, causes
+
+
+def _copied(text: str, line: int, known: list[_Known]) -> _Known | None:
+    """The nearest number printed before the line with the same digits."""
+    best = None
+    for k in known:
+        if k.text == text and k.line <= line and (best is None or k.line >= best.line):
+            best = k
+    return best
+
+
+def _remember(
+    eq: Equation, row: list[Verdict], true: arith.Value, flows: dict[int, _Known]
+) -> list[_Known]:
+    """A result row holding a mistake: each of its numbers with its true value, for the
+    links and the calculations that use them."""
+    causes = tuple(r for v in row for r in (v.roots() if v.status in WRONG else []))
     if not causes:
-        return value, []
-    true = arith.value_of(node, swap)
-    return (value, []) if true is None else (true, causes)
+        return []
+    out = []
+    for num, v in zip(eq.results, row, strict=False):
+        k = _Known(v.line, v.claim.text.replace("−", "-"), true.at(v.c), causes)
+        flows[id(num)] = k
+        out.append(k)
+    return out
+
+
+def _botched_rows(verdicts: list[Verdict]) -> list[_Known]:
+    """Every number of a printed row that holds a mistake (the row's right numbers too: they
+    are as unreliable a source as the wrong one), with its true value."""
+    rows: dict[tuple[int, int], list[Verdict]] = {}
+    for v in verdicts:
+        rows.setdefault((v.placement.fragment.index, v.r), []).append(v)
+    out = []
+    for row in rows.values():
+        causes = tuple(r for v in row for r in (v.roots() if v.status in WRONG else []))
+        if causes:
+            out += [
+                _Known(v.line, v.claim.text.replace("−", "-"), (v.true, v.true), causes)
+                for v in row
+            ]
+    return out
 
 
 __all__ = ["Claim", "Equation", "find", "judge", "wrong_alone"]
