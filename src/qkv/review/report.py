@@ -94,26 +94,33 @@ class Report:
         return self.doc.lines[line].source_line
 
 
+def _key(v: Verdict) -> tuple[int, int, int]:
+    """The printed number a verdict is about (two judgements of one number share it)."""
+    return (v.placement.fragment.index, v.r, v.c)
+
+
 def _findings(judgements: list[Judgement]) -> list[Finding]:
     """Root mistakes in line order, each with the consequences that follow from it."""
     out: list[Finding] = []
-    by_root: dict[int, Finding] = {}  # id of a root verdict -> its finding
+    by_root: dict[tuple[int, int, int], Finding] = {}  # a root's number -> its finding
     diagnosed: dict[int, Finding] = {}  # fragment -> its diagnosis
-    for v in _unique(judgements):
+    unique = _unique(judgements)
+    for v in unique:
         if v.status == ROOT:
-            by_root[id(v)] = Finding("mismatch", [v])
-            out.append(by_root[id(v)])
+            by_root[_key(v)] = Finding("mismatch", [v])
+            out.append(by_root[_key(v)])
         elif v.status == DIAGNOSIS:
             index = v.placement.fragment.index
             if index not in diagnosed:
                 diagnosed[index] = Finding(v.diagnosis or "", [])
                 out.append(diagnosed[index])
             diagnosed[index].verdicts.append(v)
-            by_root[id(v)] = diagnosed[index]
-    for v in _unique(judgements):
+            by_root[_key(v)] = diagnosed[index]
+    for v in unique:
         roots = v.roots() if v.status == CONSEQUENCE else []
-        if roots and id(roots[0]) in by_root:
-            by_root[id(roots[0])].consequences.append(v)
+        finding = next((by_root[_key(r)] for r in roots if _key(r) in by_root), None)
+        if finding is not None:
+            finding.consequences.append(v)
     out.sort(key=lambda f: (f.line, f.verdicts[0].c))
     return out
 
@@ -124,7 +131,7 @@ def _unique(judgements: list[Judgement]) -> list[Verdict]:
     chosen: dict[tuple[int, int, int], Verdict] = {}
     for j in judgements:
         for v in j.verdicts:
-            key = (v.placement.fragment.index, v.r, v.c)
+            key = _key(v)
             wrong_alone = j.example.index < 0 and v.status == ROOT
             if key not in chosen or (wrong_alone and chosen[key].status != ROOT):
                 chosen[key] = v
