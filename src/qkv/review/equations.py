@@ -351,6 +351,7 @@ class _Known:
     text: str
     true: tuple[float, float]
     causes: tuple[Verdict, ...]
+    row: int  # the row it was printed in (numbers of one row share it)
 
 
 def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
@@ -401,21 +402,53 @@ def _verdict(
 def _true_operands(
     eq: Equation, node: arith.Node, flows: dict[int, _Known], known: list[_Known]
 ) -> tuple[dict[int, tuple[float, float]], list[Verdict]]:
-    """The true value of every operand that belongs to a row holding a mistake."""
-    swap: dict[int, tuple[float, float]] = {}
-    causes: list[Verdict] = []
+    """The true value of every operand that belongs to a row holding a mistake: a result
+    of an earlier link by identity, a vector copied whole by its row, a single number by
+    its digits (the nearest one printed before)."""
+    found: dict[int, _Known] = {}
+    for vec in _literal_vectors(node):
+        row = _copied_row([n.claim.text for n in vec], eq.fragment.line, known)
+        found.update({id(n): k for n, k in zip(vec, row or [], strict=False)})
+    in_vectors = {id(n) for vec in _literal_vectors(node) for n in vec}
     # a whole number is common ("1/√4"): it stands for a wrong score only in a softmax
     exponents = bool(re.search(r"e\^|exp|softmax", eq.left))
+    swap: dict[int, tuple[float, float]] = {}
+    causes: list[Verdict] = []
     for num in arith.numbers(node):
-        found = flows.get(id(num))
-        if found is None:
-            text = num.claim.text.replace("−", "-")
-            if exponents or not re.fullmatch(r"-?\d+", text):
-                found = _copied(text, eq.fragment.line, known)
-        if found is not None:
-            swap[id(num)] = found.true
-            causes.extend(c for c in found.causes if c not in causes)
+        k = flows.get(id(num)) or found.get(id(num))
+        text = num.claim.text.replace("−", "-")
+        if k is None and id(num) not in in_vectors and (exponents or "." in text):
+            k = _copied(text, eq.fragment.line, known)
+        if k is not None:
+            swap[id(num)] = k.true
+            causes.extend(c for c in k.causes if c not in causes)
     return swap, causes
+
+
+def _literal_vectors(node: arith.Node) -> list[list[arith.Num]]:
+    """The vectors of two numbers or more written as they are ("[1.0, 4.0, 0.0]")."""
+    if isinstance(node, arith.Vec):
+        nums = [i for i in node.items if isinstance(i, arith.Num)]
+        return [nums] if len(nums) == len(node.items) >= 2 else []
+    if isinstance(node, arith.Bin):
+        return _literal_vectors(node.left) + _literal_vectors(node.right)
+    if isinstance(node, (arith.Neg, arith.Call)):
+        return _literal_vectors(node.arg)
+    return []
+
+
+def _copied_row(texts: list[str], line: int, known: list[_Known]) -> list[_Known] | None:
+    """The nearest row printed before the line with the same numbers in the same order."""
+    rows: dict[int, list[_Known]] = {}
+    for k in known:
+        if k.line <= line:
+            rows.setdefault(k.row, []).append(k)
+    texts = [t.replace("−", "-") for t in texts]
+    best = None
+    for row in rows.values():
+        if [k.text for k in row] == texts and (best is None or row[0].line >= best[0].line):
+            best = row
+    return best
 
 
 def _copied(text: str, line: int, known: list[_Known]) -> _Known | None:
@@ -437,7 +470,7 @@ def _remember(
         return []
     out = []
     for num, v in zip(eq.results, row, strict=False):
-        k = _Known(v.line, v.claim.text.replace("−", "-"), true.at(v.c), causes)
+        k = _Known(v.line, v.claim.text.replace("−", "-"), true.at(v.c), causes, id(row))
         flows[id(num)] = k
         out.append(k)
     return out
@@ -454,8 +487,8 @@ def _botched_rows(verdicts: list[Verdict]) -> list[_Known]:
         causes = tuple(r for v in row for r in (v.roots() if v.status in WRONG else []))
         if causes:
             out += [
-                _Known(v.line, v.claim.text.replace("−", "-"), (v.true, v.true), causes)
-                for v in row
+                _Known(v.line, v.claim.text.replace("−", "-"), (v.true, v.true), causes, id(row))
+                for v in sorted(row, key=lambda v: v.c)
             ]
     return out
 

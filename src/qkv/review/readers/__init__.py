@@ -14,7 +14,7 @@ from qkv.review.document import CODE, OUTPUT, Document
 from qkv.review.equations import Equation
 from qkv.review.fragments import Fragment, Skipped
 from qkv.review.numbers import Claim
-from qkv.review.readers import arrays, latex, plain, tables
+from qkv.review.readers import arrays, latex, layout, plain, tables
 from qkv.review.roles import describe, role_of
 
 CONTEXT_LINES = 3
@@ -54,13 +54,17 @@ def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equatio
     taken: set[int] = set()
     fragments: list[Fragment] = []
     skipped: list[Skipped] = []
-    written = equations.find(doc)
-    spans = sorted(eq.span for eq in written)
     for reader in (tables.read, latex.read):
         found, missed = reader(doc, taken)
         fragments.extend(found)
         skipped.extend(missed)
         taken.update(ln for f in found for ln in f.lines)
+    drawings = layout.read(doc, taken)
+    taken.update(ln for d in drawings for ln in range(*d.lines))
+    drawn = layout.from_drawings(doc, drawings)
+    fragments.extend(layout.fragments(doc, drawings))
+    written = [eq for eq in equations.find(doc) if eq.fragment.line not in taken]
+    spans = sorted(eq.span for eq in written)
     found, missed = arrays.read(doc, taken, spans)  # arrays share lines with equations
     rows, missed_rows = plain.read(doc, taken | {ln for f in found for ln in f.lines})
     rows += plain.entries(doc, taken | {ln for f in found + rows for ln in f.lines}, spans)
@@ -69,8 +73,10 @@ def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equatio
     taken.update(ln for f in rows for ln in f.lines)
     fragments = _within_limits(arrays.join_rows(doc, fragments), skipped)
     fragments += [eq.fragment for eq in written if eq.fragment.line not in taken]
+    fragments += [eq.fragment for eq in drawn]
+    written += drawn
     fragments.sort(key=lambda f: (f.first, f.lines[-1]))
-    lefts = {id(eq.fragment): eq.left for eq in written}
+    lefts = {id(eq.fragment): eq.left for eq in written if eq.left}
     ends = _ends([f for f in fragments if f.kind != "equation"])
     for k, f in enumerate(fragments):
         f.index = k
