@@ -1,15 +1,14 @@
 """Matrices drawn side by side: what people write to show a product by hand.
 
-    Obtaining the keys:                                 Q  =  │ 1   0 │     K  =  │ 0   1 │
-                   [0, 0, 1]                                │ 0   1 │           │ 1   1 │
-    [1, 0, 1, 0]   [1, 1, 0]   [0, 1, 1]
-    [0, 2, 0, 2] x [0, 1, 0] = [4, 4, 0]                    │  0   1   1 │                │ 0.00  0.71  0.71 │
-    [1, 1, 1, 1]   [1, 1, 0]   [2, 3, 1]                    │  1   1   0 │  / 1.414  =    │ 0.71  0.71  0.00 │
+                   [0, 0, 1]
+    [1, 0, 1, 0]   [1, 1, 0]   [0, 1, 1]           Q  =  │ 1   0 │     K  =  │ 0   1 │
+    [0, 2, 0, 2] x [0, 1, 0] = [4, 4, 0]                 │ 0   1 │           │ 1   1 │
+    [1, 1, 1, 1]   [1, 1, 0]   [2, 3, 1]
 
-      [0.0, 0.0, 0.0]
-    + [1.0, 4.0, 0.0]
-    -----------------
-    = [1.0, 4.0, 0.0]
+    │  0   1   1 │                │ 0.00  0.71  0.71 │        [0.0, 0.0, 0.0]
+    │  1   1   0 │  / 1.414  =    │ 0.71  0.71  0.00 │      + [1.0, 4.0, 0.0]
+                                                          -----------------
+                                                          = [1.0, 4.0, 0.0]
 
 A matrix is a column of bracketed rows ("[1, 0, 1, 0]") or of box segments ("│ 1   0 │") on
 consecutive lines; matrices side by side are told apart by where they stand on the line.
@@ -23,6 +22,7 @@ operands.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -171,7 +171,7 @@ def _drawing(texts: list[str], groups: list[Group], lines: tuple[int, int]) -> D
     if len(grids) == 1 and (vertical := _vertical(texts, grids[0], lines)) is not None:
         return vertical
     boxed = any(texts[r.line][r.start] in _SIDES for g in grids for r in g.rows)
-    ops = [_relation(texts, lines, a.end, b.start) for a, b in zip(grids, grids[1:], strict=False)]
+    ops = [_relation(texts, lines, a.end, b.start) for a, b in itertools.pairwise(grids)]
     for grid, op in zip(grids[1:], ops, strict=False):
         if op.startswith("name:"):
             grid.name = op[5:]
@@ -322,7 +322,7 @@ def from_drawings(doc: Document, drawings: list[Drawing]) -> list[Equation]:
         for k, chain in enumerate(links(d)):
             if k == 0 and d.continues and last is not None and d.lines[0] - last[1] <= 3:
                 chain = [last[0], *chain]
-            for before, link in zip(chain, chain[1:], strict=False):
+            for before, link in itertools.pairwise(chain):
                 out.extend(_drawn(doc, before, link, span))
             last = (chain[-1], d.lines[1])
     return out
