@@ -275,12 +275,14 @@ def _link(grids: list[Grid], ops: list[str], k: int) -> tuple[Link | None, int]:
         return _sum(grids[k : end + 1], ops[k:end]), end + 1
     if op == "×" and k + 1 < len(grids):
         return _product(a, grids[k + 1]), k + 2
+    lines = tuple(g.line for g in a.rows)
     if op.startswith("/"):
         divisor = arith.parse(op[1:].rstrip("="))
-        rows = tuple(arith.Bin("/", arith.Vec(g.cells), divisor) for g in a.rows) if divisor else ()
-        return (Link(rows, tuple(g.line for g in a.rows), None) if rows else None), k + 1
-    rows = tuple(arith.Vec(g.cells) for g in a.rows)
-    return Link(rows, tuple(g.line for g in a.rows), a), k + 1
+        if divisor is None:
+            return None, k + 1
+        divided = tuple(arith.Bin("/", arith.Vec(g.cells), divisor) for g in a.rows)
+        return Link(divided, lines, None), k + 1
+    return Link(tuple(arith.Vec(g.cells) for g in a.rows), lines, a), k + 1
 
 
 def _sum(grids: list[Grid], ops: list[str]) -> Link | None:
