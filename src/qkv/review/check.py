@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from qkv.review import budget, equations, evidence
+from qkv.review import budget, copies, equations, evidence, steps
 from qkv.review.document import PROSE, Document, from_text
 from qkv.review.examples import Example, Placement, group
 from qkv.review.fragments import Fragment, Skipped
@@ -63,6 +63,7 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     ensure_few(text)
     doc = load(text, name)
     fragments, skipped, written = read_all(doc)
+    written += steps.find(doc, fragments)
     examples, unnamed = group(fragments, skipped, code_names(doc))
     unnamed = [f for f in unnamed if f.kind != "equation"]  # equations check themselves
     hints = text_hints(doc)
@@ -70,8 +71,8 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     _place_unnamed(unnamed, examples, judgements, hints, skipped)
     judgements, unconvincing = evidence.weigh(doc, judgements, equations.wrong_alone(written))
     skipped += [
-        Skipped(u.line, t("en", "check.elsewhere"))
-        if u.elsewhere
+        Skipped(u.line, t("en", "check.elsewhere" if u.elsewhere else "check.misread"))
+        if u.elsewhere or u.misread
         else Skipped(
             u.line, t("en", "check.unconvincing", explained=u.explained, numbers=u.numbers)
         )
@@ -80,6 +81,8 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     earlier = [v for j in judgements for v in j.verdicts]
     if written:
         judgements.append(equations.judge(written, earlier))
+    so_far = [v for j in judgements for v in j.verdicts]
+    judgements.append(copies.judge(doc, fragments, written, so_far))
     return Report(name, doc, fragments, examples, judgements, skipped)
 
 

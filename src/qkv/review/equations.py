@@ -44,6 +44,9 @@ _LITERAL_HEAD = re.compile(
     r"\s*[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?\s*\)|"
     r"[-+−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?)"
 )
+# what makes a number the start of more arithmetic, not a result: "= 1 / (1 + e^-2)";
+# "(sums to 1.0)" after it is a remark
+_MORE = re.compile(r"\s*(?:[+\-−*×·/÷^]|\((?=\s*[-+−]?[\d.(\[])|\\(?:cdot|times|frac))")
 _UNIT = re.compile(r"[A-Za-z%‰°]")  # 16M, 67%, 3ms: a size, a share or a time, no result
 _CONTINUES = re.compile(r"^\s*(?:=|≈|\\approx\b|→|⟶)")
 _EMPTY = re.compile(r"^\s*(?:\$\$|\\\[|\\\]|```\w*|~~~)?\s*$")
@@ -63,6 +66,12 @@ class Equation:
     span: tuple[int, int]  # offsets of the whole calculation in the document's joined text
     node: arith.Node | None = None  # the left link, parsed
     results: tuple[arith.Num, ...] = ()  # the result's numbers in the tree of their link
+    first: int = -1  # the line where its calculation starts (the result's line if unknown)
+    row_of: tuple[Fragment, int] | None = None  # a printed fragment's row it judges, if any
+
+    @property
+    def start(self) -> int:
+        return self.first if self.first >= 0 else self.fragment.line
 
 
 @dataclass(frozen=True)
@@ -242,7 +251,7 @@ def _literal(segment: str, head: re.Match[str] | None) -> arith.Node | None:
     if head is None:
         return None
     rest = segment[head.end() :]
-    if re.match(r"\s*(?:[+\-−*×·/÷^(]|\\(?:cdot|times|frac))", rest) or _UNIT.match(rest):
+    if _MORE.match(rest) or _UNIT.match(rest):
         return None
     claims = arith.literal_claims(head.group(1))
     if claims is None:
@@ -269,7 +278,7 @@ def _equations(
         if arith.is_literal(node):
             if not arith.computes(previous[2]):
                 continue  # "x = 2 = 2.0": nothing computed
-            eq = _equation(doc, logical, previous[2], left_text, node, start, label, span)
+            eq = _equation(doc, logical, previous[2], left_text, node, start, label, span, links[0][0])
             if eq is not None:
                 out.append(eq)
             continue
@@ -292,7 +301,7 @@ def _termwise(
     for left, right in zip(before, after, strict=True):
         if not arith.is_literal(right) or not arith.computes(left):
             continue
-        eq = _equation(doc, logical, left, "", right, link[0], "", span)
+        eq = _equation(doc, logical, left, "", right, link[0], "", span, previous[0])
         if eq is not None:
             out.append(eq)
     return out
@@ -307,6 +316,7 @@ def _equation(
     at: int,
     label: str,
     span: tuple[int, int],
+    span_start: int,
 ) -> Equation | None:
     value = arith.value_of(left)
     results = tuple(arith.numbers(right))
@@ -321,19 +331,20 @@ def _equation(
     )
     frag.left = left_text
     frag.vector = True
-    return Equation(frag, left_text, span, left, results)
+    return Equation(frag, left_text, span, left, results, logical.line(span_start))
 
 
-def wrong_alone(equations: list[Equation]) -> set[tuple[int, int]]:
-    """(fragment index, column) of every result the arithmetic on its left does not give."""
-    out: set[tuple[int, int]] = set()
+def wrong_alone(equations: list[Equation]) -> set[tuple[int, int, int]]:
+    """(fragment index, row, column) of every result its left side does not give."""
+    out: set[tuple[int, int, int]] = set()
     for eq in equations:
         value = _value(eq)
         if value is None:
             continue
-        for c, claim in enumerate(eq.fragment.cells[0]):
+        fragment, r = eq.row_of or (eq.fragment, 0)
+        for c, claim in enumerate(fragment.cells[r]):
             if not claim.fits(*value.at(c)):
-                out.add((eq.fragment.index, c))
+                out.add((fragment.index, r, c))
     return out
 
 
@@ -366,28 +377,37 @@ def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
     known = _botched_rows(earlier)
     flows: dict[int, _Known] = {}  # id of a result Num -> its row's true value
     for eq in sorted(equations, key=lambda e: (e.span[0], e.fragment.line)):
-        placement = Placement(eq.fragment, "equation", [0])
+        fragment, r = eq.row_of or (eq.fragment, 0)
+        placement = Placement(fragment, "equation", [r])
         example.placements.append(placement)
         value = _value(eq)
         if value is None or eq.node is None:
             continue
         swap, causes = _true_operands(eq, eq.node, flows, known)
         true = arith.value_of(eq.node, swap) if swap else None
-        row = [_verdict(placement, c, value, true, causes) for c in range(value.width)]
+        row = [_verdict(placement, r, c, value, true, causes) for c in range(value.width)]
         verdicts.extend(row)
         known.extend(_remember(eq, row, true or value, flows))
     return Judgement(example, Convention(), verdicts, {})
 
 
 def _verdict(
-    p: Placement, c: int, value: arith.Value, true: arith.Value | None, causes: list[Verdict]
+    p: Placement,
+    r: int,
+    c: int,
+    value: arith.Value,
+    true: arith.Value | None,
+    causes: list[Verdict],
 ) -> Verdict:
     """Result ``c`` against the left side as written (a root where it does not follow) and
     against the left side's true values (a consequence where only those change it)."""
-    claim = p.fragment.cells[0][c]
+    claim = p.fragment.cells[r][c]
     lo, hi = value.at(c)
-    v = Verdict(p, 0, c, ("equation", (p.fragment.index, c)), "right", (lo + hi) / 2)
+    v = Verdict(p, r, c, ("equation", (p.fragment.index, r, c)), "right", (lo + hi) / 2)
     if not claim.fits(lo, hi):
+        if true is not None and claim.fits(*true.at(c)):
+            v.true = sum(true.at(c)) / 2  # right: a number it uses was printed wrong
+            return v
         v.status = ROOT  # wrong even from the numbers as written
         if true is not None:  # … whose true values say what it should be
             v.true, v.follows = sum(true.at(c)) / 2, (lo + hi) / 2
@@ -407,18 +427,23 @@ def _true_operands(
     its digits (the nearest one printed before)."""
     found: dict[int, _Known] = {}
     for vec in _literal_vectors(node):
-        row = _copied_row([n.claim.text for n in vec], eq.fragment.line, known)
+        row = _copied_row([n.claim.text for n in vec], eq.start, known)
         found.update({id(n): k for n, k in zip(vec, row or [], strict=False)})
     in_vectors = {id(n) for vec in _literal_vectors(node) for n in vec}
-    # a whole number is common ("1/√4"): it stands for a wrong score only in a softmax
+    factors = [n for n in arith.numbers(node) if id(n) not in in_vectors and id(n) not in flows]
+    row = _copied_row([n.claim.text for n in factors], eq.start, known) if len(factors) > 1 else None
+    found.update({id(n): k for n, k in zip(factors, row or [], strict=False)})
+    # one number alone is traced by its digits: the factor of "0.5 * [2, 8, 0]", or what a
+    # softmax or an exponential is taken of (a whole number only there: "1/√4" is no score)
     exponents = bool(re.search(r"e\^|exp|softmax", eq.left))
+    alone = row is None and (len(factors) == 1 or exponents)
     swap: dict[int, tuple[float, float]] = {}
     causes: list[Verdict] = []
     for num in arith.numbers(node):
         k = flows.get(id(num)) or found.get(id(num))
         text = num.claim.text.replace("−", "-")
-        if k is None and id(num) not in in_vectors and (exponents or "." in text):
-            k = _copied(text, eq.fragment.line, known)
+        if k is None and alone and id(num) not in in_vectors and (exponents or "." in text):
+            k = _copied(text, eq.start, known)
         if k is not None:
             swap[id(num)] = k.true
             causes.extend(c for c in k.causes if c not in causes)
@@ -441,7 +466,7 @@ def _copied_row(texts: list[str], line: int, known: list[_Known]) -> list[_Known
     """The nearest row printed before the line with the same numbers in the same order."""
     rows: dict[int, list[_Known]] = {}
     for k in known:
-        if k.line <= line:
+        if k.line < line:
             rows.setdefault(k.row, []).append(k)
     texts = [t.replace("−", "-") for t in texts]
     best = None
@@ -455,7 +480,7 @@ def _copied(text: str, line: int, known: list[_Known]) -> _Known | None:
     """The nearest number printed before the line with the same digits."""
     best = None
     for k in known:
-        if k.text == text and k.line <= line and (best is None or k.line >= best.line):
+        if k.text == text and k.line < line and (best is None or k.line >= best.line):
             best = k
     return best
 

@@ -29,6 +29,7 @@ from qkv.review.model import evaluate
 
 MIN_EXPLAINED = 2 / 3  # of an example's other computed numbers its reading must explain
 MIN_SUPPORT = 2  # … and at least this many
+MAX_WRONG = 1 / 2  # of a fragment's numbers that may be mistakes under a reading of words
 MAX_TYPOS = 1 / 3  # of a printed fragment's numbers that may be typos rather than a misreading
 # a known wrong computation (scaling left out, softmax over columns…) explains its numbers
 EXPLAINED = (RIGHT, CARRIED, CONSEQUENCE, DIAGNOSIS)
@@ -44,6 +45,7 @@ class Unconvincing:
     explained: int  # of the example's other computed numbers, how many the reading explains
     numbers: int
     elsewhere: bool = False  # its numbers are all right as another step of the example
+    misread: bool = False  # most of its numbers are wrong under the reading
 
 
 def machine_printed(doc: Document, f: Fragment) -> bool:
@@ -58,10 +60,10 @@ def machine_printed(doc: Document, f: Fragment) -> bool:
 
 
 def weigh(
-    doc: Document, judgements: list[Judgement], arithmetic: set[tuple[int, int]]
+    doc: Document, judgements: list[Judgement], arithmetic: set[tuple[int, int, int]]
 ) -> tuple[list[Judgement], list[Unconvincing]]:
     """The judgements with what lacks evidence taken out, and the fragments left unchecked.
-    ``arithmetic``: (fragment, column) of written-out arithmetic wrong by itself."""
+    ``arithmetic``: (fragment, row, column) of written-out arithmetic wrong by itself."""
     kept: list[Judgement] = []
     dropped: list[Unconvincing] = []
     for j in judgements:
@@ -136,6 +138,10 @@ def _unsupported(verdicts: list[Verdict], example: Example) -> dict[int, Unconvi
         own = {id(v) for v in mine if v.status == ROOT}
         if not own:
             continue
+        named = _named(mine[0].placement, example)
+        if _mostly_wrong(mine, verdicts) and not named:
+            out[index] = Unconvincing(mine[0].line, 0, 0, misread=True)
+            continue
         rest = [
             v
             for v in verdicts
@@ -143,11 +149,21 @@ def _unsupported(verdicts: list[Verdict], example: Example) -> dict[int, Unconvi
             and not (v.status == CONSEQUENCE and any(id(r) in own for r in v.roots()))
         ]
         explained = sum(v.status in EXPLAINED for v in rest)
-        if len(rest) < MIN_SUPPORT and _named(mine[0].placement, example):
+        if len(rest) < MIN_SUPPORT and named:
             continue
         if explained < MIN_SUPPORT or explained < MIN_EXPLAINED * len(rest):
             out[index] = Unconvincing(mine[0].line, explained, len(rest))
     return out
+
+
+def _mostly_wrong(mine: list[Verdict], verdicts: list[Verdict]) -> bool:
+    """Are most of the numbers of the step this fragment prints wrong under the reading?
+    A vector counts with the other rows of its step ("z₂ = …" beside z₁ and z₃)."""
+    p = mine[0].placement
+    if p.fragment.vector:
+        mine = [v for v in verdicts if v.placement.role == p.role and v.placement.fragment.vector]
+    roots = sum(v.status == ROOT for v in mine)
+    return roots >= 2 and roots > MAX_WRONG * len(mine)
 
 
 def _named(p: Placement, example: Example) -> bool:
@@ -182,14 +198,14 @@ def _typos(doc: Document, verdicts: list[Verdict]) -> set[int]:
 
 
 def _admissible(
-    doc: Document, v: Verdict, typos: set[int], arithmetic: set[tuple[int, int]]
+    doc: Document, v: Verdict, typos: set[int], arithmetic: set[tuple[int, int, int]]
 ) -> bool:
     """May the example judge this number? Arithmetic written out judges itself: the example
     may only say that it follows from a wrong number. A program's printout is wrong on its
     own only as a known wrong computation or in a few typos."""
     f = v.placement.fragment
     if v.status in (ROOT, DIAGNOSIS) and f.kind == "equation":
-        return (f.index, v.c) in arithmetic
+        return (f.index, v.r, v.c) in arithmetic
     if v.status == ROOT and machine_printed(doc, f):
         return f.index in typos
     return True

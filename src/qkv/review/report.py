@@ -406,7 +406,7 @@ def to_dict(report: Report) -> dict[str, object]:
         "ok": report.ok,
         "checked": report.checked,
         "wrong": report.wrong,
-        "examples": [_example_dict(report, j) for j in report.judgements],
+        "examples": [_example_dict(report, j) for j in report.judgements if j.example.placements],
         "fragments": [_fragment_dict(report, f) for f in report.fragments],
         "findings": findings,
         "consequences": consequences,

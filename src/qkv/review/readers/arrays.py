@@ -180,12 +180,15 @@ def _without_comment_marks(doc: Document) -> str:
         text = line.text
         if line.region == "code":
             text = _COMMENT.sub(lambda m: m.group(1) + " " * len(m.group(2)), text)
+            # "[1.0, 0.25, 0.1],  # money's similarities": words after a row, not a row
+            text = _WORDS_COMMENT.sub(lambda m: " " * len(m.group(0)), text)
         elif "\\" in text:  # LaTeX spacing between the numbers of (0.422,\ 0.422,\ 0.155)
             text = _TEX_SPACE.sub(lambda m: " " * len(m.group(0)), text)
         out.append(text)
     return "\n".join(out)
 
 
+_WORDS_COMMENT = re.compile(r"(?<=\S)\s*(?:#|//)[^\[\]\n]*$")
 _TEX_SPACE = re.compile(r"\\[ ,;:!]|\\q?quad\b|~")
 
 

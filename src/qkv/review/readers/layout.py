@@ -325,13 +325,13 @@ def from_drawings(doc: Document, drawings: list[Drawing]) -> list[Equation]:
             if k == 0 and d.continues and last is not None and d.lines[0] - last[1] <= 3:
                 chain = [last[0], *chain]
             for before, link in itertools.pairwise(chain):
-                out.extend(_drawn(doc, before, link, span))
+                out.extend(_drawn(doc, before, link, span, d.lines[0]))
             last = (chain[-1], d.lines[1])
     return out
 
 
 def _drawn(
-    doc: Document, before: Link, link: Link, span: tuple[int, int]
+    doc: Document, before: Link, link: Link, span: tuple[int, int], first: int
 ) -> list[Equation]:
     """Each row of a drawn result against the same row of what it is drawn equal to."""
     if link.grid is None or not link.grid.literal() or len(before.rows) != len(link.rows):
@@ -351,7 +351,7 @@ def _drawn(
             region=doc.lines[group.line].region,
         )
         frag.vector = True
-        out.append(Equation(frag, "", span, left, results))
+        out.append(Equation(frag, "", span, left, results, first))
     return out
 
 

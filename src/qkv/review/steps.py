@@ -1,0 +1,122 @@
+"""Steps the text states between two printed fragments: "scores: [1.2, 3.5, 0.8]  ↓ softmax
+weights: [0.15, 0.72, 0.13]", a matrix of scaled scores and under it "softmax (each row):"
+and the weights.
+
+Takes the document and its fragments and gives equations (as written-out arithmetic gives):
+each row of the second fragment is the softmax of the same row of the first. Such a step is
+checked by itself, like arithmetic, because the words put the two side by side; it is only
+made when the second fragment holds probabilities (rows in [0, 1] that add up to 1 at their
+precision) and the first does not, and never when some temperature other than 1 would
+explain the numbers (softmax(c·s) for a c the text may have applied without saying): then the
+step as stated is not what the author computed, and nothing is said.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from qkv.review import arith
+from qkv.review.document import Document
+from qkv.review.equations import Equation
+from qkv.review.fragments import Fragment
+from qkv.review.intervals import Box, softmax
+from qkv.review.roles import role_of
+
+MAX_LINES = 6  # between the two fragments
+_SOFTMAX = re.compile(r"softmax|soft-max|↓|归一化|→\s*(?:weights?|权重)", re.I)
+_TEMPERATURES = np.geomspace(0.05, 20.0, 241)
+# words that put another step between the two: a scaling, a mask
+_MORE_STEPS = re.compile(
+    r"√|\\sqrt|sqrt|\bd_?\{?k\}?\b|scal|divid|/\s*\d|mask|-1e9|-inf|−∞|-∞|缩放|除以|掩码|屏蔽",
+    re.I,
+)
+
+
+def find(doc: Document, fragments: list[Fragment]) -> list[Equation]:
+    """A softmax step between every two fragments the words join that way."""
+    out: list[Equation] = []
+    shown = sorted((f for f in fragments if f.kind != "equation"), key=lambda f: f.line)
+    for a, b in zip(shown, shown[1:], strict=False):
+        if a.shape != b.shape or not 0 < b.line - a.lines[-1] <= MAX_LINES or a.batch or b.batch:
+            continue  # batched arrays pair up matrix by matrix, which this does not follow
+        if not _joined(doc, a, b) or not _probabilities(b) or _probabilities(a):
+            continue
+        if _other_temperature(a, b):
+            continue
+        out.extend(_rows(doc, a, b))
+    return out
+
+
+def _joined(doc: Document, a: Fragment, b: Fragment) -> bool:
+    """Do the words between the two (or right on the second) say softmax?"""
+    between = [doc.lines[i].text for i in range(a.lines[-1] + 1, b.line)]
+    words = " ".join([*between, b.label, *(b.context[:1])])
+    said = role_of(" ".join([a.label, *a.context[:1]]))
+    if _MORE_STEPS.search(words) or _mask(a):
+        return False  # scaled or masked on the way: not the softmax alone
+    return bool(_SOFTMAX.search(words)) and said in (None, "scores", "scaled", "masked")
+
+
+def _mask(f: Fragment) -> bool:
+    """Zeros and ones only: a mask, not scores."""
+    return all(c.value in (0.0, 1.0) for row in f.cells for c in row)
+
+
+def _probabilities(f: Fragment) -> bool:
+    """Every row in [0, 1] and adding up to 1 at the precision it was written with."""
+    for row in f.cells:
+        if any(c.masked or not 0 <= c.value <= 1 for c in row):
+            return False
+        slack = sum(c.half_unit for c in row) + 1e-9
+        if abs(sum(c.value for c in row) - 1) > slack:
+            return False
+    return True
+
+
+def _box(f: Fragment) -> Box:
+    """The fragment's numbers as intervals (typed data, one decimal at most, is exact)."""
+    half = [[0.0 if arith.typed(c) else c.half_unit for c in row] for row in f.cells]
+    value = np.array([[c.value for c in row] for row in f.cells])
+    return Box(value - np.array(half), value + np.array(half))
+
+
+def _fits(f: Fragment, box: Box) -> bool:
+    return all(
+        c.fits(box.lo[r, k], box.hi[r, k]) for r, row in enumerate(f.cells) for k, c in enumerate(row)
+    )
+
+
+def _other_temperature(a: Fragment, b: Fragment) -> bool:
+    """Would softmax(c·a) for some c other than 1 give b, where c = 1 does not?"""
+    scores = _box(a)
+    if _fits(b, softmax(scores)):
+        return False
+    for c in (*_estimates(a, b), *_TEMPERATURES):
+        if abs(c - 1) > 0.02 and _fits(b, softmax(scores.scale(float(c)))):
+            return True
+    return False
+
+
+def _estimates(a: Fragment, b: Fragment) -> list[float]:
+    """The temperature each row says, from its largest and smallest weight:
+    log(w_i / w_j) = c·(s_i - s_j)."""
+    out = []
+    for scores, weights in zip(a.cells, b.cells, strict=True):
+        w = [c.value for c in weights]
+        i, j = int(np.argmax(w)), int(np.argmin(w))
+        gap = scores[i].value - scores[j].value
+        if w[j] > 0 and gap != 0:
+            out.append(float(np.log(w[i] / w[j]) / gap))
+    return [c for c in out if 0 < c < 100]
+
+
+def _rows(doc: Document, a: Fragment, b: Fragment) -> list[Equation]:
+    out = []
+    for r, (scores, weights) in enumerate(zip(a.cells, b.cells, strict=True)):
+        node = arith.Call("softmax", arith.Vec(tuple(arith.Num(c) for c in scores)))
+        results = tuple(arith.Num(c) for c in weights)
+        left = "softmax([" + ", ".join(c.text for c in scores) + "])"
+        out.append(Equation(b, left, (0, 0), node, results, b.line, row_of=(b, r)))
+    return out
