@@ -278,7 +278,8 @@ def _equations(
         if arith.is_literal(node):
             if not arith.computes(previous[2]):
                 continue  # "x = 2 = 2.0": nothing computed
-            eq = _equation(doc, logical, previous[2], left_text, node, start, label, span, links[0][0])
+            first = links[0][0]
+            eq = _equation(doc, logical, previous[2], left_text, node, start, label, span, first)
             if eq is not None:
                 out.append(eq)
             continue
@@ -431,7 +432,8 @@ def _true_operands(
         found.update({id(n): k for n, k in zip(vec, row or [], strict=False)})
     in_vectors = {id(n) for vec in _literal_vectors(node) for n in vec}
     factors = [n for n in arith.numbers(node) if id(n) not in in_vectors and id(n) not in flows]
-    row = _copied_row([n.claim.text for n in factors], eq.start, known) if len(factors) > 1 else None
+    texts = [n.claim.text for n in factors]
+    row = _copied_row(texts, eq.start, known) if len(factors) > 1 else None
     found.update({id(n): k for n, k in zip(factors, row or [], strict=False)})
     # one number alone is traced by its digits: the factor of "0.5 * [2, 8, 0]", or what a
     # softmax or an exponential is taken of (a whole number only there: "1/√4" is no score)

@@ -13,6 +13,7 @@ step as stated is not what the author computed, and nothing is said.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -38,7 +39,7 @@ def find(doc: Document, fragments: list[Fragment]) -> list[Equation]:
     """A softmax step between every two fragments the words join that way."""
     out: list[Equation] = []
     shown = sorted((f for f in fragments if f.kind != "equation"), key=lambda f: f.line)
-    for a, b in zip(shown, shown[1:], strict=False):
+    for a, b in itertools.pairwise(shown):
         if a.shape != b.shape or not 0 < b.line - a.lines[-1] <= MAX_LINES or a.batch or b.batch:
             continue  # batched arrays pair up matrix by matrix, which this does not follow
         if not _joined(doc, a, b) or not _probabilities(b) or _probabilities(a):
@@ -84,7 +85,9 @@ def _box(f: Fragment) -> Box:
 
 def _fits(f: Fragment, box: Box) -> bool:
     return all(
-        c.fits(box.lo[r, k], box.hi[r, k]) for r, row in enumerate(f.cells) for k, c in enumerate(row)
+        c.fits(box.lo[r, k], box.hi[r, k])
+        for r, row in enumerate(f.cells)
+        for k, c in enumerate(row)
     )
 
 
