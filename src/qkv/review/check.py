@@ -63,10 +63,10 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     ensure_few(text)
     doc = load(text, name)
     fragments, skipped, written = read_all(doc)
-    written += steps.find(doc, fragments)
+    hints = text_hints(doc)
+    written += steps.find(doc, fragments, tuple(1 / float(s[2:]) for s in hints.stated))
     examples, unnamed = group(fragments, skipped, code_names(doc))
     unnamed = [f for f in unnamed if f.kind != "equation"]  # equations check themselves
-    hints = text_hints(doc)
     judgements = [j for e in examples if (j := judge(e, hints)) is not None]
     _place_unnamed(unnamed, examples, judgements, hints, skipped)
     judgements, unconvincing = evidence.weigh(doc, judgements, equations.wrong_alone(written))

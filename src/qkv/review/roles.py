@@ -557,8 +557,13 @@ def _defining_formula(seg: str) -> str | None:
     return None
 
 
+_ROW_LABEL = re.compile(r"^\s*\S{1,12}\s*(?:→|->|⟶)\s*$")
+
+
 def describe(label: str, context: list[str]) -> Description:
     """The label (same line) first, then the lines above, nearest first."""
+    if _ROW_LABEL.match(label):
+        label = ""  # "Q1 →  [1 1 1 1]": the row of query 1, not Q
     names = named_roles(label)
     if not names and _IDENT.match(label.strip()):
         names = named_roles(label + " =")  # "probs [[…]]": printed after its name

@@ -35,16 +35,18 @@ _MORE_STEPS = re.compile(
 )
 
 
-def find(doc: Document, fragments: list[Fragment]) -> list[Equation]:
-    """A softmax step between every two fragments the words join that way."""
+def find(doc: Document, fragments: list[Fragment], stated: tuple[float, ...] = ()) -> list[Equation]:
+    """A softmax step between every two fragments the words join that way. ``stated``: the
+    factors the text divides the scores by (√d_k ≈ 1.41): a temperature of such a factor
+    is no other reading, but the mistake of leaving the scaling out (or doing it twice)."""
     out: list[Equation] = []
-    shown = sorted((f for f in fragments if f.kind != "equation"), key=lambda f: f.line)
+    shown = sorted((f for f in fragments if f.kind != "equation"), key=lambda f: f.index)
     for a, b in itertools.pairwise(shown):
-        if a.shape != b.shape or not 0 < b.line - a.lines[-1] <= MAX_LINES or a.batch or b.batch:
+        if a.shape != b.shape or not 0 <= b.line - a.lines[-1] <= MAX_LINES or a.batch or b.batch:
             continue  # batched arrays pair up matrix by matrix, which this does not follow
         if not _joined(doc, a, b) or not _probabilities(b) or _probabilities(a):
             continue
-        if _other_temperature(a, b):
+        if _other_temperature(a, b, stated):
             continue
         out.extend(_rows(doc, a, b))
     return out
@@ -53,8 +55,8 @@ def find(doc: Document, fragments: list[Fragment]) -> list[Equation]:
 def _joined(doc: Document, a: Fragment, b: Fragment) -> bool:
     """Do the words between the two (or right on the second) say softmax?"""
     between = [doc.lines[i].text for i in range(a.lines[-1] + 1, b.line)]
-    words = " ".join([*between, b.label, *(b.context[:1])])
-    said = role_of(" ".join([a.label, *a.context[:1]]))
+    words = " ".join([*between, b.label, *(b.context[:1] if b.line > a.lines[-1] else [])])
+    said = role_of(a.label) if a.label.strip() else role_of(" ".join(a.context[:1]))
     if _MORE_STEPS.search(words) or _mask(a):
         return False  # scaled or masked on the way: not the softmax alone
     return bool(_SOFTMAX.search(words)) and said in (None, "scores", "scaled", "masked")
@@ -91,15 +93,19 @@ def _fits(f: Fragment, box: Box) -> bool:
     )
 
 
-def _other_temperature(a: Fragment, b: Fragment) -> bool:
-    """Would softmax(c·a) for some c other than 1 give b, where c = 1 does not?"""
+def _other_temperature(a: Fragment, b: Fragment, stated: tuple[float, ...]) -> bool:
+    """Would softmax(c·a) for some c other than 1 give b, where c = 1 does not, and c is no
+    factor the text states (which would make it a known mistake, not another reading)?"""
     scores = _box(a)
     if _fits(b, softmax(scores)):
         return False
-    for c in (*_estimates(a, b), *_TEMPERATURES):
-        if abs(c - 1) > 0.02 and _fits(b, softmax(scores.scale(float(c)))):
-            return True
-    return False
+    known = [x for f in stated for x in (f, 1 / f)]
+    fitting = [
+        c
+        for c in (*_estimates(a, b), *_TEMPERATURES)
+        if abs(c - 1) > 0.02 and _fits(b, softmax(scores.scale(float(c))))
+    ]
+    return bool(fitting) and not any(abs(c / x - 1) <= 0.03 for c in fitting for x in known)
 
 
 def _estimates(a: Fragment, b: Fragment) -> list[float]:
