@@ -35,7 +35,9 @@ _MORE_STEPS = re.compile(
 )
 
 
-def find(doc: Document, fragments: list[Fragment], stated: tuple[float, ...] = ()) -> list[Equation]:
+def find(
+    doc: Document, fragments: list[Fragment], stated: tuple[float, ...] = ()
+) -> list[Equation]:
     """A softmax step between every two fragments the words join that way. ``stated``: the
     factors the text divides the scores by (√d_k ≈ 1.41): a temperature of such a factor
     is no other reading, but the mistake of leaving the scaling out (or doing it twice)."""
