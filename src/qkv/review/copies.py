@@ -100,20 +100,38 @@ def _verdict(p: Placement, r: int, c: int, source: Source) -> Verdict:
 
 
 def _wrong_rows(verdicts: list[Verdict]) -> list[Row]:
-    """The printed rows with a wrong number, each number with its true value."""
-    by_row: dict[tuple[int, int], list[Verdict]] = {}
+    """The printed rows with a wrong number, each number with its true value; single
+    results on lines one under another ("w₂₁ = … = 0.2", "w₂₂ = … = 0.7") are a row too."""
+    out = _as_rows(verdicts)
+    last: dict[int, Verdict] = {}  # of the single results on a line, the last one written
     for v in verdicts:
-        by_row.setdefault((v.placement.fragment.index, v.r), []).append(v)
-    out = []
-    for row in by_row.values():
-        out.extend(_as_rows(row))
+        if v.placement.fragment.shape == (1, 1):
+            if v.line not in last or v.placement.fragment.index > last[v.line].placement.fragment.index:
+                last[v.line] = v
+    singles = [last[k] for k in sorted(last)]
+    run: list[Verdict] = []
+    for v in [*singles, None]:
+        if v is not None and run and v.line - run[-1].line == 1:
+            run.append(v)
+            continue
+        causes = tuple(r for u in run for r in (u.roots() if u.status in WRONG else []))
+        if len(run) >= 2 and causes:
+            out.append(Row(run[0].line, tuple(Source(u.claim, u.true, causes) for u in run)))
+        run = [v] if v is not None else []
     return out
 
 
 def _as_rows(verdicts: list[Verdict]) -> list[Row]:
-    by_row: dict[tuple[int, int], list[Verdict]] = {}
+    """Each printed row with a wrong number, once per number (a number judged twice, by
+    its example and by its arithmetic, is one number: the verdict that finds it wrong)."""
+    cells: dict[tuple[int, int, int], Verdict] = {}
     for v in verdicts:
-        by_row.setdefault((v.placement.fragment.index, v.r), []).append(v)
+        key = (v.placement.fragment.index, v.r, v.c)
+        if key not in cells or (v.status in WRONG and cells[key].status not in WRONG):
+            cells[key] = v
+    by_row: dict[tuple[int, int], list[Verdict]] = {}
+    for (index, r, _), v in cells.items():
+        by_row.setdefault((index, r), []).append(v)
     out = []
     for row in by_row.values():
         causes = tuple(r for v in row for r in (v.roots() if v.status in WRONG else []))
@@ -165,10 +183,12 @@ def _repeats(
             if all(_same(_claim(seq[start + k]), row.numbers[k].claim) for k in range(n)):
                 out += [(seq[start + k], row.numbers[k]) for k in range(n)]
                 taken.update(range(start, start + n))
-        if any_order and not out and len(seq) == n:
-            matched = _unordered(seq, row)
-            if matched:
-                return matched
+    if any_order and not out:  # in prose, a line may name a row's numbers in another order
+        for row in sorted((x for x in rows if x.line < line), key=lambda x: -x.line):
+            if _telling(row) and len(seq) == len(row.numbers):
+                matched = _unordered(seq, row)
+                if matched:
+                    return matched
     return out
 
 

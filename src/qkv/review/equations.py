@@ -46,7 +46,9 @@ _LITERAL_HEAD = re.compile(
 )
 # what makes a number the start of more arithmetic, not a result: "= 1 / (1 + e^-2)";
 # "(sums to 1.0)" after it is a remark
-_MORE = re.compile(r"\s*(?:[+\-−*×·/÷^]|\((?=\s*[-+−]?[\d.(\[])|\\(?:cdot|times|frac))")
+_MORE = re.compile(
+    r"\s*(?:[+\-−*×·/÷^]|\((?!\s*[\d.]+\s*%)(?=\s*[-+−]?[\d.(\[])|\\(?:cdot|times|frac))"
+)
 _UNIT = re.compile(r"[A-Za-z%‰°]")  # 16M, 67%, 3ms: a size, a share or a time, no result
 _CONTINUES = re.compile(r"^\s*(?:=|≈|\\approx\b|→|⟶)")
 _EMPTY = re.compile(r"^\s*(?:\$\$|\\\[|\\\]|```\w*|~~~)?\s*$")
@@ -274,6 +276,9 @@ def _equations(
     out: list[Equation] = []
     for i in range(1, len(links)):
         previous, (start, _, node) = links[i - 1], links[i]
+        if arith.is_literal(node) and not arith.computes(previous[2]):
+            # "= 0.254 ≈ 0.3": a number rounded again, against what was computed before it
+            previous = next((p for p in reversed(links[: i - 1]) if arith.computes(p[2])), previous)
         left_text = logical.text[previous[0] : previous[1]].strip()
         if arith.is_literal(node):
             if not arith.computes(previous[2]):

@@ -25,6 +25,7 @@ class Fragment:
     end: tuple[int, int] | None = None  # (line, column) just after it, when it ends mid-line
     left: str | None = None  # of arithmetic written out: its left side ("2.718 + 7.389 + …")
     batch: int = 0  # which matrix of a batched (3-D or more) array it is
+    span: tuple[int, int] | None = None  # offsets in the document's joined text (LaTeX)
 
     @property
     def first(self) -> int:

@@ -25,12 +25,14 @@ from qkv.review.fragments import Fragment
 from qkv.review.intervals import Box, softmax
 from qkv.review.roles import role_of
 
-MAX_LINES = 6  # between the two fragments
+MAX_LINES = 12  # between the two fragments (a diagram or code puts lines between)
+NEAR = 4  # lines above the second fragment that may say softmax
 _SOFTMAX = re.compile(r"softmax|soft-max|↓|归一化|→\s*(?:weights?|权重)", re.I)
 _TEMPERATURES = np.geomspace(0.05, 20.0, 241)
 # words that put another step between the two: a scaling, a mask
 _MORE_STEPS = re.compile(
-    r"√|\\sqrt|sqrt|\bd_?\{?k\}?\b|scal|divid|/\s*\d|mask|-1e9|-inf|−∞|-∞|缩放|除以|掩码|屏蔽",
+    r"√|\\sqrt|sqrt\(|\bd_?\{?k\}?\b|\bscal(?:ed|ing|e by)\b|\bdivid|/\s*\d|\bmask|-1e9|-inf|"
+    r"−∞|-∞|缩放|除以|掩码|屏蔽",
     re.I,
 )
 
@@ -56,12 +58,13 @@ def find(
 
 def _joined(doc: Document, a: Fragment, b: Fragment) -> bool:
     """Do the words between the two (or right on the second) say softmax?"""
-    between = [doc.lines[i].text for i in range(a.lines[-1] + 1, b.line)]
-    words = " ".join([*between, b.label, *(b.context[:1] if b.line > a.lines[-1] else [])])
+    gap = [doc.lines[i].text for i in range(a.lines[-1] + 1, b.line)]
+    own = [b.label, *(b.context[:1] if b.line > a.lines[-1] else [])]
     said = role_of(a.label) if a.label.strip() else role_of(" ".join(a.context[:1]))
-    if _MORE_STEPS.search(words) or _mask(a):
+    if _MORE_STEPS.search(" ".join([*gap, *own])) or _mask(a):
         return False  # scaled or masked on the way: not the softmax alone
-    return bool(_SOFTMAX.search(words)) and said in (None, "scores", "scaled", "masked")
+    near = " ".join([*gap[-NEAR:], *own])  # what says softmax stands right above the result
+    return bool(_SOFTMAX.search(near)) and said in (None, "scores", "scaled", "masked")
 
 
 def _mask(f: Fragment) -> bool:
@@ -71,11 +74,14 @@ def _mask(f: Fragment) -> bool:
 
 def _probabilities(f: Fragment) -> bool:
     """Every row in [0, 1] and adding up to 1 at the precision it was written with."""
+    if all(c.decimals == 0 and c.exponent is None for row in f.cells for c in row):
+        return False  # whole numbers: no weights ([0, 1, 1] is a vector of data)
     for row in f.cells:
         if any(c.masked or not 0 <= c.value <= 1 for c in row):
             return False
-        slack = sum(c.half_unit for c in row) + 1e-9
-        if abs(sum(c.value for c in row) - 1) > slack:
+        slack = sum(0.0 if arith.typed(c) else c.half_unit for c in row) + 1e-9
+        slack = max(slack, 0.5 * 10.0 ** -max(c.decimals for c in row))
+        if abs(sum(c.value for c in row) - 1) > slack * len(row):
             return False
     return True
 

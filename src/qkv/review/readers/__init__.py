@@ -95,7 +95,9 @@ def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equatio
         elif _sibling(prev, f) and describe(f.label, f.context).role is None:
             f.context, f.continues = prev.context, True  # the next item of a list
     _printed_names(doc, fragments)
-    return fragments, skipped, [eq for eq in written if eq.fragment in fragments]
+    formulas = layout.from_drawings(doc, layout.latex_drawings(doc, fragments))
+    kept = [eq for eq in written if eq.fragment in fragments]
+    return fragments, skipped, kept + formulas
 
 
 def _within_limits(fragments: list[Fragment], skipped: list[Skipped]) -> list[Fragment]:

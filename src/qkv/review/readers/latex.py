@@ -51,12 +51,13 @@ def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]
             spec = _ARRAY_SPEC.match(text, body_start)
             body_start = spec.end() if spec else body_start
         line = lines.line(m.start())
+        close = text.find("}", end)
         if line not in before:
             frag = _fragment(doc, text, lines, body_start, end, m.start(), label_from, skipped)
             if frag is not None:
+                frag.span = (m.start(), close + 1 if close >= 0 else end + len(end_tag))
                 found.append(frag)
                 taken.update(range(line, lines.line(end) + 1))
-        close = text.find("}", end)
         label_from = pos = close + 1 if close >= 0 else end + len(end_tag)
     return found, skipped
 

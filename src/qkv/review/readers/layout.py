@@ -30,6 +30,7 @@ from qkv.review import arith
 from qkv.review.document import Document
 from qkv.review.equations import Equation
 from qkv.review.fragments import Fragment
+from qkv.review.numbers import Claim
 
 # the sides of a matrix drawn with boxes or with the tall brackets of a formula
 _SIDES = "│┃║⎢⎥⎡⎤⎣⎦"
@@ -40,6 +41,7 @@ _NAME = re.compile(r"([A-Za-z][\w₀-₉]*(?:\s*(?:\^\s*\{?T\}?|ᵀ|\.T))?)\s*=\
 _SCALAR = re.compile(r"/\s*((?:\d+\.?\d*|\.\d+))")
 _PRODUCT = re.compile(r"(?<![A-Za-z])[x×*·@](?![A-Za-z])|\\times|\\cdot")
 MAX_CELLS = 64  # of one row of a drawn matrix
+_ONE = Claim("1", 1.0, 0.5, 0, None)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Grid:
 
     rows: list[Group] = field(default_factory=list)
     name: str = ""
+    fragment: Fragment | None = None  # the fragment another reader made of it (LaTeX)
+    factor: arith.Node | None = None  # a number written before it: \frac{1}{1.41} M
 
     @property
     def start(self) -> int:
@@ -85,6 +89,7 @@ class Link:
     rows: tuple[arith.Node, ...]
     lines: tuple[int, ...]
     grid: Grid | None  # the matrix it is, when it is one matrix as written
+    softmax: bool = False  # it is the softmax of the link before it (→ softmax), not equal
 
 
 @dataclass
@@ -249,14 +254,18 @@ def links(drawing: Drawing) -> list[list[Link]]:
     chains: list[list[Link]] = []
     chain: list[Link] = []
     k = 0
+    k_op = ""  # what stands before the link being read
     grids, ops = drawing.grids, drawing.ops
     while k < len(grids):
         link, k = _link(grids, ops, k)
         if link is None:
             break
+        if chain and k_op == "softmax":
+            link = Link(link.rows, link.lines, link.grid, softmax=True)
         chain.append(link)
         op = ops[k - 1] if k - 1 < len(ops) else ""
-        if k < len(grids) and op != "=" and not op.endswith("="):
+        k_op = op
+        if k < len(grids) and op not in ("=", "softmax") and not op.endswith("="):
             chains.append(chain)
             chain = []  # unrelated matrices side by side (or named ones)
     if chain:
@@ -276,6 +285,9 @@ def _link(grids: list[Grid], ops: list[str], k: int) -> tuple[Link | None, int]:
     if op == "×" and k + 1 < len(grids):
         return _product(a, grids[k + 1]), k + 2
     lines = tuple(g.line for g in a.rows)
+    if a.factor is not None:
+        scaled = tuple(arith.Bin("*", a.factor, arith.Vec(g.cells)) for g in a.rows)
+        return Link(scaled, lines, None), k + 1
     if op.startswith("/"):
         divisor = arith.parse(op[1:].rstrip("="))
         if divisor is None:
@@ -337,11 +349,17 @@ def _drawn(
     if link.grid is None or not link.grid.literal() or len(before.rows) != len(link.rows):
         return []
     out = []
-    for left, group in zip(before.rows, link.grid.rows, strict=True):
+    for r, (left, group) in enumerate(zip(before.rows, link.grid.rows, strict=True)):
+        if link.softmax:
+            left = arith.Call("softmax", left)
         right = arith.Vec(group.cells)
         results = tuple(arith.numbers(right))
         value = arith.value_of(left)
         if value is None or not arith.computes(left) or value.width != len(results):
+            continue
+        if link.grid.fragment is not None:  # a LaTeX matrix: judged where it was read
+            f = link.grid.fragment
+            out.append(Equation(f, "", span, left, results, first, row_of=(f, r)))
             continue
         frag = Fragment(
             "equation",
@@ -373,3 +391,76 @@ def fragments(doc: Document, drawings: list[Drawing]) -> list[Fragment]:
             region = doc.lines[lines[0]].region
             out.append(Fragment("table", cells, lines, label=label, region=region))
     return out
+
+
+# what may stand between two LaTeX matrices of one formula, and what it means
+_TEX_NOISE = re.compile(r"\\(?:right|left|big[lr]?|Big[lr]?)\s*[()\[\].|]?|\\[,;:!]|\\q?quad|[{}]")
+_TEX_SPACES = re.compile(r"\\(?:right|left|big[lr]?|Big[lr]?)\s*[()\[\].|]?|\\[,;:!]|\\q?quad")
+_TEX_SOFTMAX = re.compile(r"\\(?:xrightarrow|overset|xlongrightarrow|stackrel)[^=]*softmax", re.I)
+_TEX_FACTOR = re.compile(r"(?:\\[dt]?frac\s*\{\s*1\s*\}\s*\{([^{}]+)\}|\b1\s*/\s*([\d.]+))\s*$")
+_TEX_FORMULA_END = re.compile(r"\$|\\\]|\\\)|\n\s*\n")
+
+
+def latex_drawings(doc: Document, fragments: list[Fragment]) -> list[Drawing]:
+    """Matrices of one formula that a product, "=", a factor or "→ softmax" relate:
+    $QK^T = \begin{pmatrix}…\end{pmatrix} \begin{pmatrix}…\end{pmatrix} = \begin{pmatrix}…$."""
+    text = doc.joined
+    shown = sorted((f for f in fragments if f.kind == "latex" and f.span), key=lambda f: f.line)
+    out: list[Drawing] = []
+    group: list[Grid] = []
+    ops: list[str] = []
+    for f in shown:
+        assert f.span is not None
+        grid = _latex_grid(f)
+        if group:
+            prev = group[-1].fragment
+            assert prev is not None and prev.span is not None
+            op = _latex_relation(text[prev.span[1] : f.span[0]])
+            if op is None:
+                out += _latex_drawing(group, ops)
+                group, ops = [], []
+            else:
+                ops.append(op)
+        if not group:
+            grid.factor = _factor(text[max(0, f.span[0] - 80) : f.span[0]])
+        group.append(grid)
+    out += _latex_drawing(group, ops)
+    return out
+
+
+def _latex_grid(f: Fragment) -> Grid:
+    rows = [
+        Group(line, 0, 0, tuple(arith.Num(c) for c in row))
+        for line, row in zip(f.lines, f.cells, strict=True)
+    ]
+    return Grid(rows, fragment=f)
+
+
+def _latex_relation(between: str) -> str | None:
+    """"×" (nothing, \cdot or \times between), "=", "softmax" (an arrow with softmax on it),
+    or None when the two are not one calculation."""
+    if _TEX_FORMULA_END.search(between) or len(between) > 120:
+        return None
+    if _TEX_SOFTMAX.search(between):
+        return "softmax"
+    plain = _TEX_NOISE.sub(" ", between).replace("\\cdot", " ").replace("\\times", " ")
+    plain = plain.strip()
+    if plain in ("", "×", "·"):
+        return "×"
+    return "=" if plain in ("=", "\\approx", "≈") else None
+
+
+def _factor(before: str) -> arith.Node | None:
+    """The number a formula multiplies its first matrix by: \frac{1}{1.41} M, 1/2 M."""
+    m = _TEX_FACTOR.search(_TEX_SPACES.sub(" ", before).rstrip())
+    if m is None:
+        return None
+    node = arith.parse(arith.from_latex(m.group(1) or m.group(2)))
+    return None if node is None else arith.Bin("/", arith.Num(_ONE), node)
+
+
+def _latex_drawing(grids: list[Grid], ops: list[str]) -> list[Drawing]:
+    if len(grids) < 2 or not any(op in ("=", "softmax") for op in ops):
+        return []
+    lines = (min(g.rows[0].line for g in grids), max(g.rows[-1].line for g in grids) + 1)
+    return [Drawing(grids, ops, lines)]
