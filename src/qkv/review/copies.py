@@ -105,19 +105,20 @@ def _wrong_rows(verdicts: list[Verdict]) -> list[Row]:
     out = _as_rows(verdicts)
     last: dict[int, Verdict] = {}  # of the single results on a line, the last one written
     for v in verdicts:
-        if v.placement.fragment.shape == (1, 1):
-            if v.line not in last or v.placement.fragment.index > last[v.line].placement.fragment.index:
-                last[v.line] = v
-    singles = [last[k] for k in sorted(last)]
-    run: list[Verdict] = []
-    for v in [*singles, None]:
-        if v is not None and run and v.line - run[-1].line == 1:
-            run.append(v)
-            continue
+        index = v.placement.fragment.index
+        single = v.placement.fragment.shape == (1, 1)
+        if single and (v.line not in last or index > last[v.line].placement.fragment.index):
+            last[v.line] = v
+    runs: list[list[Verdict]] = []
+    for line in sorted(last):
+        if runs and line - runs[-1][-1].line == 1:
+            runs[-1].append(last[line])
+        else:
+            runs.append([last[line]])
+    for run in runs:
         causes = tuple(r for u in run for r in (u.roots() if u.status in WRONG else []))
         if len(run) >= 2 and causes:
             out.append(Row(run[0].line, tuple(Source(u.claim, u.true, causes) for u in run)))
-        run = [v] if v is not None else []
     return out
 
 

@@ -402,7 +402,7 @@ _TEX_FORMULA_END = re.compile(r"\$|\\\]|\\\)|\n\s*\n")
 
 
 def latex_drawings(doc: Document, fragments: list[Fragment]) -> list[Drawing]:
-    """Matrices of one formula that a product, "=", a factor or "→ softmax" relate:
+    r"""Matrices of one formula that a product, "=", a factor or "→ softmax" relate:
     $QK^T = \begin{pmatrix}…\end{pmatrix} \begin{pmatrix}…\end{pmatrix} = \begin{pmatrix}…$."""
     text = doc.joined
     shown = sorted((f for f in fragments if f.kind == "latex" and f.span), key=lambda f: f.line)
@@ -437,7 +437,7 @@ def _latex_grid(f: Fragment) -> Grid:
 
 
 def _latex_relation(between: str) -> str | None:
-    """"×" (nothing, \cdot or \times between), "=", "softmax" (an arrow with softmax on it),
+    r""""×" (nothing, \cdot or \times between), "=", "softmax" (an arrow with softmax on it),
     or None when the two are not one calculation."""
     if _TEX_FORMULA_END.search(between) or len(between) > 120:
         return None
@@ -451,7 +451,7 @@ def _latex_relation(between: str) -> str | None:
 
 
 def _factor(before: str) -> arith.Node | None:
-    """The number a formula multiplies its first matrix by: \frac{1}{1.41} M, 1/2 M."""
+    r"""The number a formula multiplies its first matrix by: \frac{1}{1.41} M, 1/2 M."""
     m = _TEX_FACTOR.search(_TEX_SPACES.sub(" ", before).rstrip())
     if m is None:
         return None
