@@ -23,6 +23,7 @@ from qkv.review.document import Document
 from qkv.review.equations import Equation
 from qkv.review.fragments import Fragment
 from qkv.review.intervals import Box, softmax
+from qkv.review.numbers import parse_claim
 from qkv.review.roles import role_of
 
 MAX_LINES = 12  # between the two fragments (a diagram or code puts lines between)
@@ -45,8 +46,15 @@ def find(
     is no other reading, but the mistake of leaving the scaling out (or doing it twice)."""
     out: list[Equation] = []
     shown = sorted((f for f in fragments if f.kind != "equation"), key=lambda f: f.index)
-    for a, b in itertools.pairwise(shown):
-        if a.shape != b.shape or not 0 <= b.line - a.lines[-1] <= MAX_LINES or a.batch or b.batch:
+    busy = {ln for f in fragments for ln in range(f.first, f.lines[-1] + 1)}
+    for before, b in itertools.pairwise([None, *shown]):
+        a = before
+        if a is None or a.shape != b.shape or not 0 <= b.line - a.lines[-1] <= MAX_LINES:
+            a = None
+        written = _written_scores(doc, b, busy)  # "Pizza: 5.0  Salad: 2.0" above "→ softmax:"
+        if written is not None and (a is None or written.line > a.lines[-1]):
+            a = written  # the nearer of the two
+        if a is None or a.batch or b.batch:
             continue  # batched arrays pair up matrix by matrix, which this does not follow
         if not _joined(doc, a, b) or not _probabilities(b) or _probabilities(a):
             continue
@@ -54,6 +62,48 @@ def find(
             continue
         out.extend(_rows(doc, a, b))
     return out
+
+
+_LAST_RESULT = re.compile(r"[=:：]\s*([-+−]?\d+(?:\.\d+)?)(?![\d.]|\s*[×*/·+\-−^])[^=\d]*$")
+_NUMBER = re.compile(r"(?<![\w.^_])[-+−]?\d+(?:\.\d+)?(?![\w.])")
+
+
+def _written_scores(doc: Document, b: Fragment, busy: set[int]) -> Fragment | None:
+    """Scores written in words right above a one-row fragment: all on one line ("Pizza:
+    150.0  Salad: 2.0  Pasta: 3.0"), or one per line ("s₂₁ = bank · river = 0.4")."""
+    if b.shape[0] != 1 or b.shape[1] < 2:
+        return None
+    width = b.shape[1]
+    lines = [i for i in range(b.line - 1, max(-1, b.line - MAX_LINES), -1) if i not in busy]
+    for i in lines[:3]:
+        found = [m.group(0) for m in _NUMBER.finditer(doc.lines[i].text)]
+        if found and len(found) == width:
+            return _prose_fragment(found, i)
+        if found:
+            break
+    results = []
+    for i in lines:
+        m = _LAST_RESULT.search(doc.lines[i].text)
+        if m is None:
+            if results:
+                break
+            continue
+        results.append((i, m.group(1)))
+        if len(results) == width:
+            ordered = sorted(results)
+            if ordered[-1][0] - ordered[0][0] == width - 1:  # on lines one under another
+                return _prose_fragment([t for _, t in ordered], ordered[0][0])
+            return None
+    return None
+
+
+def _prose_fragment(texts: list[str], line: int) -> Fragment | None:
+    claims = [c for t in texts if (c := parse_claim(t)) is not None]
+    if len(claims) != len(texts):
+        return None
+    f = Fragment("prose", [claims], [line])
+    f.vector = True
+    return f
 
 
 def _joined(doc: Document, a: Fragment, b: Fragment) -> bool:
