@@ -13,7 +13,6 @@ step as stated is not what the author computed, and nothing is said.
 
 from __future__ import annotations
 
-import itertools
 import re
 
 import numpy as np
@@ -47,7 +46,8 @@ def find(
     out: list[Equation] = []
     shown = sorted((f for f in fragments if f.kind != "equation"), key=lambda f: f.index)
     busy = {ln for f in fragments for ln in range(f.first, f.lines[-1] + 1)}
-    for before, b in itertools.pairwise([None, *shown]):
+    previous: list[Fragment | None] = [None, *shown]
+    for before, b in zip(previous, shown, strict=False):
         a = before
         if a is None or a.shape != b.shape or not 0 <= b.line - a.lines[-1] <= MAX_LINES:
             a = None
@@ -81,7 +81,7 @@ def _written_scores(doc: Document, b: Fragment, busy: set[int]) -> Fragment | No
             return _prose_fragment(found, i)
         if found:
             break
-    results = []
+    results: list[tuple[int, str]] = []
     for i in lines:
         m = _LAST_RESULT.search(doc.lines[i].text)
         if m is None:
