@@ -30,6 +30,7 @@ from qkv.review.model import evaluate
 MIN_EXPLAINED = 2 / 3  # of an example's other computed numbers its reading must explain
 MIN_SUPPORT = 2  # … and at least this many
 MAX_WRONG = 1 / 2  # of a fragment's numbers that may be mistakes under a reading of words
+SIBLINGS = 3  # lines between the vectors that print the rows of one step ("z₁ = …", "z₂ = …")
 MAX_TYPOS = 1 / 3  # of a printed fragment's numbers that may be typos rather than a misreading
 # a known wrong computation (scaling left out, softmax over columns…) explains its numbers
 EXPLAINED = (RIGHT, CARRIED, CONSEQUENCE, DIAGNOSIS)
@@ -160,8 +161,25 @@ def _mostly_wrong(mine: list[Verdict], verdicts: list[Verdict]) -> bool:
     """Are most of the numbers of the step this fragment prints wrong under the reading?
     A vector counts with the other rows of its step ("z₂ = …" beside z₁ and z₃)."""
     p = mine[0].placement
-    if p.fragment.vector:
-        mine = [v for v in verdicts if v.placement.role == p.role and v.placement.fragment.vector]
+    if p.fragment.vector:  # with the rows written just above and below it
+        rows = sorted(
+            {v.placement.fragment.line for v in verdicts if v.placement.role == p.role}
+            | {p.fragment.line}
+        )
+        k = rows.index(p.fragment.line)
+        lo = hi = k
+        while lo > 0 and rows[lo] - rows[lo - 1] <= SIBLINGS:
+            lo -= 1
+        while hi + 1 < len(rows) and rows[hi + 1] - rows[hi] <= SIBLINGS:
+            hi += 1
+        near = set(rows[lo : hi + 1])
+        mine = [
+            v
+            for v in verdicts
+            if v.placement.role == p.role
+            and v.placement.fragment.vector
+            and v.placement.fragment.line in near
+        ]
     roots = sum(v.status == ROOT for v in mine)
     return roots >= 2 and roots > MAX_WRONG * len(mine)
 

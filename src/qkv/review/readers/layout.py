@@ -129,8 +129,25 @@ def read(doc: Document, taken: set[int]) -> list[Drawing]:
     return out
 
 
+_STRAY = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")  # a number standing on its own
+_DIVISOR = re.compile(r"/\s*\d+(?:\.\d+)?")
+
+
 def _groups(text: str, line: int) -> list[Group]:
-    """The bracketed rows and box segments of numbers on a line."""
+    """The bracketed rows and box segments of numbers on a line; none on a line that also
+    holds numbers outside them ("0.4 × [1, 0] + …" is arithmetic written out)."""
+    found = _row_groups(text, line)
+    if not found:
+        return []
+    rest = list(text[: max(g.end for g in found)])  # words after the last one are remarks
+    for g in found:
+        rest[g.start : g.end] = " " * (g.end - g.start)
+    if _STRAY.search(_DIVISOR.sub(" ", "".join(rest))):
+        return []
+    return found
+
+
+def _row_groups(text: str, line: int) -> list[Group]:
     out = [g for m in _BRACKET.finditer(text) if (g := _group(m.group(1), line, m.span()))]
     sides = [m.start() for m in _SIDE.finditer(text)]
     k = 0
@@ -170,11 +187,12 @@ def _merged(groups: list[Group]) -> list[Group]:
 
 
 def _drawing(texts: list[str], groups: list[Group], lines: tuple[int, int]) -> Drawing | None:
-    grids = _grids(groups)
+    per_line = {g.line for g in groups}
+    if len(per_line) == len(groups) and (vertical := _vertical(texts, groups, lines)):
+        return vertical
+    grids = _grids(texts, groups)
     if not grids or not all(g.valid() for g in grids):
         return None
-    if len(grids) == 1 and (vertical := _vertical(texts, grids[0], lines)) is not None:
-        return vertical
     boxed = any(texts[r.line][r.start] in _SIDES for g in grids for r in g.rows)
     ops = [_relation(texts, lines, a.end, b.start) for a, b in itertools.pairwise(grids)]
     for grid, op in zip(grids[1:], ops, strict=False):
@@ -184,22 +202,25 @@ def _drawing(texts: list[str], groups: list[Group], lines: tuple[int, int]) -> D
     grids[0].name = before[5:] if before.startswith("name:") else ""
     if not boxed and not any(op in ("=", "×", "+") or op.startswith("/") for op in ops):
         return None  # brackets one under another with nothing between: an ordinary matrix
+    if not boxed and all(len(g.rows) == 1 for g in grids):
+        return None  # "[2, 0] · [1, 1] = 2" on one line: arithmetic written out
     return Drawing(grids, ops, lines, continues=before == "=")
 
 
-def _vertical(texts: list[str], grid: Grid, lines: tuple[int, int]) -> Drawing | None:
+def _vertical(texts: list[str], rows: list[Group], lines: tuple[int, int]) -> Drawing | None:
     """Rows added up one under another: "  [a]" "+ [b]" "-----" "= [c]"."""
-    signs = [texts[r.line][: r.start].strip() for r in grid.rows]
+    signs = [texts[r.line][: r.start].strip() for r in rows]
     if "=" not in signs[1:] or not set(signs) <= {"", "+", "-", "="} or "+" not in signs:
         return None
-    grids = [Grid([r]) for r in grid.rows]
-    return Drawing(grids, signs[1:], lines)
+    return Drawing([Grid([r]) for r in rows], signs[1:], lines)
 
 
-def _grids(groups: list[Group]) -> list[Grid]:
-    """Rows one under another that overlap on the line are the rows of one matrix."""
+def _grids(texts: list[str], groups: list[Group]) -> list[Grid]:
+    """Rows one under another that overlap on the line are the rows of one matrix (but a
+    row that a line starts with "=" or "+" is a calculation's next step, not a row)."""
     grids: list[Grid] = []
     for g in sorted(groups, key=lambda g: (g.line, g.start)):
+        stepped = texts[g.line][: g.start].strip() in ("=", "+", "-", "≈")
         home = next(
             (
                 m
@@ -208,6 +229,7 @@ def _grids(groups: list[Group]) -> list[Grid]:
                 and m.rows[-1].start < g.end
                 and g.start < m.rows[-1].end
                 and all(r.line != g.line for r in m.rows)
+                and not stepped
             ),
             None,
         )

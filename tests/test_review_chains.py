@@ -1,0 +1,113 @@
+"""Arithmetic written out, checked link by link (review/equations.py): chains, continued lines,
+terms written out, rounding, results after softmax(…) →, and what is not a result."""
+
+from __future__ import annotations
+
+import pytest
+
+from qkv.review.check import check
+from qkv.review.document import from_text
+from qkv.review.equations import find
+
+
+def found(text: str) -> list[tuple[str, list[str]]]:
+    return [(eq.left, [c.text for c in eq.fragment.cells[0]]) for eq in find(from_text(text, "a.md"))]
+
+
+def wrong(text: str) -> list[tuple[int, str, float]]:
+    """(1-based line, written, true) of every finding and every consequence."""
+    report = check(text, "a.md")
+    out = []
+    for f in report.findings:
+        for v in [*f.verdicts, *f.consequences]:
+            out.append((report.source_line(v.line), v.claim.text, round(v.true, 4)))
+    return sorted(out)
+
+
+def test_a_chain_checks_its_result_against_the_link_before_it():
+    # the vectors are operands of the dot product, never a result of their own
+    text = "score = [2, 0, 1] · [1, 1, 0] = 2*1 + 0*1 + 1*0 = 2"
+    assert found(text) == [("2*1 + 0*1 + 1*0", ["2"])]
+    assert check(text).exit_code == 0
+
+
+def test_a_wrong_dot_product_is_its_own_root():
+    text = "Key 2 · Query 1 = 0.2×0.5 + 0.4×0.1 + 0.3×0.3 = 0.19\n"
+    assert wrong(text) == [(1, "0.19", 0.23)]
+
+
+def test_lines_that_start_with_equals_carry_the_calculation_on():
+    text = (
+        "out = 0.4 × [1, 0] + 0.6 × [0, 2]\n"
+        "    = [0.4, 0] + [0, 1.2]\n"
+        "    = [0.4, 1.3]\n"
+    )
+    # the terms of line 2 are each checked against the terms above them; the sum against them
+    assert [right for _, right in found(text)] == [["0.4", "0"], ["0", "1.2"], ["0.4", "1.3"]]
+    assert wrong(text) == [(3, "1.3", 1.2)]
+
+
+def test_a_name_repeated_on_the_next_lines_is_one_calculation():
+    text = "z = [0, 0.5] + [0.5, 0]\nz = [0 + 0.5, 0.5 + 0]\nz = [0.5, 0.5]\n"
+    assert check(text).exit_code == 0
+    assert [v for _, v in found(text)][-1] == ["0.5", "0.5"]
+
+
+def test_a_number_rounded_again_is_checked_against_what_was_computed():
+    text = "- w₁ = 2.72/4.42 = 0.615 ≈ 0.7 (70%)\n"
+    # 0.615 rounds to 0.6, not 0.7; the remark (70%) is no more arithmetic
+    assert wrong(text) == [(1, "0.7", 0.6154)]
+
+
+def test_softmax_of_a_vector_and_its_arrow_on_the_next_line():
+    text = "softmax([1.0/2, 0.5/2, 0])\n   → [0.42, 0.33, 0.25]\n"
+    assert found(text) == [("softmax([1.0/2, 0.5/2, 0])", ["0.42", "0.33", "0.25"])]
+    assert check(text).exit_code == 0
+    # softmax([2, 1, 0]) = [0.665, 0.245, 0.090]: 0.24 is right at two decimals
+    assert wrong("softmax([2, 1, 0]) ≈ [0.71, 0.24, 0.05]    (sums to 1)") == [
+        (1, "0.05", 0.09),
+        (1, "0.71", 0.6652),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "For N=512:   512×512 = 262,144 entries per head",  # a thousands separator
+        "4096×4096 = 16M entries",  # a size with its unit
+        "x = 2",  # a definition
+        "d_k = 64, so √d_k = 8",
+    ],
+)
+def test_what_is_no_wrong_result(text):
+    assert check(text).findings == []
+
+
+def test_markup_around_arithmetic_is_read_through():
+    text = "so row 1 becomes (2.0, 1, 2.0)/5.0 = **(0.4, 0.2, 0.4)**"
+    assert found(text) == [("(2.0, 1, 2.0)/5.0", ["0.4", "0.2", "0.4"])]
+    assert check(text).exit_code == 0
+
+
+def test_a_product_of_a_wrong_weight_is_a_consequence_with_its_true_value():
+    text = (
+        "softmax([3, 1]) = [0.90, 0.10]\n\n"  # true [0.881, 0.119]: a mistake
+        "weighted: 0.90 * [2, 4] = [1.80, 3.60]\n"  # right from 0.90, wrong from 0.881
+    )
+    report = check(text)
+    assert [f.verdicts[0].claim.text for f in report.findings] == ["0.90", "0.10"]
+    consequences = [c for f in report.findings for c in f.consequences]
+    assert [c.claim.text for c in consequences] == ["1.80", "3.60"]
+    assert [round(c.true, 3) for c in consequences] == [1.762, 3.523]
+
+
+def test_a_result_computed_from_the_true_value_of_a_mistyped_input_is_right():
+    text = (
+        "The input X:\n\n"
+        "| | a | b |\n|---|---|---|\n| I | 1 | 0 |\n| you | 0 | 1 |\n\n"
+        "Scores X·Xᵀ (no scaling):\n\n| | I | you |\n|---|---|---|\n| I | 3 | 0 |\n| you | 0 | 1 |\n\n"
+        "Softmax over each row gives the attention weights:\n\n"
+        "| | I | you |\n|---|---|---|\n| I | 0.73 | 0.27 |\n| you | 0.27 | 0.73 |\n"
+    )
+    # the score 3 is a typo (1·1 + 0·0 = 1); the weights follow from the true score 1
+    assert [f.verdicts[0].claim.text for f in check(text).findings] == ["3"]
