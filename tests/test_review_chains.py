@@ -11,7 +11,8 @@ from qkv.review.equations import find
 
 
 def found(text: str) -> list[tuple[str, list[str]]]:
-    return [(eq.left, [c.text for c in eq.fragment.cells[0]]) for eq in find(from_text(text, "a.md"))]
+    equations = find(from_text(text, "a.md"))
+    return [(eq.left, [c.text for c in eq.fragment.cells[0]]) for eq in equations]
 
 
 def wrong(text: str) -> list[tuple[int, str, float]]:
@@ -105,7 +106,8 @@ def test_a_result_computed_from_the_true_value_of_a_mistyped_input_is_right():
     text = (
         "The input X:\n\n"
         "| | a | b |\n|---|---|---|\n| I | 1 | 0 |\n| you | 0 | 1 |\n\n"
-        "Scores X·Xᵀ (no scaling):\n\n| | I | you |\n|---|---|---|\n| I | 3 | 0 |\n| you | 0 | 1 |\n\n"
+        "Scores X·Xᵀ (no scaling):\n\n"
+        "| | I | you |\n|---|---|---|\n| I | 3 | 0 |\n| you | 0 | 1 |\n\n"
         "Softmax over each row gives the attention weights:\n\n"
         "| | I | you |\n|---|---|---|\n| I | 0.73 | 0.27 |\n| you | 0.27 | 0.73 |\n"
     )
