@@ -69,7 +69,7 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     unnamed = [f for f in unnamed if f.kind != "equation"]  # equations check themselves
     judgements = [j for e in examples if (j := judge(e, hints)) is not None]
     _place_unnamed(unnamed, examples, judgements, hints, skipped)
-    judgements, unconvincing = evidence.weigh(doc, judgements, equations.wrong_alone(written))
+    judgements, unconvincing = evidence.weigh(doc, judgements, *equations.alone(written))
     skipped += [
         Skipped(u.line, t("en", "check.elsewhere" if u.elsewhere else "check.misread"))
         if u.elsewhere or u.misread

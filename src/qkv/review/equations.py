@@ -340,18 +340,22 @@ def _equation(
     return Equation(frag, left_text, span, left, results, logical.line(span_start))
 
 
-def wrong_alone(equations: list[Equation]) -> set[tuple[int, int, int]]:
-    """(fragment index, row, column) of every result its left side does not give."""
-    out: set[tuple[int, int, int]] = set()
+def alone(equations: list[Equation]) -> tuple[set[Cell], set[Cell]]:
+    """(fragment index, row, column) of every result its left side does not give, and of
+    every one it gives, as written."""
+    wrong: set[Cell] = set()
+    right: set[Cell] = set()
     for eq in equations:
         value = _value(eq)
         if value is None:
             continue
         fragment, r = eq.row_of or (eq.fragment, 0)
         for c, claim in enumerate(fragment.cells[r]):
-            if not claim.fits(*value.at(c)):
-                out.add((fragment.index, r, c))
-    return out
+            (right if claim.fits(*value.at(c)) else wrong).add((fragment.index, r, c))
+    return wrong, right
+
+
+Cell = tuple[int, int, int]  # a printed number: fragment index, row, column
 
 
 def _value(eq: Equation, swap: arith.Swap | None = None) -> arith.Value | None:
@@ -525,4 +529,4 @@ def _botched_rows(verdicts: list[Verdict]) -> list[_Known]:
     return out
 
 
-__all__ = ["Claim", "Equation", "find", "judge", "wrong_alone"]
+__all__ = ["Claim", "Equation", "alone", "find", "judge"]

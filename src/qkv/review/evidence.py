@@ -61,15 +61,25 @@ def machine_printed(doc: Document, f: Fragment) -> bool:
 
 
 def weigh(
-    doc: Document, judgements: list[Judgement], arithmetic: set[tuple[int, int, int]]
+    doc: Document,
+    judgements: list[Judgement],
+    arithmetic: set[tuple[int, int, int]],
+    follows: set[tuple[int, int, int]] = frozenset(),  # type: ignore[assignment]
 ) -> tuple[list[Judgement], list[Unconvincing]]:
     """The judgements with what lacks evidence taken out, and the fragments left unchecked.
-    ``arithmetic``: (fragment, row, column) of written-out arithmetic wrong by itself."""
+    ``arithmetic``: (fragment, row, column) of numbers their own arithmetic (or a step the
+    words state) finds wrong; ``follows``: of those it finds right as written, which no
+    reading of the example can make a mistake."""
     kept: list[Judgement] = []
     dropped: list[Unconvincing] = []
     for j in judgements:
         typos = _typos(doc, j.verdicts)
-        verdicts = [v for v in j.verdicts if _admissible(doc, v, typos, arithmetic)]
+        verdicts = [
+            v
+            for v in j.verdicts
+            if _admissible(doc, v, typos, arithmetic)
+            and not (v.status == ROOT and (v.placement.fragment.index, v.r, v.c) in follows)
+        ]
         unsupported = _unsupported(verdicts, j.example)
         unsupported.update(_read_as_another_step(j, verdicts, unsupported))
         dropped += unsupported.values()

@@ -127,13 +127,14 @@ def _findings(judgements: list[Judgement]) -> list[Finding]:
 
 def _unique(judgements: list[Judgement]) -> list[Verdict]:
     """Every judged number once: the first judgement of it (examples before equations),
-    except that arithmetic found wrong by itself is wrong whatever an example says of it."""
+    except that arithmetic found wrong by itself is wrong as its own left side says,
+    whatever an example says of it."""
     chosen: dict[tuple[int, int, int], Verdict] = {}
     for j in judgements:
         for v in j.verdicts:
             key = _key(v)
-            wrong_alone = j.example.index < 0 and v.status == ROOT
-            if key not in chosen or (wrong_alone and chosen[key].status != ROOT):
+            wrong_alone = j.example.index == -1 and v.status == ROOT  # its own arithmetic
+            if key not in chosen or wrong_alone:
                 chosen[key] = v
     return list(chosen.values())
 
