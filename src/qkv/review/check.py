@@ -33,6 +33,7 @@ _APPLIED = re.compile(
     re.I,
 )
 _SCALING = re.compile(r"√|\\sqrt|sqrt|\bd_?\{?k\}?\b|\bscal(?:ed|ing|e)\b|缩放", re.I)
+_DROPOUT = re.compile(r"dropout|随机失活|丢弃", re.I)
 _DK = re.compile(r"\bd_?\{?k\}?\s*=\s*(\d+)\b")
 # a divisor written as a rounded root or put right after the scores: "√2 ≈ 1.414", "S / 1.414"
 _APPROX = re.compile(
@@ -64,15 +65,16 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     doc = load(text, name)
     fragments, skipped, written = read_all(doc)
     hints = text_hints(doc)
-    written += steps.find(doc, fragments, tuple(1 / float(s[2:]) for s in hints.stated))
+    stated = tuple(1 / float(s[2:]) for s in hints.stated)  # the factors it divides by
+    written += steps.find(doc, fragments, stated)
     examples, unnamed = group(fragments, skipped, code_names(doc))
     unnamed = [f for f in unnamed if f.kind != "equation"]  # equations check themselves
     judgements = [j for e in examples if (j := judge(e, hints)) is not None]
     _place_unnamed(unnamed, examples, judgements, hints, skipped)
-    judgements, unconvincing = evidence.weigh(doc, judgements, *equations.alone(written))
+    judgements, unconvincing = evidence.weigh(doc, judgements, *equations.alone(written), stated)
     skipped += [
-        Skipped(u.line, t("en", "check.elsewhere" if u.elsewhere else "check.misread"))
-        if u.elsewhere or u.misread
+        Skipped(u.line, t("en", _why(u)))
+        if u.elsewhere or u.misread or u.unmodelled
         else Skipped(
             u.line, t("en", "check.unconvincing", explained=u.explained, numbers=u.numbers)
         )
@@ -84,6 +86,12 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     so_far = [v for j in judgements for v in j.verdicts]
     judgements.append(copies.judge(doc, fragments, written, so_far))
     return Report(name, doc, fragments, examples, judgements, skipped)
+
+
+def _why(u: evidence.Unconvincing) -> str:
+    if u.elsewhere:
+        return "check.elsewhere"
+    return "check.misread" if u.misread else "check.unmodelled"
 
 
 def text_hints(doc: Document) -> TextHints:
@@ -109,7 +117,8 @@ def text_hints(doc: Document) -> TextHints:
         for m in _APPROX.finditer(line.text):
             found.append(f"1/{float(m.group(1) or m.group(2)):g}")
     stated = tuple(s for s in dict.fromkeys(found) if 1 < float(s[2:]) <= 1000)
-    return TextHints(stated, scaled or bool(stated), tuple(applied), tuple(unapplied))
+    dropout = any(_DROPOUT.search(t) for t in doc.texts)
+    return TextHints(stated, scaled or bool(stated), tuple(applied), tuple(unapplied), dropout)
 
 
 def _place_unnamed(

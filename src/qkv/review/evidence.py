@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from qkv.review import steps
 from qkv.review.document import OUTPUT, Document
 from qkv.review.examples import Example, Placement
 from qkv.review.fragments import Fragment
@@ -47,6 +48,7 @@ class Unconvincing:
     numbers: int
     elsewhere: bool = False  # its numbers are all right as another step of the example
     misread: bool = False  # most of its numbers are wrong under the reading
+    unmodelled: bool = False  # the words speak of a mask the reading does not apply
 
 
 def machine_printed(doc: Document, f: Fragment) -> bool:
@@ -65,11 +67,12 @@ def weigh(
     judgements: list[Judgement],
     arithmetic: set[tuple[int, int, int]],
     follows: set[tuple[int, int, int]] = frozenset(),  # type: ignore[assignment]
+    stated: tuple[float, ...] = (),
 ) -> tuple[list[Judgement], list[Unconvincing]]:
     """The judgements with what lacks evidence taken out, and the fragments left unchecked.
     ``arithmetic``: (fragment, row, column) of numbers their own arithmetic (or a step the
     words state) finds wrong; ``follows``: of those it finds right as written, which no
-    reading of the example can make a mistake."""
+    reading of the example can make a mistake; ``stated``: the factors the text scales by."""
     kept: list[Judgement] = []
     dropped: list[Unconvincing] = []
     for j in judgements:
@@ -82,6 +85,8 @@ def weigh(
         ]
         unsupported = _unsupported(verdicts, j.example)
         unsupported.update(_read_as_another_step(j, verdicts, unsupported))
+        unsupported.update(_another_temperature(j, verdicts, stated))
+        unsupported.update(_unmodelled_mask(j, verdicts, doc))
         dropped += unsupported.values()
         verdicts = [
             v
@@ -108,6 +113,49 @@ def _read_as_another_step(
         if any(step != role and _fits(f, box) for step, box in truth.items()):
             out[index] = Unconvincing(f.line, 0, 0, elsewhere=True)
     return out
+
+
+def _another_temperature(
+    j: Judgement, verdicts: list[Verdict], stated: tuple[float, ...]
+) -> dict[int, Unconvincing]:
+    """Weights found wrong that are the softmax of the printed scores at some temperature
+    the text never states: the reading, not the article, is what does not fit."""
+    given = [p.fragment for p in j.example.placements if p.given and p.role in _SCORES]
+    out: dict[int, Unconvincing] = {}
+    for index, mine in _by_fragment(verdicts).items():
+        b = mine[0].placement.fragment
+        if mine[0].placement.role != "weights" or not any(v.status == ROOT for v in mine):
+            continue
+        roots = sum(v.status == ROOT for v in mine)
+        a = next((f for f in given if f.shape == b.shape), None)
+        if a is None or roots <= len(mine) / 3:
+            continue  # a slip or two is a mistake whatever the temperature
+        if steps.other_temperature(a, b, stated):
+            out[index] = Unconvincing(b.line, 0, 0, elsewhere=True)
+    return out
+
+
+def _unmodelled_mask(j: Judgement, verdicts: list[Verdict], doc: Document) -> dict[int, Unconvincing]:
+    """Mistakes under a reading without a mask, in an example whose words speak of one
+    (masking one key, masked_fill, -inf): the reading leaves out a step the text took."""
+    conv = j.convention
+    if conv.causal is not None or conv.padded or "mask" in j.example.given:
+        return {}
+    first, last = j.example.lines
+    words = " ".join(doc.lines[i].text for i in range(max(0, first - 3), last + 1))
+    if not _MASK.search(words):
+        return {}
+    return {
+        index: Unconvincing(mine[0].line, 0, 0, unmodelled=True)
+        for index, mine in _by_fragment(verdicts).items()
+        if any(v.status == ROOT for v in mine)
+    }
+
+
+_MASK = re.compile(r"\bmask|masked_fill|-inf\b|−∞|-∞|-1e9|掩码|屏蔽|遮挡", re.I)
+
+
+_SCORES = ("scores", "scaled", "masked")
 
 
 def _fits(f: Fragment, box: Box) -> bool:

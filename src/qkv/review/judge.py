@@ -151,6 +151,7 @@ class TextHints:
     scaled: bool = False  # it speaks of √d_k or scaling at all
     applied: tuple[int, ...] = ()  # lines that say the numbers are scaled ("factor is 1/2")
     unapplied: tuple[int, ...] = ()  # lines that say they are not ("no scaling here")
+    dropout: bool = False  # it speaks of dropout (zeroed weights are no mistake without it)
 
 
 def _applied(example: Example, hints: TextHints) -> bool:
@@ -324,7 +325,7 @@ def judge(example: Example, hints: TextHints) -> Judgement | None:
                 v.status, v.causes = CONSEQUENCE, [prior]  # the same wrong number, copied on
             verdicts.append(v)
     _unaffected(example, conv, verdicts, shapes)
-    diagnoses = _diagnose(example, conv, verdicts)
+    diagnoses = _diagnose(example, conv, verdicts, hints.dropout)
     return Judgement(example, conv, verdicts, diagnoses)
 
 
@@ -463,12 +464,14 @@ def _variants(conv: Convention, inputs: dict[str, Box]) -> list[tuple[str, Conve
     return out
 
 
-def _diagnose(example: Example, conv: Convention, verdicts: list[Verdict]) -> dict[int, str]:
+def _diagnose(
+    example: Example, conv: Convention, verdicts: list[Verdict], dropout: bool = False
+) -> dict[int, str]:
     """Fragments whose every number fits one known wrong computation."""
     by_fragment: dict[int, list[Verdict]] = {}
     for v in verdicts:
         by_fragment.setdefault(v.placement.fragment.index, []).append(v)
-    variants = _Variants(example, conv)
+    variants = _Variants(example, conv, dropout)
     found: dict[int, str] = {}
     by_kind: dict[str, list[Verdict]] = {}
     for index, vs in sorted(by_fragment.items(), key=lambda kv: ORDER.index(kv[1][0].entry[0])):
@@ -492,15 +495,15 @@ def _diagnose(example: Example, conv: Convention, verdicts: list[Verdict]) -> di
 class _Variants:
     """The known wrong computations of one example, each evaluated once when first asked."""
 
-    def __init__(self, example: Example, conv: Convention):
-        self.example, self.inputs = example, example.inputs()
+    def __init__(self, example: Example, conv: Convention, dropout: bool = False):
+        self.example, self.inputs, self.dropout = example, example.inputs(), dropout
         self.variants = _variants(conv, self.inputs)
         self.values: dict[str, tuple[Values, Values]] = {}
 
     def kind(self, p: Placement, vs: list[Verdict]) -> str | None:
         if p.role not in ("scores", "scaled", "masked", "weights", "output"):
             return None
-        dropout = _dropout(p, vs)
+        dropout = _dropout(p, vs) if self.dropout else None  # only where the text says so
         if dropout:
             return dropout
         for name, variant in self.variants:

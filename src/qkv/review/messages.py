@@ -32,6 +32,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.elsewhere": (
             "not checked: its numbers are right as another step of the worked example"
         ),
+        "check.unmodelled": (
+            "not checked: the text speaks of a mask that no reading of this example applies"
+        ),
         "check.misread": (
             "not checked: most of its numbers disagree with the step the words name, "
             "so it was probably read as the wrong step"
@@ -114,6 +117,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.skipped": "第 {line} 行:{why}",
         "check.unplaced": "没有文字说明这个 {shape} 矩阵是什么,它的数也对不上任何一步",
         "check.elsewhere": "未检查:这些数作为该算例的另一步是对的",
+        "check.unmodelled": "未检查:文中提到掩码,但这个算例的任何读法都没有用上它",
         "check.misread": "未检查:它的大多数数与文字所指的那一步都对不上,多半是认错了是哪一步",
         "check.unconvincing": (
             "未检查:认为这些数有错的读法,只能解释该算例其余 {numbers} 个计算结果中的 {explained} 个"

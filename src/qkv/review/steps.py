@@ -58,7 +58,7 @@ def find(
             continue  # batched arrays pair up matrix by matrix, which this does not follow
         if not _joined(doc, a, b) or not _probabilities(b) or _probabilities(a):
             continue
-        if _other_temperature(a, b, stated):
+        if other_temperature(a, b, stated):
             continue
         out.extend(_rows(doc, a, b))
     return out
@@ -151,7 +151,7 @@ def _fits(f: Fragment, box: Box) -> bool:
     )
 
 
-def _other_temperature(a: Fragment, b: Fragment, stated: tuple[float, ...]) -> bool:
+def other_temperature(a: Fragment, b: Fragment, stated: tuple[float, ...]) -> bool:
     """Would softmax(c·a) for some c other than 1 give b, where c = 1 does not, and c is no
     factor the text states (which would make it a known mistake, not another reading)?"""
     scores = _box(a)
