@@ -135,7 +135,9 @@ def _another_temperature(
     return out
 
 
-def _unmodelled_mask(j: Judgement, verdicts: list[Verdict], doc: Document) -> dict[int, Unconvincing]:
+def _unmodelled_mask(
+    j: Judgement, verdicts: list[Verdict], doc: Document
+) -> dict[int, Unconvincing]:
     """Mistakes under a reading without a mask, in an example whose words speak of one
     (masking one key, masked_fill, -inf): the reading leaves out a step the text took."""
     conv = j.convention
