@@ -39,6 +39,10 @@ EXACT_BITS = 128
 EXACT_WORK = 200_000
 MAX_TABLE = 64  # rows or columns of a table (text, Markdown, LaTeX, HTML); JSON has no limit
 
+# qkv check: an article's lines and a notebook's cells, counted before anything is built
+MAX_ARTICLE_LINES = 200_000  # a long article has a few thousand
+MAX_NOTEBOOK_CELLS = 10_000  # a long notebook has a few hundred
+
 # Attention maps (.npz, models): declared shape x dtype is checked before anything is loaded.
 MAX_MAP_CELLS = 40_000_000  # layers x heads x queries x keys (512 tokens x 12 x 12 = 37.7 M)
 MAX_MAP_TOKENS = 100_000  # queries or keys

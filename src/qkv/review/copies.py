@@ -18,9 +18,10 @@ number are not traced: a single number repeats by chance.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from qkv.review import arith
+from qkv.review import arith, budget
 from qkv.review.document import Document
 from qkv.review.equations import Equation
 from qkv.review.examples import Example, Placement
@@ -30,6 +31,7 @@ from qkv.review.model import Convention
 from qkv.review.numbers import Claim, parse_claim
 
 MAX_GAP = 3  # lines a run of numbers in prose may span
+MAX_PROSE = 2000  # characters of a line of prose that may repeat a row
 _NUMBER = re.compile(r"(?<![\w.^_])[-−]?\d+\.\d+(?![\w.])")
 
 
@@ -60,9 +62,12 @@ def judge(
     verdicts: list[Verdict],
 ) -> Judgement:
     """Every unjudged row that repeats a row holding a mistake, number by number."""
-    rows = _wrong_rows(verdicts)
-    judged = {v.placement.fragment.index for v in verdicts}
+    wrong = _wrong_rows(verdicts)
+    rows = Rows(wrong)
     example = Example(-2)
+    if not wrong:
+        return Judgement(example, Convention(), [], {})
+    judged = {v.placement.fragment.index for v in verdicts}
     placements: dict[int, Placement] = {}
     out: list[Verdict] = []
     unjudged = [f for f in fragments if f.index not in judged and f.kind != "equation"]
@@ -74,6 +79,7 @@ def judge(
         f.index = -1 - k  # fragments of this stage's own, apart from the document's
     sequences += made + prose
     for seq in sorted(sequences, key=lambda seq: seq[0][0].lines[seq[0][1]]):
+        budget.tick()
         found = _repeats(seq, rows, any_order=seq in prose)
         new = []
         for (f, r, c), source in found:
@@ -82,8 +88,7 @@ def judge(
                 p = placements[id(f)] = Placement(f, "copy", list(range(f.shape[0])))
                 example.placements.append(p)
             new.append(_verdict(p, r, c, source))
-        out += new
-        rows.extend(_as_rows(new))
+        out += new  # a copy of a copy repeats the first row as well: rows stay the mistakes
     return Judgement(example, Convention(), out, {})
 
 
@@ -164,9 +169,29 @@ def _claim(cell: Cell) -> Claim:
     return f.cells[r][c]
 
 
-def _repeats(
-    seq: list[Cell], rows: list[Row], any_order: bool = False
-) -> list[tuple[Cell, Source]]:
+class Rows:
+    """The wrong rows, found by their first number (in order) and by all their numbers (in
+    any order), nearest first: a sequence is compared with the few rows that can match."""
+
+    def __init__(self, rows: list[Row]):
+        self.first: dict[float, list[Row]] = {}
+        self.numbers: dict[tuple[float, ...], list[Row]] = {}
+        for row in sorted(rows, key=lambda row: -row.line):
+            if not _telling(row):
+                continue
+            self.first.setdefault(_key(row.numbers[0].claim), []).append(row)
+            self.numbers.setdefault(_bag(s.claim for s in row.numbers), []).append(row)
+
+
+def _key(c: Claim) -> float:
+    return round(c.value, 9)
+
+
+def _bag(claims: Iterable[Claim]) -> tuple[float, ...]:
+    return tuple(sorted(_key(c) for c in claims))
+
+
+def _repeats(seq: list[Cell], rows: Rows, any_order: bool = False) -> list[tuple[Cell, Source]]:
     """Every number of the sequence that repeats a wrong row printed before it, in order
     (the nearest such row first); in prose, a line that holds exactly a row's numbers in
     any order repeats it too."""
@@ -174,22 +199,21 @@ def _repeats(
     line = f.lines[r]
     out: list[tuple[Cell, Source]] = []
     taken: set[int] = set()
-    for row in sorted((x for x in rows if x.line < line), key=lambda x: -x.line):
-        if not _telling(row) or (f.shape[0] > 1 and row.height > 1 and row.index != r):
-            continue  # a row of a matrix repeats as the same row of another matrix
-        n = len(row.numbers)
-        for start in range(len(seq) - n + 1):
-            if any(start + k in taken for k in range(n)):
+    for start in range(len(seq)):
+        for row in rows.first.get(_key(_claim(seq[start])), []):
+            n = len(row.numbers)
+            if row.line >= line or start + n > len(seq) or taken & set(range(start, start + n)):
                 continue
+            if f.shape[0] > 1 and row.height > 1 and row.index != r:
+                continue  # a row of a matrix repeats as the same row of another matrix
             if all(_same(_claim(seq[start + k]), row.numbers[k].claim) for k in range(n)):
                 out += [(seq[start + k], row.numbers[k]) for k in range(n)]
                 taken.update(range(start, start + n))
+                break
     if any_order and not out:  # in prose, a line may name a row's numbers in another order
-        for row in sorted((x for x in rows if x.line < line), key=lambda x: -x.line):
-            if _telling(row) and len(seq) == len(row.numbers):
-                matched = _unordered(seq, row)
-                if matched:
-                    return matched
+        for row in rows.numbers.get(_bag(_claim(cell) for cell in seq), []):
+            if row.line < line and (matched := _unordered(seq, row)):
+                return matched
     return out
 
 
@@ -266,4 +290,7 @@ def _cell(line: int, claim: Claim) -> Cell:
 
 
 def _numbers(text: str) -> list[Claim]:
+    """The numbers of a line of prose, none on a line too long to be one (data)."""
+    if len(text) > MAX_PROSE:
+        return []
     return [c for m in _NUMBER.finditer(text) if (c := parse_claim(m.group(0))) is not None]

@@ -12,6 +12,8 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
+from qkv.review import budget
+
 PROSE, CODE, OUTPUT = "prose", "code", "output"
 
 
@@ -70,6 +72,15 @@ class Document:
             tables, code = [], []
             text = "\n".join(self.texts)
             md = MarkdownIt("commonmark").enable("table").disable("inline")  # blocks only
+            # markdown-it spends tens of microseconds a line: a rule tried first at every
+            # block start and at every line of a paragraph (it takes nothing) checks the
+            # budget while it works
+            md.block.ruler.before(
+                "table",
+                "qkv_budget",
+                _budget_rule,
+                {"alt": ["paragraph", "reference", "blockquote", "list"]},
+            )
             for tok in md.parse(text):
                 if tok.map is None:
                     continue
@@ -79,6 +90,11 @@ class Document:
                     code.append((tok.map[0], tok.map[1]))
             self._blocks = (tables, code)
         return self._blocks
+
+
+def _budget_rule(state: object, start: int, end: int, silent: bool) -> bool:
+    budget.tick()
+    return False
 
 
 def from_text(text: str, name: str) -> Document:
@@ -107,15 +123,20 @@ def _with_indented(doc: Document, blocks: list[tuple[int, int]]) -> list[tuple[i
     a statement, and output when it follows code."""
     inside = {i for a, b in blocks for i in range(a, b)}
     out = [(a, b) for a, b in blocks if _code_like(doc, a, b)]
+    ends = sorted(b for _, b in out)  # of the fenced blocks; found runs end in order
+    k, previous = 0, None  # the last end at or before i (i only grows: no search per line)
     i = 0
     while i < len(doc.lines):
         j = i
         while j < len(doc.lines) and j not in inside and _INDENTED.match(doc.lines[j].text):
             j += 1
-        previous = max((b for _, b in out if b <= i), default=None)
+        while k < len(ends) and ends[k] <= i:
+            previous = ends[k] if previous is None else max(previous, ends[k])
+            k += 1
         after_code = previous is not None and i - previous <= 3
         if j > i and (_code_like(doc, i, j) or after_code):
             out.append((i, j))
+            previous = j if previous is None else max(previous, j)  # j <= the next i
         i = max(j, i + 1)
     return sorted(out)
 

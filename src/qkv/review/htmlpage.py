@@ -4,17 +4,46 @@ Each line points at the line of the HTML source where it starts."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
+from qkv.errors import InputError
+from qkv.review import budget
 from qkv.review.document import CODE, PROSE, Document, Line
+from qkv.review.readers.tables import MAX_SIDE
 
 
 def read(text: str, name: str) -> Document:
     parser = PageText()
-    parser.feed(text)
-    parser.close()
+    try:
+        parser.feed(ended(text))
+        parser.close()
+    except AssertionError as e:  # html.parser's word for a declaration it cannot read
+        line = parser.getpos()[0]
+        raise InputError(f"{name} is not a readable HTML page (line {line}: {e})") from None
     parser.flush()
     return Document(name, parser.lines, kind="html")
+
+
+_COMMENT_END = re.compile(r"--\s*>")  # what html.parser ends a comment with
+_SECTION_END = re.compile(r"]\s*>")  # and a marked section (<![CDATA[ … ]]>)
+
+
+def ended(text: str) -> str:
+    """The page with every construct that never ends made plain text or left out, so that
+    html.parser reads it in linear time. Python 3.11's parser looks for the end of a
+    comment, a marked section or a tag that has none anew at each "<" after it (a page of
+    "<a b" repeated took minutes): so "<" after the last ">" becomes "&lt;" (text, as the
+    parser shows it), and an unclosed comment or section runs to the end, as in HTML5."""
+    cut = len(text)
+    for start, ends in (("<!--", _COMMENT_END), ("<![", _SECTION_END)):
+        last = max((m.end() for m in ends.finditer(text)), default=0)
+        at = text.find(start, last)
+        if at >= 0:
+            cut = min(cut, at)
+    text = text[:cut]
+    last_gt = text.rfind(">") + 1
+    return text[:last_gt] + text[last_gt:].replace("<", "&lt;")
 
 
 BLOCKS = {
@@ -51,6 +80,7 @@ class PageText(HTMLParser):
                     self.lines.append(Line(" ".join(part.split()), self.start + k, PROSE))
 
     def _text(self, data: str) -> None:
+        budget.tick()
         if self.cell is not None:
             self.cell.append(data)
             return
@@ -59,6 +89,7 @@ class PageText(HTMLParser):
         self.buf.append(data)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        budget.tick()
         if tag in SKIPPED:
             kind = dict(attrs).get("type") or ""
             if tag == "script" and kind.startswith(TEX_SCRIPTS):
@@ -121,9 +152,12 @@ class PageText(HTMLParser):
         if not kept:
             return
         width = max(len(r) for r, _ in kept)
+        # short rows are padded to the widest, unless that is wider than any matrix qkv
+        # check reads (a row of 25,000 cells over 25,000 rows of one would fill gigabytes)
+        pad = width if width <= MAX_SIDE + 1 else 0
         self.lines.append(Line("", kept[0][1], PROSE))
         for k, (row, line) in enumerate(kept):
-            cells = [c.replace("|", "\\|") for c in row] + [""] * (width - len(row))
+            cells = [c.replace("|", "\\|") for c in row] + [""] * max(0, pad - len(row))
             self.lines.append(Line("| " + " | ".join(cells) + " |", line, PROSE))
             if k == 0:
                 self.lines.append(Line("|" + "---|" * width, line, PROSE))

@@ -19,8 +19,12 @@ _NUMBER = re.compile(
     re.VERBOSE,
 )
 _INF = re.compile(r"^(?P<sign>[-+−]?)\s*(?:∞|\\infty|inf|infinity)$", re.IGNORECASE)
-_DECOR = re.compile(r"^[\s$“”\"'‘’「」`*_]+|[\s$“”\"'‘’「」`*_]+$")
-_TIMES_TEN = re.compile(r"^(.*?)\s*(?:\\times|×|x)\s*10\^\{?([-+−]?\d+)\}?$")
+# Quotes, $ and emphasis around a number; stripped from the front, and from the back by
+# matching the reversed text ("[…]+$" tried at every start is quadratic in a run of them).
+_DECOR = re.compile(r"[\s$“”\"'‘’「」`*_]+")
+# "× 10^-4" at the end, found from the sign (a "\s*" before it, or a lazy "(.*?)", tried
+# from every space of a long run of them, was quadratic): the mantissa is what stands before
+_TIMES_TEN = re.compile(r"(?:\\times|×|x)\s*10\^\{?([-+−]?\d+)\}?$")
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,12 @@ class Claim:
 
 def clean(text: str) -> str:
     """Strip quotes, $ and emphasis around a cell."""
-    return _DECOR.sub("", text.strip())
+    s = text.strip()
+    if (head := _DECOR.match(s)) is not None:
+        s = s[head.end() :]
+    if (tail := _DECOR.match(s[::-1])) is not None:
+        s = s[: len(s) - tail.end()]
+    return s
 
 
 def parse_claim(text: str) -> Claim | None:
@@ -92,9 +101,9 @@ def parse_claim(text: str) -> Claim | None:
     m = _INF.match(t)
     if m:  # -∞ marks a masked score; +∞ is nothing a step of attention gives
         return Claim(text.strip(), -math.inf, 0.0, 0, None) if m["sign"] in ("-", "−") else None
-    tm = _TIMES_TEN.match(t)  # 9.05 \times 10^{-4}
+    tm = _TIMES_TEN.search(t)  # 9.05 \times 10^{-4}
     if tm:
-        t = f"{tm[1]}e{tm[2].replace('−', '-')}"
+        t = f"{t[: tm.start()].rstrip()}e{tm[1].replace('−', '-')}"
     m = _NUMBER.match(t)
     if not m:
         return None

@@ -8,6 +8,7 @@ import dataclasses
 import math
 import re
 
+from qkv import limits
 from qkv.errors import InputError
 from qkv.review import equations
 from qkv.review.document import CODE, OUTPUT, Document
@@ -27,16 +28,32 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 _NOT_SHOWN = re.compile(r"^(?:\w+\s*=(?!=)|[rfbu]*[\"'])")  # keyword arguments, strings
 _ASSIGNS = re.compile(r"[\w.\[\], ]+[-+*/@]?=(?!=)")  # "P = …", "a, b = …", "x += 1"
 # where a table, a matrix or a vector starts: counted before anything is parsed, so that a
-# file of many thousands of them is refused at once rather than after seconds of parsing
-_STARTS = re.compile(r"^\s*\|?\s*:?-+:?\s*\|[\s|:-]*$|\[\s*\[|\\begin\{|<table", re.M | re.I)
+# file of many thousands of them is refused at once rather than after seconds of parsing.
+# [^\S\n] (a space but not a line end) keeps each try within its line, and one optional
+# group between the two runs of spaces leaves one way to split them: linear in the text (the
+# \s* it replaces ran over every blank line below each line start: cubic in blank lines)
+_STARTS = re.compile(
+    r"^[^\S\n]*(?:\|[^\S\n]*)?:?-+:?[^\S\n]*\|[^\S\n|:-]*(?:[|:-][^\S\n|:-]*)*$"
+    r"|\[\s*\[|\\begin\{|<table",
+    re.M | re.I,
+)
 _HTML_CELL = re.compile(r"<t[dh]\b", re.I)
+_BOX_BARS = "│┃║"  # the column rules of grid tables drawn with box characters
 _VECTORS = re.compile(r"\[\s*[-+−]?\d")
 
 
 def ensure_few(text: str) -> None:
-    """InputError when the text holds far more matrices than any worked example."""
+    """InputError when the text holds far more lines or matrices than any worked example
+    (counted in one pass each, before any of them is read)."""
+    lines = text.count("\n") + 1
+    if lines > limits.MAX_ARTICLE_LINES:
+        raise InputError(
+            f"the article has {lines:,} lines; qkv check reads at most "
+            f"{limits.MAX_ARTICLE_LINES:,} (split it into smaller files)"
+        )
     # a table parser spends seconds on far fewer cells than this
-    if text.count("|") + len(_HTML_CELL.findall(text)) > MAX_CELLS:
+    bars = text.count("|") + sum(text.count(bar) for bar in _BOX_BARS)
+    if bars + len(_HTML_CELL.findall(text)) > MAX_CELLS:
         raise InputError(
             f"the article's tables hold more than {MAX_CELLS} cells; qkv check reads fewer "
             "(split it into smaller files)"
@@ -96,8 +113,8 @@ def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equatio
             f.context, f.continues = prev.context, True  # the next item of a list
     _printed_names(doc, fragments)
     formulas = layout.from_drawings(doc, layout.latex_drawings(doc, fragments))
-    kept = [eq for eq in written if eq.fragment in fragments]
-    return fragments, skipped, kept + formulas
+    kept = {id(f) for f in fragments}  # by identity: "in fragments" compared every pair
+    return fragments, skipped, [eq for eq in written if id(eq.fragment) in kept] + formulas
 
 
 def _within_limits(fragments: list[Fragment], skipped: list[Skipped]) -> list[Fragment]:
@@ -131,7 +148,7 @@ def context(doc: Document, f: Fragment, ends: dict[int, int]) -> list[str]:
             break  # what a cell printed is named by its own text or by the print call
         text = doc.lines[i].text
         if i in ends:
-            tail = _PRINT_SUFFIX.sub("", text[ends[i] :]).strip(" ,;.")
+            tail = _without_print_suffix(text[ends[i] :]).strip(" ,;.")
             if tail:
                 out.append(tail)
             break
@@ -142,10 +159,19 @@ def context(doc: Document, f: Fragment, ends: dict[int, int]) -> list[str]:
     return out
 
 
-# what torch and numpy print after the numbers, which says nothing of the next print
-_PRINT_SUFFIX = re.compile(
-    r"(?:,?\s*(?:grad_fn=<\w+>|requires_grad=True|dtype=[\w.]+|device='[^']*'))+\)*|^[\]\)\s,]+"
-)
+# what torch and numpy print after the numbers, which says nothing of the next print; a
+# match starts at a comma or where a run of spaces starts, never inside one (tried at every
+# space of a long run, "\s*" made one line quadratic)
+_PRINT_ITEM = r"\s*(?:grad_fn=<\w+>|requires_grad=True|dtype=[\w.]+|device='[^']*')"
+_PRINT_SUFFIX = re.compile(rf"(?:,|(?<!\s)){_PRINT_ITEM}(?:,?{_PRINT_ITEM})*\)*")
+_CLOSING = re.compile(r"[\]\)\s,]+")  # the brackets that close what was printed
+
+
+def _without_print_suffix(text: str) -> str:
+    """The words after a printed value, without what torch and numpy print after it."""
+    if not _PRINT_SUFFIX.match(text) and (closing := _CLOSING.match(text)):
+        text = text[closing.end() :]
+    return _PRINT_SUFFIX.sub("", text)
 
 
 def _ends(fragments: list[Fragment]) -> dict[int, int]:
@@ -181,8 +207,12 @@ def _printed_names(doc: Document, fragments: list[Fragment]) -> None:
         ln = doc.lines[f.line]
         if f.region == OUTPUT and (ln.cell, ln.block) != (None, None):
             by_cell.setdefault((ln.cell, ln.block), []).append(f)
+    codes: dict[tuple[int | None, int | None], list[str]] = {}  # one pass over the lines
+    for ln in doc.lines:
+        if ln.region == CODE and (ln.cell, ln.block) in by_cell:
+            codes.setdefault((ln.cell, ln.block), []).append(ln.text)
     for cell, outs in by_cell.items():
-        code = [ln.text for ln in doc.lines if (ln.cell, ln.block) == cell and ln.region == CODE]
+        code = codes.get(cell, [])
         names = _printed_expressions(code)
         unnamed = [
             f for f in outs if not re.search(r"\w", f.label) and not any(map(role_of, f.context))

@@ -20,6 +20,9 @@ from qkv.review.numbers import Claim, parse_claim
 
 MAX_DEPTH = 4
 MAX_NUMBERS = 65_536  # one structure; a hand calculation is far smaller
+# characters before a list read as its label: each "[" that is no fragment ("[1]" cited in
+# prose) reads its label again, so a long line of them would cost its length squared
+MAX_LABEL = 1000
 _NUMBER = re.compile(r"[-+−]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?|inf|nan|∞)", re.IGNORECASE)
 _SPACE = " \t\r\n,"
 _SOFTMAX_ARGUMENT = re.compile(r"softmax\s*\(\s*$")
@@ -127,7 +130,7 @@ def read(
             pos += 1  # written-out arithmetic checks its own numbers (all but softmax's input)
             continue
         budget.tick()
-        label_from = max(last_end, lines.starts[line])
+        label_from = max(last_end, lines.starts[line], pos - MAX_LABEL)
         if text[pos] == "(":
             frag, end = _tuple(doc, text, lines, pos, label_from)
             frags = [] if frag is None else [frag]
@@ -193,7 +196,9 @@ _TEX_SPACE = re.compile(r"\\[ ,;:!]|\\q?quad\b|~")
 
 
 _OPEN = re.compile(r"[\[(]")
-_TUPLE = re.compile(r"\(\s*((?:[-+−]?(?:\d+\.?\d*|\.\d+)\s*,\s*)+[-+−]?(?:\d+\.?\d*|\.\d+))\s*\)")
+# each number atomic: "\d+\.?\d*" could otherwise split a long run of digits every way
+_TUPLE_NUMBER = r"[-+−]?(?>\d+\.?\d*|\.\d+)"
+_TUPLE = re.compile(rf"\(\s*((?:{_TUPLE_NUMBER}\s*,\s*)+{_TUPLE_NUMBER})\s*\)")
 
 
 def _tuple(
@@ -225,22 +230,34 @@ def _tuple(
     return frag, m.end()
 
 
-_ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*)\s*=(?!=)\s*(.*?)\s*(?:#|//)?\s*\[?\s*$")
+_ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*)\s*=(?!=)\s*")
 
 
 def _commented_result(label: str) -> str:
     """ "scores = X @ X.T   # [[2, 1, 1], …]": the comment shows what the line computes, so
     the label is the computation when it names a step (scaled, softmax, output), else the
     variable."""
+    if not label.rstrip(" [").endswith(("#", "//")):
+        return label
     m = _ASSIGNED.match(label)
-    if m is None or not label.rstrip(" [").endswith(("#", "//")):
+    if m is None:
         return label
     from qkv.review.roles import role_of
 
-    name, expression = m.group(1), m.group(2)
+    name, expression = m.group(1), _without_comment_mark(label[m.end() :])
     if role_of(expression) in ("scaled", "weights", "output", "masked"):
         return f"{expression} ="
     return f"{name} ="
+
+
+def _without_comment_mark(rest: str) -> str:
+    """The expression before the comment mark and the "[" that opens the list: what is left
+    of "X @ X.T   # [" (taken from the end, one part at a time: a regex with a lazy
+    expression and three runs of spaces after it was cubic in a long run of spaces)."""
+    s = rest.rstrip()
+    s = s[:-1].rstrip() if s.endswith("[") else s
+    s = s[:-1] if s.endswith("#") else s[:-2] if s.endswith("//") else s
+    return s.rstrip()
 
 
 def _in_arithmetic(text: str, spans: list[tuple[int, int]], pos: int) -> bool:

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import re
 
+from qkv.review import budget
 from qkv.review.document import Document, Offsets
 from qkv.review.fragments import Fragment, Skipped
-from qkv.review.readers.tables import TOO_LARGE, claims, numbers_and_labels, too_large
+from qkv.review.readers.tables import (
+    MAX_SIDE,
+    TOO_LARGE,
+    claims,
+    numbers_and_labels,
+    too_large,
+)
 
 ENVIRONMENTS = ("bmatrix", "pmatrix", "vmatrix", "Bmatrix", "Vmatrix", "matrix", "smallmatrix")
 _BEGIN = re.compile(r"\\begin\{(" + "|".join(ENVIRONMENTS) + r"|array)\*?\}")
-_ARRAY_SPEC = re.compile(r"\s*(?:\[[a-z]*\])?\s*\{[^{}]*\}")
+_ARRAY_SPEC = re.compile(r"\s*(?:\[[a-z]*\]\s*)?\{[^{}]*\}")  # one run of spaces at a time
 _RULES = re.compile(r"\\(?:hline|hdashline|toprule|midrule|bottomrule)|\\cline\{[^}]*\}")
 _TEXT = re.compile(r"\\(?:text|mathrm|textrm|mathbf|textbf|mathit|operatorname)\s*\{([^{}]*)\}")
 _SPACING = re.compile(r"\\[,;:!]|\\quad|\\qquad|~")
+_ROW_END = re.compile(r"(\\\\|\\cr\b)")
 _DISPLAY_START = re.compile(r"\$\$|\\\[|\\\(|(?<!\$)\$(?!\$)")
 
 
@@ -72,18 +80,12 @@ def _fragment(
     label_from: int,
     skipped: list[Skipped],
 ) -> Fragment | None:
-    rows: list[list[str]] = []
-    row_lines: list[int] = []
-    pos = body_start
-    for chunk in re.split(r"(\\\\|\\cr\b)", text[body_start:end]):
-        start, pos = pos, pos + len(chunk)
-        if chunk in ("\\\\", "\\cr"):
-            continue
-        cells = [_cell(c) for c in _RULES.sub("", chunk).split("&")]
-        if any(cells):
-            rows.append(cells)
-            row_lines.append(lines.line(start + len(chunk) - len(chunk.lstrip())))
     line = lines.line(begin)
+    read = _rows(text, lines, body_start, end)
+    if read is None:  # a row wider than any matrix recomputed
+        skipped.append(Skipped(line, TOO_LARGE))
+        return None
+    rows, row_lines = read
     if not rows:
         return None
     if too_large(rows):
@@ -109,6 +111,31 @@ def _fragment(
         vector=len(numbers) == 1,
         top=line,
     )
+
+
+def _rows(
+    text: str, lines: Offsets, body_start: int, end: int
+) -> tuple[list[list[str]], list[int]] | None:
+    """The cells of each non-empty row of a matrix's body and the line it starts on; None
+    when a row is wider than any matrix qkv check recomputes (it is not split), and no more
+    than one row past the longest (the rest is not read)."""
+    rows: list[list[str]] = []
+    row_lines: list[int] = []
+    pos = body_start
+    for chunk in _ROW_END.split(text[body_start:end]):
+        start, pos = pos, pos + len(chunk)
+        if chunk in ("\\\\", "\\cr"):
+            continue
+        budget.tick()
+        if chunk.count("&") > MAX_SIDE:
+            return None
+        cells = [_cell(c) for c in _RULES.sub("", chunk).split("&")]
+        if any(cells):
+            rows.append(cells)
+            row_lines.append(lines.line(start + len(chunk) - len(chunk.lstrip())))
+        if len(rows) > MAX_SIDE + 1:
+            break
+    return rows, row_lines
 
 
 def _label_start(text: str, lines: Offsets, line: int, begin: int) -> int:

@@ -219,16 +219,20 @@ def _grids(texts: list[str], groups: list[Group]) -> list[Grid]:
     """Rows one under another that overlap on the line are the rows of one matrix (but a
     row that a line starts with "=" or "+" is a calculation's next step, not a row)."""
     grids: list[Grid] = []
+    open_: list[Grid] = []  # the matrices whose last row is on the line above
+    line = -1
     for g in sorted(groups, key=lambda g: (g.line, g.start)):
+        if g.line != line:
+            open_ = [m for m in grids if m.rows[-1].line == g.line - 1] if line >= 0 else []
+            line = g.line
         stepped = texts[g.line][: g.start].strip() in ("=", "+", "-", "≈")
         home = next(
             (
                 m
-                for m in grids
+                for m in open_
                 if m.rows[-1].line < g.line
                 and m.rows[-1].start < g.end
                 and g.start < m.rows[-1].end
-                and all(r.line != g.line for r in m.rows)
                 and not stepped
             ),
             None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from qkv.review import budget
 from qkv.review.document import CODE, OUTPUT, Document
 from qkv.review.fragments import Fragment, Skipped
 from qkv.review.numbers import Claim, clean, parse_claim
@@ -25,6 +26,9 @@ _LABEL = re.compile(r"^\s*([^\d\s=:：][^=:：]{0,24}?)\s*[=:：]\s+(?=\S)")  # 
 
 
 Row = tuple[str | None, list[Claim]]
+# a row of more numbers than qkv check recomputes, found from its first MAX_SIDE + 2 words
+# (a 5 MB line of numbers is not split and parsed whole to be skipped after)
+WIDE: Row = (None, [])
 
 
 def _row(text: str) -> tuple[Row | None, bool]:
@@ -34,7 +38,11 @@ def _row(text: str) -> tuple[Row | None, bool]:
     named = _LABEL.match(text)
     label = clean(named.group(1)) if named else None
     rest = text[named.end() :] if named else text
-    tokens = [t for t in _SPLIT.split(rest.strip()) if t]
+    parts = _SPLIT.split(rest.strip(), maxsplit=MAX_SIDE + 2)
+    tokens = [t for t in parts if t]
+    if len(parts) > MAX_SIDE + 2:  # one may be a label, another the unsplit rest
+        head = tokens[1 : MAX_SIDE + 1]
+        return (WIDE if all(parse_claim(t) is not None for t in head) else None), False
     if label is None and tokens and parse_claim(tokens[0]) is None:
         label, tokens = clean(tokens[0]), tokens[1:]  # a row label, as pandas prints
     claims = [parse_claim(t) for t in tokens]
@@ -46,21 +54,21 @@ def _row(text: str) -> tuple[Row | None, bool]:
 def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]:
     found: list[Fragment] = []
     skipped: list[Skipped] = []
-    i, texts = 0, doc.texts
+    i, texts, last_wide = 0, doc.texts, -2
     while i < len(texts):
+        budget.tick()
         row, named = _row(texts[i]) if i not in taken else (None, False)
         if row is None or doc.lines[i].region == CODE:
             i += 1
             continue
-        rows, lines = [row], [i]
-        while (j := lines[-1] + 1) < len(texts) and j not in taken:
-            nxt, _ = _row(texts[j])
-            if nxt is None or len(nxt[1]) != len(row[1]) or (nxt[0] is None) != (row[0] is None):
-                break
-            rows.append(nxt)
-            lines.append(j)
+        if row is WIDE:
+            if i != last_wide + 1:  # a run of wide rows is noted once
+                skipped.append(Skipped(i, TOO_LARGE))
+            last_wide, i = i, i + 1
+            continue
+        rows, lines = _block(texts, taken, row, i)
         i = lines[-1] + 1
-        if len(rows) > MAX_SIDE:
+        if len(lines) > MAX_SIDE:
             skipped.append(Skipped(lines[0], TOO_LARGE))
             continue
         frags = _side_by_side(doc, lines) or [_fragment(doc, rows, lines, named, taken)]
@@ -68,6 +76,24 @@ def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]
         if any(frags):
             taken.update(lines)
     return found, skipped
+
+
+def _block(texts: list[str], taken: set[int], row: Row, i: int) -> tuple[list[Row], list[int]]:
+    """The rows of the block starting with ``row`` on line i, and their lines: the lines
+    below with as many numbers and a label alike. Past MAX_SIDE + 1 rows only their lines
+    are kept (the block is too large to read; only where it ends matters)."""
+    rows, lines = [row], [i]
+    while (j := lines[-1] + 1) < len(texts) and j not in taken:
+        budget.tick()
+        nxt, _ = _row(texts[j])
+        if nxt is None or nxt is WIDE or len(nxt[1]) != len(row[1]):
+            break
+        if (nxt[0] is None) != (row[0] is None):
+            break
+        if len(rows) <= MAX_SIDE:
+            rows.append(nxt)
+        lines.append(j)
+    return rows, lines
 
 
 def _side_by_side(doc: Document, lines: list[int]) -> list[Fragment | None]:

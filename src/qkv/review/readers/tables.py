@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import re
 
+from qkv.review import budget
 from qkv.review.document import CODE, Document
 from qkv.review.fragments import Fragment, Skipped
 from qkv.review.numbers import Claim, clean, parse_claim
 from qkv.review.roles import STEPS, named_roles, role_of
 
-_DELIM = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
-_GRID_BORDER = re.compile(r"^\s*[+├┌└╞╘╒┍┕┝┠╟╠╚╔╭╰|│]?[-=─━═┼┬┴+┿╪╫╋┤┐┘╡╛╕┑┙┥┨╢╣╝╗╮╯:\s]+$")
+# No two runs of spaces may meet without a character between them (as "\s*\|?\s*$" did): a
+# long run of spaces then split every way made one line quadratic.
+_DELIM = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*(?:\|\s*)?$")
+# matched against a stripped line (a leading \s* before the optional corner was quadratic)
+_GRID_BORDER = re.compile(r"^[+├┌└╞╘╒┍┕┝┠╟╠╚╔╭╰|│]?[-=─━═┼┬┴+┿╪╫╋┤┐┘╡╛╕┑┙┥┨╢╣╝╗╮╯:\s]+$")
 _GRID_ROW = re.compile(r"^\s*[|│┃║].*[|│┃║]\s*$")
 _CELL_SPLIT = re.compile(r"(?<!\\)[|│┃║]")
 
@@ -157,7 +161,7 @@ def _add(
 
 
 _INDEXED = re.compile(r"^\\?[A-Za-z]+[_^]?\{?\s*\d+\s*\}?$|^[A-Za-z][₀-₉]+$")  # k1, q_{2}, x₃
-_TUPLE_CELL = re.compile(r"^[(\[]\s*([^()\[\]]*)[)\]]$")
+_TUPLE_CELL = re.compile(r"^[(\[]([^()\[\]]*)[)\]]$")  # items are cleaned one by one
 
 
 def _tuple_items(cell: str) -> list[str]:
@@ -183,7 +187,7 @@ def _by_column(
     if _side_by_side(header[1:]):
         return False  # "W^Q 第1列 | W^Q 第2列 | W^K 第1列": matrices side by side
     row_names = [clean(r[0]) for r in body]
-    letter = _GROUPED.match(row_names[0])
+    letter = _grouped(row_names[0])
     for name, cells in zip(header[1:], columns, strict=True):
         label = name if role_of(name) else (letter.group(1) if letter else "")
         found.append(
@@ -212,6 +216,13 @@ def _column(cells: list[str]) -> list[list[Claim]] | None:
 
 # a column named by a matrix and a position: "q1", "k_{2}", "W^Q 第1列", "Q dim 2"
 _GROUPED = re.compile(r"^([A-Za-z][\w^{}]*?)(?:[\s_]*\{?\d+\}?|\s+\S.*)$")
+MAX_NAME = 64  # characters of a column's name read as a matrix and a position
+
+
+def _grouped(label: str) -> re.Match[str] | None:
+    """_GROUPED's match, for names short enough to be one (its lazy name and the run of
+    spaces and underscores after it can split a long run many ways: quadratic)."""
+    return _GROUPED.match(label) if len(label) <= MAX_NAME else None
 
 
 def _side_by_side(col_labels: list[str] | None) -> list[tuple[str, list[int] | None]]:
@@ -219,7 +230,7 @@ def _side_by_side(col_labels: list[str] | None) -> list[tuple[str, list[int] | N
     groups by the matrix they belong to, each a matrix the words can name."""
     if not col_labels:
         return []
-    names = [m.group(1) if (m := _GROUPED.match(c.strip())) else None for c in col_labels]
+    names = [m.group(1) if (m := _grouped(c.strip())) else None for c in col_labels]
     if None in names:
         return []
     groups: dict[str, list[int]] = {}
@@ -241,6 +252,7 @@ def _gfm_tables(
     found = []
     i = start
     while i < end:
+        budget.tick()
         if not (_DELIM.match(lines[i]) and i > start and "|" in lines[i - 1]):
             i += 1
             continue
@@ -269,6 +281,7 @@ def _grid_tables(
     texts = doc.texts
     i = 0
     while i < len(texts):
+        budget.tick()
         if i in taken or not _is_grid_line(texts[i]):
             i += 1
             continue
@@ -277,7 +290,7 @@ def _grid_tables(
             j += 1
         row_lines = [k for k in range(i, j) if _GRID_ROW.match(texts[k])]
         rows = [split_row(texts[k]) for k in row_lines]
-        if len(row_lines) >= 1 and any(_GRID_BORDER.match(texts[k]) for k in range(i, j)):
+        if len(row_lines) >= 1 and any(_GRID_BORDER.match(texts[k].strip()) for k in range(i, j)):
             if too_large(rows):
                 skipped.append(Skipped(i, TOO_LARGE))
             elif len({len(r) for r in rows}) == 1:
