@@ -27,6 +27,7 @@ from qkv.review.fragments import Fragment
 from qkv.review.intervals import Box
 from qkv.review.judge import CARRIED, CONSEQUENCE, DIAGNOSIS, RIGHT, ROOT, Judgement, Verdict
 from qkv.review.model import evaluate
+from qkv.review.numbers import Claim
 
 MIN_EXPLAINED = 2 / 3  # of an example's other computed numbers its reading must explain
 MIN_SUPPORT = 2  # … and at least this many
@@ -169,15 +170,23 @@ def _fits(f: Fragment, box: Box) -> bool:
     if f.vector:
         return any(
             len(cells[0]) == box.shape[1]
-            and all(c.fits(box.lo[r, k], box.hi[r, k]) for k, c in enumerate(cells[0]))
+            and all(_as(c, box.lo[r, k], box.hi[r, k]) for k, c in enumerate(cells[0]))
             for r in range(box.shape[0])
         )
     for b in (box, box.T):
         if b.shape == f.shape and all(
-            c.fits(b.lo[r, k], b.hi[r, k]) for r, row in enumerate(cells) for k, c in enumerate(row)
+            _as(c, b.lo[r, k], b.hi[r, k]) for r, row in enumerate(cells) for k, c in enumerate(row)
         ):
             return True
     return False
+
+
+def _as(c: Claim, lo: float, hi: float) -> bool:
+    """Could the claim be this value? A whole number as written is that number (1 is no
+    rounded 0.577: integers among decimals were given their precision when read)."""
+    if c.decimals == 0 and c.exponent is None and c.half_unit >= 0.5:
+        return lo - 1e-9 <= c.value <= hi + 1e-9
+    return c.fits(lo, hi)
 
 
 def _by_fragment(verdicts: list[Verdict]) -> dict[int, list[Verdict]]:

@@ -557,6 +557,8 @@ def _defining_formula(seg: str) -> str | None:
     return None
 
 
+_COLUMN = r"(?:[A-Za-z]{0,3}_?\d{1,3}|[A-Za-z])"  # K1, k_2, x3, a
+_HEADER = re.compile(rf"^\s*{_COLUMN}(?:\s+{_COLUMN})+\s*$")
 _ROW_LABEL = re.compile(r"^\s*\S{1,12}\s*(?:→|->|⟶)\s*$")
 
 
@@ -567,6 +569,7 @@ def describe(label: str, context: list[str]) -> Description:
     names = named_roles(label)
     if not names and _IDENT.match(label.strip()):
         names = named_roles(label + " =")  # "probs [[…]]": printed after its name
+    context = [c for c in context if not _HEADER.match(c)]  # "K1   K2   K3": column names
     for source in [label, *context[:2]]:
         seg = _segment(source) if source is not label else source
         role = names[0] if names and source is label else role_of(seg)
