@@ -19,6 +19,7 @@ result that follows from the written number but not from the true one is a conse
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -70,6 +71,13 @@ class Equation:
     results: tuple[arith.Num, ...] = ()  # the result's numbers in the tree of their link
     first: int = -1  # the line where its calculation starts (the result's line if unknown)
     row_of: tuple[Fragment, int] | None = None  # a printed fragment's row it judges, if any
+    column: bool = False  # … or its column of that index (a table with a column per step)
+
+    def targets(self) -> tuple[Fragment, list[tuple[int, int]]]:
+        """The fragment the results stand in, and the (row, column) of each result."""
+        fragment, k = self.row_of or (self.fragment, 0)
+        n = len(self.results) or len(fragment.cells[k])
+        return fragment, [(i, k) if self.column else (k, i) for i in range(n)]
 
     @property
     def start(self) -> int:
@@ -349,9 +357,10 @@ def alone(equations: list[Equation]) -> tuple[set[Cell], set[Cell]]:
         value = _value(eq)
         if value is None:
             continue
-        fragment, r = eq.row_of or (eq.fragment, 0)
-        for c, claim in enumerate(fragment.cells[r]):
-            (right if claim.fits(*value.at(c)) else wrong).add((fragment.index, r, c))
+        fragment, cells = eq.targets()
+        for k, (r, c) in enumerate(cells):
+            claim = fragment.cells[r][c]
+            (right if claim.fits(*value.at(k)) else wrong).add((fragment.index, r, c))
     return wrong, right
 
 
@@ -361,6 +370,9 @@ Cell = tuple[int, int, int]  # a printed number: fragment index, row, column
 def _value(eq: Equation, swap: arith.Swap | None = None) -> arith.Value | None:
     node = eq.node if eq.node is not None else arith.parse(eq.left)
     return None if node is None else arith.value_of(node, swap)
+
+
+_ROWS = itertools.count()  # numbers the rows that _Known numbers were printed in
 
 
 @dataclass(frozen=True)
@@ -387,15 +399,18 @@ def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
     known = _botched_rows(earlier)
     flows: dict[int, _Known] = {}  # id of a result Num -> its row's true value
     for eq in sorted(equations, key=lambda e: (e.span[0], e.fragment.line)):
-        fragment, r = eq.row_of or (eq.fragment, 0)
-        placement = Placement(fragment, "equation", [r])
+        fragment, cells = eq.targets()
+        placement = Placement(fragment, "equation", sorted({r for r, _ in cells}))
         example.placements.append(placement)
         value = _value(eq)
         if value is None or eq.node is None:
             continue
         swap, causes = _true_operands(eq, eq.node, flows, known)
         true = arith.value_of(eq.node, swap) if swap else None
-        row = [_verdict(placement, r, c, value, true, causes) for c in range(value.width)]
+        row = [
+            _verdict(placement, r, c, k, value, true, causes)
+            for k, (r, c) in enumerate(cells[: value.width])
+        ]
         verdicts.extend(row)
         known.extend(_remember(eq, row, true or value, flows))
     return Judgement(example, Convention(), verdicts, {})
@@ -405,24 +420,26 @@ def _verdict(
     p: Placement,
     r: int,
     c: int,
+    k: int,
     value: arith.Value,
     true: arith.Value | None,
     causes: list[Verdict],
 ) -> Verdict:
-    """Result ``c`` against the left side as written (a root where it does not follow) and
-    against the left side's true values (a consequence where only those change it)."""
+    """Result ``k`` (the fragment's number at row r, column c) against the left side as
+    written (a root where it does not follow) and against the left side's true values (a
+    consequence where only those change it)."""
     claim = p.fragment.cells[r][c]
-    lo, hi = value.at(c)
+    lo, hi = value.at(k)
     v = Verdict(p, r, c, ("equation", (p.fragment.index, r, c)), "right", (lo + hi) / 2)
     if not claim.fits(lo, hi):
-        if true is not None and claim.fits(*true.at(c)):
-            v.true = sum(true.at(c)) / 2  # right: a number it uses was printed wrong
+        if true is not None and claim.fits(*true.at(k)):
+            v.true = sum(true.at(k)) / 2  # right: a number it uses was printed wrong
             return v
         v.status = ROOT  # wrong even from the numbers as written
         if true is not None:  # … whose true values say what it should be
-            v.true, v.follows = sum(true.at(c)) / 2, (lo + hi) / 2
+            v.true, v.follows = sum(true.at(k)) / 2, (lo + hi) / 2
     elif true is not None:
-        tlo, thi = true.at(c)
+        tlo, thi = true.at(k)
         v.true = (tlo + thi) / 2
         if not claim.fits(tlo, thi):
             v.status, v.causes = CONSEQUENCE, list(causes)
@@ -505,8 +522,9 @@ def _remember(
     if not causes:
         return []
     out = []
-    for num, v in zip(eq.results, row, strict=False):
-        k = _Known(v.line, v.claim.text.replace("−", "-"), true.at(v.c), causes, id(row))
+    row_id = next(_ROWS)
+    for i, (num, v) in enumerate(zip(eq.results, row, strict=False)):
+        k = _Known(v.line, v.claim.text.replace("−", "-"), true.at(i), causes, row_id)
         flows[id(num)] = k
         out.append(k)
     return out
@@ -522,8 +540,9 @@ def _botched_rows(verdicts: list[Verdict]) -> list[_Known]:
     for row in rows.values():
         causes = tuple(r for v in row for r in (v.roots() if v.status in WRONG else []))
         if causes:
+            row_id = next(_ROWS)
             out += [
-                _Known(v.line, v.claim.text.replace("−", "-"), (v.true, v.true), causes, id(row))
+                _Known(v.line, v.claim.text.replace("−", "-"), (v.true, v.true), causes, row_id)
                 for v in sorted(row, key=lambda v: v.c)
             ]
     return out

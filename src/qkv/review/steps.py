@@ -22,7 +22,7 @@ from qkv.review.document import Document
 from qkv.review.equations import Equation
 from qkv.review.fragments import Fragment
 from qkv.review.intervals import Box, softmax
-from qkv.review.numbers import parse_claim
+from qkv.review.numbers import Claim, parse_claim
 from qkv.review.roles import role_of
 
 MAX_LINES = 12  # between the two fragments (a diagram or code puts lines between)
@@ -114,6 +114,8 @@ def _joined(doc: Document, a: Fragment, b: Fragment) -> bool:
     if _MORE_STEPS.search(" ".join([*gap, *own])) or _mask(a):
         return False  # scaled or masked on the way: not the softmax alone
     near = " ".join([*gap[-NEAR:], *own])  # what says softmax stands right above the result
+    if _columns(b) and said in ("scores", "scaled") and role_of(b.label) == "weights":
+        return True  # "| score | scaled | weight |": a table with one column per step
     return bool(_SOFTMAX.search(near)) and said in (None, "scores", "scaled", "masked")
 
 
@@ -126,7 +128,7 @@ def _probabilities(f: Fragment) -> bool:
     """Every row in [0, 1] and adding up to 1 at the precision it was written with."""
     if all(c.decimals == 0 and c.exponent is None for row in f.cells for c in row):
         return False  # whole numbers: no weights ([0, 1, 1] is a vector of data)
-    for row in f.cells:
+    for row in _t(f.cells) if _columns(f) else f.cells:
         if any(c.masked or not 0 <= c.value <= 1 for c in row):
             return False
         slack = sum(0.0 if arith.typed(c) else c.half_unit for c in row) + 1e-9
@@ -137,17 +139,18 @@ def _probabilities(f: Fragment) -> bool:
 
 
 def _box(f: Fragment) -> Box:
-    """The fragment's numbers as intervals (typed data, one decimal at most, is exact)."""
-    half = [[0.0 if arith.typed(c) else c.half_unit for c in row] for row in f.cells]
-    value = np.array([[c.value for c in row] for row in f.cells])
+    """The fragment's numbers as intervals (typed data, one decimal at most, is exact); a
+    column of a table of steps as a row."""
+    cells = _t(f.cells) if _columns(f) else f.cells
+    half = [[0.0 if arith.typed(c) else c.half_unit for c in row] for row in cells]
+    value = np.array([[c.value for c in row] for row in cells])
     return Box(value - np.array(half), value + np.array(half))
 
 
 def _fits(f: Fragment, box: Box) -> bool:
+    cells = _t(f.cells) if _columns(f) else f.cells
     return all(
-        c.fits(box.lo[r, k], box.hi[r, k])
-        for r, row in enumerate(f.cells)
-        for k, c in enumerate(row)
+        c.fits(box.lo[r, k], box.hi[r, k]) for r, row in enumerate(cells) for k, c in enumerate(row)
     )
 
 
@@ -180,10 +183,23 @@ def _estimates(a: Fragment, b: Fragment) -> list[float]:
 
 
 def _rows(doc: Document, a: Fragment, b: Fragment) -> list[Equation]:
+    """One equation per row (per column for the columns of a table of steps)."""
     out = []
-    for r, (scores, weights) in enumerate(zip(a.cells, b.cells, strict=True)):
+    columns = _columns(b)
+    lines_a, lines_b = (_t(a.cells), _t(b.cells)) if columns else (a.cells, b.cells)
+    for r, (scores, weights) in enumerate(zip(lines_a, lines_b, strict=True)):
         node = arith.Call("softmax", arith.Vec(tuple(arith.Num(c) for c in scores)))
         results = tuple(arith.Num(c) for c in weights)
         left = "softmax([" + ", ".join(c.text for c in scores) + "])"
-        out.append(Equation(b, left, (0, 0), node, results, b.line, row_of=(b, r)))
+        eq = Equation(b, left, (0, 0), node, results, b.line, row_of=(b, r), column=columns)
+        out.append(eq)
     return out
+
+
+def _columns(f: Fragment) -> bool:
+    """A column of a table with one column per step: one query, a row per key."""
+    return f.shape[1] == 1 and f.shape[0] >= 2 and not f.vector
+
+
+def _t(cells: list[list[Claim]]) -> list[list[Claim]]:
+    return [list(col) for col in zip(*cells, strict=True)]
