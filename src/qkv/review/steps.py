@@ -49,8 +49,8 @@ def find(
     previous: list[Fragment | None] = [None, *shown]
     for before, b in zip(previous, shown, strict=False):
         a = before
-        if a is None or a.shape != b.shape or not 0 <= b.line - a.lines[-1] <= MAX_LINES:
-            a = None
+        if a is None or a.shape != b.shape or not a.line <= b.line <= a.lines[-1] + MAX_LINES:
+            a = None  # (columns of one table stand on the same lines)
         written = _written_scores(doc, b, busy)  # "Pizza: 5.0  Salad: 2.0" above "→ softmax:"
         if written is not None and (a is None or written.line > a.lines[-1]):
             a = written  # the nearer of the two
