@@ -151,7 +151,8 @@ def _logical_lines(doc: Document) -> list[_Logical]:
     return out
 
 
-_NAME = re.compile(r"^\s*([A-Za-zα-ω][\w₀-₉^{}']*)\s*=(?!=)")
+# "z1 = [0, 0.39] + …" names a value; "j=0: …" numbers an item (no calculation of j)
+_NAME = re.compile(r"^\s*([A-Za-zα-ω][\w₀-₉^{}']*)\s*=(?!=)(?!\s*\d+\s*[:：,)])")
 
 
 def _name(text: str) -> str | None:

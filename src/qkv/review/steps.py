@@ -47,7 +47,14 @@ def find(
     shown = sorted((f for f in fragments if f.kind != "equation"), key=lambda f: f.index)
     busy = {ln for f in fragments for ln in range(f.first, f.lines[-1] + 1)}
     previous: list[Fragment | None] = [None, *shown]
-    for before, b in zip(previous, shown, strict=False):
+    for k, (before, b) in enumerate(zip(previous, shown, strict=False)):
+        rows_b = _run(shown, k)
+        if len(rows_b) != 1:  # rows of one matrix printed one vector a line
+            if rows_b:
+                out.extend(_run_step(doc, shown, k, rows_b, stated))
+            continue
+        if k and len(_run(shown, k - 1, back=True)) > 1:
+            continue  # the row before is the last of several: no counterpart to pair with
         a = before
         if a is None or a.shape != b.shape or not a.line <= b.line <= a.lines[-1] + MAX_LINES:
             a = None  # (columns of one table stand on the same lines)
@@ -62,6 +69,66 @@ def find(
             continue
         out.extend(_rows(doc, a, b))
     return out
+
+
+def _run(shown: list[Fragment], k: int, back: bool = False) -> list[Fragment]:
+    """The vectors of one shape on lines one under another that start at shown[k] (or, with
+    ``back``, end there, listed from the last); [] when shown[k] does not start (end) one."""
+    f = shown[k]
+    if not f.vector:
+        return [f]
+    step = -1 if back else 1
+    outside = k - step
+    if 0 <= outside < len(shown) and _adjacent(shown[outside], f, back):
+        return []
+    out, j = [f], k + step
+    while 0 <= j < len(shown) and _adjacent(out[-1], shown[j], back):
+        out.append(shown[j])
+        j += step
+    return out
+
+
+def _adjacent(a: Fragment, b: Fragment, back: bool) -> bool:
+    """Is b the next row after a (before it, ``back``)?"""
+    return _next_row(b, a) if back else _next_row(a, b)
+
+
+def _next_row(a: Fragment, b: Fragment) -> bool:
+    """Is b the row after a of one matrix: the same shape, the next line, a name like a's
+    ("Token 1:" after "Token 0:", or no name)?"""
+    same = _pattern(a.label) == _pattern(b.label)
+    return a.vector and b.vector and a.shape == b.shape and b.line - a.lines[-1] == 1 and same
+
+
+def _pattern(label: str) -> str:
+    return re.sub(r"[\d₀-₉]+", "#", label.strip())
+
+
+def _run_step(
+    doc: Document, shown: list[Fragment], k: int, rows_b: list[Fragment], stated: tuple[float, ...]
+) -> list[Equation]:
+    """Several rows printed one a line, each the softmax of the row of a run of as many
+    printed just above them."""
+    if k == 0:
+        return []
+    rows_a = list(reversed(_run(shown, k - 1, back=True)))
+    if len(rows_a) != len(rows_b) or not rows_a or rows_a[-1].shape != rows_b[0].shape:
+        return []
+    a, b = _stacked(rows_a), _stacked(rows_b)
+    if b.line - a.lines[-1] > MAX_LINES or not _joined(doc, rows_a[-1], rows_b[0]):
+        return []
+    if not _probabilities(b) or _probabilities(a) or other_temperature(a, b, stated):
+        return []
+    out = []
+    for ra, rb in zip(rows_a, rows_b, strict=True):
+        out.extend(_rows(doc, ra, rb))
+    return out
+
+
+def _stacked(rows: list[Fragment]) -> Fragment:
+    f = Fragment("array", [r.cells[0] for r in rows], [r.line for r in rows])
+    f.label, f.context = rows[0].label, rows[0].context
+    return f
 
 
 _LAST_RESULT = re.compile(r"[=:：]\s*([-+−]?\d+(?:\.\d+)?)(?![\d.]|\s*[×*/·+\-−^])[^=\d]*$")
