@@ -26,7 +26,7 @@ from qkv.review.examples import Example, Placement
 from qkv.review.fragments import Fragment
 from qkv.review.intervals import Box
 from qkv.review.judge import CARRIED, CONSEQUENCE, DIAGNOSIS, RIGHT, ROOT, Judgement, Verdict
-from qkv.review.model import evaluate
+from qkv.review.model import evaluate, with_factor
 from qkv.review.numbers import Claim
 
 MIN_EXPLAINED = 2 / 3  # of an example's other computed numbers its reading must explain
@@ -102,16 +102,27 @@ def _read_as_another_step(
     j: Judgement, verdicts: list[Verdict], known: dict[int, Unconvincing]
 ) -> dict[int, Unconvincing]:
     """Fragments with mistakes whose numbers are all right as another step of the same
-    example ("Q Kᵀ/√2 = …" read as the scores: they are the scaled scores)."""
+    example ("Q Kᵀ/√2 = …" read as the scores: they are the scaled scores), under its
+    convention or with the scaling the other way (unscaled where it chose 1/√d_k, or the
+    reverse)."""
     inputs = j.example.inputs()
-    truth = evaluate(inputs, j.convention).at if inputs else {}
+    if not inputs:
+        return {}
+    readings = [
+        evaluate(inputs, with_factor(replace(j.convention, scale=scale), inputs)).at
+        for scale in dict.fromkeys((j.convention.scale, "none", "sqrt"))
+    ]
     out: dict[int, Unconvincing] = {}
     for index, mine in _by_fragment(verdicts).items():
         if index in known or not any(v.status == ROOT for v in mine):
             continue
         f = mine[0].placement.fragment
         role = mine[0].placement.role
-        if any(step != role and _fits(f, box) for step, box in truth.items()):
+        if any(
+            (step != role or k) and _fits(f, box)
+            for k, truth in enumerate(readings)
+            for step, box in truth.items()
+        ):
             out[index] = Unconvincing(f.line, 0, 0, elsewhere=True)
     return out
 
