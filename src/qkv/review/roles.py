@@ -286,7 +286,8 @@ _TRANSPOSED = re.compile(r"(?<![A-Za-z])[QKVX]\s*(?:\^\s*\{?\s*(?:T|\\top)\}?|�
 _DISPLAY_MATH = re.compile(r"\\\[.*?\\\]|\$\$.*?\$\$", re.DOTALL)
 _SQRT = re.compile(r"√|\\sqrt|sqrt|\bscaled\b|缩放", _I)
 _UNSCALED = re.compile(
-    r"unscaled|without (?:the )?scal|no scaling|not scaled|skip\w* the (?:1/)?\S*scal|"
+    r"unscaled|without (?:the )?scal|no scaling|not scaled|skip\w* (?:the )?(?:1/)?\S*\s?scal|"
+    r"(?:had|if) (?:we|you|I) (?:had )?(?:skipped|omitted|left out|dropped) (?:the )?\S*\s?scal|"
     r"不缩放|未缩放|不除以|没有除以|没除以|先不管分母|"
     r"忽略(?:了)?(?:分母|缩放)|ignor\w* (?:the )?(?:√|sqrt|\\sqrt|scal)",
     _I,
