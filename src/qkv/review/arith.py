@@ -26,13 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from qkv.review.intervals import Box
+from qkv.review.intervals import matmul as box_matmul
 from qkv.review.intervals import softmax as box_softmax
 from qkv.review.numbers import Claim, parse_claim
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?)|(?P<fn>np\.exp|math\.exp|torch\.exp|"
     r"exp|np\.sqrt|math\.sqrt|torch\.sqrt|sqrt|softmax|ln|log)\b|(?P<e>e)(?=\s*\^)|"
-    r"(?P<op>\*\*|[-+−*×·/÷^(),\[\]√]))"
+    r"(?P<t>\^\s*\{?\s*(?:T|\\top)\s*\}?|ᵀ|\.T\b)|(?P<op>\*\*|[-+−*×·/÷^(),\[\]√@]))"
 )
 _LATEX = [
     (re.compile(r"\\left|\\right|\\[,;:!]|\\quad|\\qquad|\\[bB]ig[lr]?"), " "),
@@ -60,14 +61,17 @@ class Value:
         return self.lo.ndim == 1
 
     @property
+    def is_matrix(self) -> bool:
+        return self.lo.ndim == 2
+
+    @property
     def width(self) -> int:
-        return int(self.lo.shape[0]) if self.is_vector else 1
+        """How many numbers it holds (a matrix's, row after row)."""
+        return int(self.lo.size)
 
     def at(self, c: int) -> tuple[float, float]:
-        """The interval of entry ``c`` (of a number: the number)."""
-        if self.is_vector:
-            return float(self.lo[c]), float(self.hi[c])
-        return float(self.lo), float(self.hi)
+        """The interval of entry ``c`` (of a matrix: counted row after row)."""
+        return float(self.lo.flat[c]), float(self.hi.flat[c])
 
 
 # --- the tree -----------------------------------------------------------------------------
@@ -98,12 +102,17 @@ class Neg:
 
 
 @dataclass(frozen=True, eq=False)
+class Transpose:
+    arg: Node
+
+
+@dataclass(frozen=True, eq=False)
 class Call:
     name: str  # exp, sqrt, softmax, ln
     arg: Node
 
 
-Node = Num | Vec | Bin | Neg | Call
+Node = Num | Vec | Bin | Neg | Call | Transpose
 Swap = Mapping[int, tuple[float, float]]  # id of a Num -> the interval to use instead
 
 
@@ -185,7 +194,7 @@ def numbers(node: Node) -> list[Num]:
         return [n for item in node.items for n in numbers(item)]
     if isinstance(node, Bin):
         return numbers(node.left) + numbers(node.right)
-    return numbers(node.arg)
+    return numbers(node.arg)  # Neg, Call, Transpose
 
 
 def terms(node: Node) -> list[Node]:
@@ -201,9 +210,11 @@ def is_literal(node: Node) -> bool:
         return True
     if isinstance(node, Neg):
         return isinstance(node.arg, Num)
-    return isinstance(node, Vec) and all(
-        is_literal(i) and not isinstance(i, Vec) for i in node.items
-    )
+    if not isinstance(node, Vec):
+        return False
+    if all(isinstance(i, Vec) for i in node.items):  # a matrix written row by row
+        return all(is_literal(i) for i in node.items)
+    return all(is_literal(i) and not isinstance(i, Vec) for i in node.items)
 
 
 def computes(node: Node) -> bool:
@@ -238,9 +249,16 @@ def _value(node: Node, swap: Swap) -> Value:
         return Value(-inner.hi, -inner.lo)
     if isinstance(node, Vec):
         items = [_value(i, swap) for i in node.items]
-        if any(i.is_vector for i in items):
-            raise _Unreadable("nested vectors")
+        if all(i.is_vector for i in items) and len({i.lo.shape for i in items}) == 1:
+            return Value(np.stack([i.lo for i in items]), np.stack([i.hi for i in items]))
+        if any(i.lo.ndim for i in items):
+            raise _Unreadable("rows of different lengths")
         return Value(np.array([float(i.lo) for i in items]), np.array([float(i.hi) for i in items]))
+    if isinstance(node, Transpose):
+        inner = _value(node.arg, swap)
+        if not inner.is_matrix:
+            raise _Unreadable("the transpose of no matrix")
+        return Value(inner.lo.T, inner.hi.T)
     if isinstance(node, Call):
         return _function(node.name, _value(node.arg, swap))
     return _binary(node, swap)
@@ -256,9 +274,25 @@ def _binary(node: Bin, swap: Swap) -> Value:
         return _power(left, right)
     if node.op == "·" and left.is_vector and right.is_vector:
         return _dot(left, right)
-    if left.is_vector and right.is_vector:
-        raise _Unreadable("a product of two vectors that is no dot product")
+    if node.op in ("@", "·", "×") and (left.is_matrix or right.is_matrix):
+        return _matmul(left, right)
+    if left.is_vector and right.is_vector or left.is_matrix or right.is_matrix:
+        raise _Unreadable("a product of two arrays that is no dot or matrix product")
     return _corners(left, right, "/" if node.op == "/" else "*")
+
+
+def _matmul(a: Value, b: Value) -> Value:
+    """A row times a matrix, a matrix times a matrix or a column: x·W, Q·Kᵀ."""
+    lo_a, hi_a = (a.lo[None, :], a.hi[None, :]) if a.is_vector else (a.lo, a.hi)
+    lo_b, hi_b = (b.lo[:, None], b.hi[:, None]) if b.is_vector else (b.lo, b.hi)
+    if lo_a.ndim != 2 or lo_b.ndim != 2 or lo_a.shape[1] != lo_b.shape[0]:
+        raise _Unreadable("shapes that do not multiply")
+    out = box_matmul(Box(lo_a, hi_a), Box(lo_b, hi_b))
+    if a.is_vector:
+        return Value(out.lo[0], out.hi[0])
+    if b.is_vector:
+        return Value(out.lo[:, 0], out.hi[:, 0])
+    return Value(out.lo, out.hi)
 
 
 def _corners(a: Value, b: Value, op: str) -> Value:
@@ -274,8 +308,8 @@ def _corners(a: Value, b: Value, op: str) -> Value:
 
 
 def _add(a: Value, b: Value, sign: int) -> Value:
-    if a.is_vector and b.is_vector and a.lo.shape != b.lo.shape:
-        raise _Unreadable("vectors of different lengths")
+    if a.lo.ndim and b.lo.ndim and a.lo.shape != b.lo.shape:
+        raise _Unreadable("arrays of different shapes")
     if sign > 0:
         return Value(a.lo + b.lo, a.hi + b.hi)
     return Value(a.lo - b.hi, a.hi - b.lo)
@@ -307,7 +341,7 @@ def _power(base: Value, exp: Value) -> Value:
 def _function(name: str, arg: Value) -> Value:
     name = name.split(".")[-1]
     if name == "exp":
-        return Value(np.exp(arg.lo), np.exp(arg.hi))
+        return Value(np.exp(arg.lo), np.exp(arg.hi))  # entry by entry
     if name in ("sqrt", "√"):
         if np.any(arg.lo < 0):
             raise _Unreadable("square root of a negative number")
@@ -317,6 +351,9 @@ def _function(name: str, arg: Value) -> Value:
             raise _Unreadable("logarithm of a number that is not positive")
         return Value(np.log(arg.lo), np.log(arg.hi))
     if name == "softmax":
+        if arg.is_matrix:  # row by row
+            box = box_softmax(Box(arg.lo, arg.hi))
+            return Value(box.lo, box.hi)
         if not arg.is_vector:
             raise _Unreadable("softmax of a number")
         box = box_softmax(Box(arg.lo[None, :], arg.hi[None, :]))
@@ -368,10 +405,10 @@ class _Parser:
 
     def term(self) -> Node:
         node = self.unary()
-        while self._peek()[1] in ("*", "×", "·", "/", "÷"):
+        while self._peek()[1] in ("*", "×", "·", "/", "÷", "@"):
             op = self.tokens[self.pos][1]
             self.pos += 1
-            node = Bin({"×": "*", "÷": "/"}.get(op, op), node, self.unary())
+            node = Bin({"÷": "/"}.get(op, op), node, self.unary())
         return node
 
     def unary(self) -> Node:
@@ -392,6 +429,9 @@ class _Parser:
 
     def power(self) -> Node:
         base = self.primary()
+        while self._peek()[0] == "t":  # Kᵀ, K^T, K.T
+            self.pos += 1
+            base = Transpose(base)
         if self._peek()[1] == "^":
             self.pos += 1
             return Bin("^", base, self.unary())
@@ -430,8 +470,8 @@ class _Parser:
         self._take(close)
         if not vector and len(items) == 1:
             return items[0]
-        if any(isinstance(i, Vec) for i in items):
-            raise _Unreadable("nested vectors")
+        if any(isinstance(i, Vec) for i in items) and not all(isinstance(i, Vec) for i in items):
+            raise _Unreadable("a list of numbers and lists")
         return Vec(tuple(items))
 
 

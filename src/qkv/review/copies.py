@@ -252,7 +252,7 @@ def _vectors(node: arith.Node) -> list[arith.Node]:
         return [node]
     if isinstance(node, arith.Bin):
         return _vectors(node.left) + _vectors(node.right)
-    if isinstance(node, (arith.Neg, arith.Call)):
+    if isinstance(node, (arith.Neg, arith.Call, arith.Transpose)):
         return _vectors(node.arg)
     return []
 

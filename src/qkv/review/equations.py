@@ -41,7 +41,7 @@ _ARROW = re.compile(r"→|⟶|->|=>")
 _MARKUP = re.compile(r"\*\*|__|`|\$|\\[()\[\]]|&")
 _BULLET = re.compile(r"^\s*(?:[-*+•·]|\d{1,2}[.)、])\s+")
 _LITERAL_HEAD = re.compile(
-    r"\s*(\[[^\[\]=]*\]|\((?:\s*[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?\s*,)+"
+    r"\s*(\[\s*\[[^\[\]=]*\](?:\s*,\s*\[[^\[\]=]*\])*\s*\]|\[[^\[\]=]*\]|\((?:\s*[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?\s*,)+"
     r"\s*[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?\s*\)|"
     r"[-+−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?)"
 )
@@ -56,7 +56,8 @@ _EMPTY = re.compile(r"^\s*(?:\$\$|\\\[|\\\]|```\w*|~~~)?\s*$")
 _CALL_LEFT = re.compile(r"(?:softmax|exp|sqrt)\s*\(", re.I)
 # what may stand in written-out arithmetic, read from the end of the text before a sign
 _ARITH_TAIL = re.compile(
-    r"(?:[\d.\s+\-−*×·/÷^(){}\[\],√]|\\(?:[dt]?frac|sqrt|cdot|times|div|left|right|exp|"
+    r"(?:[\d.\s+\-−*×·/÷^(){}\[\],√@ᵀ]|\^\s*T\b|\.T\b|"
+    r"\\(?:[dt]?frac|sqrt|cdot|times|div|left|right|exp|"
     r"mathrm|text|operatorname|,|;|!|quad)|(?<![A-Za-z])(?:e|exp|sqrt|softmax|ln|log|dot|np\.exp|"
     r"math\.exp|torch\.exp|np\.sqrt|math\.sqrt)(?![A-Za-z]))+$"
 )
@@ -73,9 +74,13 @@ class Equation:
     row_of: tuple[Fragment, int] | None = None  # a printed fragment's row it judges, if any
     column: bool = False  # … or its column of that index (a table with a column per step)
 
+    cells: list[tuple[int, int]] | None = None  # (row, column) of each result, if not one row
+
     def targets(self) -> tuple[Fragment, list[tuple[int, int]]]:
         """The fragment the results stand in, and the (row, column) of each result."""
         fragment, k = self.row_of or (self.fragment, 0)
+        if self.cells is not None:
+            return fragment, self.cells
         n = len(self.results) or len(fragment.cells[k])
         return fragment, [(i, k) if self.column else (k, i) for i in range(n)]
 
@@ -264,6 +269,9 @@ def _literal(segment: str, head: re.Match[str] | None) -> arith.Node | None:
     rest = segment[head.end() :]
     if _MORE.match(rest) or _UNIT.match(rest):
         return None
+    if head.group(1).lstrip().startswith("[["):  # a matrix, row by row
+        node = arith.parse(head.group(1))
+        return node if node is not None and arith.is_literal(node) else None
     claims = arith.literal_claims(head.group(1))
     if claims is None:
         return None
@@ -335,18 +343,22 @@ def _equation(
 ) -> Equation | None:
     value = arith.value_of(left)
     results = tuple(arith.numbers(right))
-    claims = [n.claim for n in results]
-    if value is None or value.width != len(claims):
-        return None
-    if value.is_vector != isinstance(right, arith.Vec):
-        return None
+    written = arith.value_of(right)
+    if value is None or written is None or value.lo.shape != written.lo.shape:
+        return None  # a vector for a number, rows of another length
     line = logical.line(at)
+    width = value.lo.shape[-1] if value.lo.ndim else 1
+    claims = [n.claim for n in results]
+    rows = [claims[k : k + width] for k in range(0, len(claims), width)]
     frag = Fragment(
-        "equation", [claims], [line], label=label.strip(), region=doc.lines[line].region
+        "equation", rows, [line] * len(rows), label=label.strip(), region=doc.lines[line].region
     )
     frag.left = left_text
-    frag.vector = True
-    return Equation(frag, left_text, span, left, results, logical.line(span_start))
+    frag.vector = len(rows) == 1
+    eq = Equation(frag, left_text, span, left, results, logical.line(span_start))
+    if len(rows) > 1:  # a matrix: its numbers row after row
+        eq.cells = [(k // width, k % width) for k in range(len(claims))]
+    return eq
 
 
 def alone(equations: list[Equation]) -> tuple[set[Cell], set[Cell]]:
@@ -486,7 +498,7 @@ def _literal_vectors(node: arith.Node) -> list[list[arith.Num]]:
         return [nums] if len(nums) == len(node.items) >= 2 else []
     if isinstance(node, arith.Bin):
         return _literal_vectors(node.left) + _literal_vectors(node.right)
-    if isinstance(node, (arith.Neg, arith.Call)):
+    if isinstance(node, (arith.Neg, arith.Call, arith.Transpose)):
         return _literal_vectors(node.arg)
     return []
 
