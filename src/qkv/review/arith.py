@@ -276,7 +276,7 @@ def _binary(node: Bin, swap: Swap) -> Value:
         return _dot(left, right)
     if node.op in ("@", "·", "×") and (left.is_matrix or right.is_matrix):
         return _matmul(left, right)
-    if left.is_vector and right.is_vector or left.is_matrix or right.is_matrix:
+    if (left.is_vector and right.is_vector) or left.is_matrix or right.is_matrix:
         raise _Unreadable("a product of two arrays that is no dot or matrix product")
     return _corners(left, right, "/" if node.op == "/" else "*")
 
