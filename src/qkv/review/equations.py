@@ -75,6 +75,7 @@ class Equation:
     column: bool = False  # … or its column of that index (a table with a column per step)
 
     cells: list[tuple[int, int]] | None = None  # (row, column) of each result, if not one row
+    whole: arith.Node | None = None  # of a term written out, the link it is a term of
 
     def targets(self) -> tuple[Fragment, list[tuple[int, int]]]:
         """The fragment the results stand in, and the (row, column) of each result."""
@@ -326,6 +327,7 @@ def _termwise(
             continue
         eq = _equation(doc, logical, left, "", right, link[0], "", span, previous[0])
         if eq is not None:
+            eq.whole = previous[2]  # its factors are a row with the other terms' factors
             out.append(eq)
     return out
 
@@ -418,7 +420,7 @@ def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
         value = _value(eq)
         if value is None or eq.node is None:
             continue
-        swap, causes = _true_operands(eq, eq.node, flows, known)
+        swap, causes = _true_operands(eq, eq.whole or eq.node, flows, known)
         true = arith.value_of(eq.node, swap) if swap else None
         row = [
             _verdict(placement, r, c, k, value, true, causes)
