@@ -29,6 +29,7 @@ MAX_LINES = 12  # between the two fragments (a diagram or code puts lines betwee
 NEAR = 4  # lines above the second fragment that may say softmax
 _SOFTMAX = re.compile(r"softmax|soft-max|↓|归一化|→\s*(?:weights?|权重)", re.I)
 _TEMPERATURES = np.geomspace(0.05, 20.0, 241)
+_SCALED = re.compile(r"√|\\sqrt|sqrt\(|\bscal(?:ed|ing|e by)\b|\bdivid|/\s*\d|缩放|除以", re.I)
 # words that put another step between the two: a scaling, a mask
 _MORE_STEPS = re.compile(
     r"√|\\sqrt|sqrt\(|\bd_?\{?k\}?\b|\bscal(?:ed|ing|e by)\b|\bdivid|/\s*\d|\bmask|-1e9|-inf|"
@@ -112,6 +113,8 @@ def _run_step(
     if k == 0:
         return []
     rows_a = list(reversed(_run(shown, k - 1, back=True)))
+    if len(rows_a) != len(rows_b):  # "Row: [1, 2, 2]" after each query's working-out
+        rows_a = _series(shown, k, len(rows_b))
     if len(rows_a) != len(rows_b) or not rows_a or rows_a[-1].shape != rows_b[0].shape:
         return []
     a, b = _stacked(rows_a), _stacked(rows_b)
@@ -123,6 +126,17 @@ def _run_step(
     for ra, rb in zip(rows_a, rows_b, strict=True):
         out.extend(_rows(doc, ra, rb))
     return out
+
+
+def _series(shown: list[Fragment], k: int, count: int) -> list[Fragment]:
+    """The last ``count`` vectors before shown[k] of its shape and of one name ("Row:"),
+    however far apart, with no vector of that shape but another name among them."""
+    shape = shown[k].shape
+    before = [f for f in shown[:k] if f.vector and f.shape == shape]
+    if len(before) < count:
+        return []
+    rows = before[-count:]
+    return rows if len({_pattern(f.label) for f in rows}) == 1 else []
 
 
 def _stacked(rows: list[Fragment]) -> Fragment:
@@ -178,7 +192,9 @@ def _joined(doc: Document, a: Fragment, b: Fragment) -> bool:
     gap = [doc.lines[i].text for i in range(a.lines[-1] + 1, b.line)]
     own = [b.label, *(b.context[:1] if b.line > a.lines[-1] else [])]
     said = role_of(a.label) if a.label.strip() else role_of(" ".join(a.context[:1]))
-    if _MORE_STEPS.search(" ".join([*gap, *own])) or _mask(a):
+    words = " ".join([*gap, *own])
+    masked = any(c.masked for row in a.cells for c in row)  # the mask is in the scores
+    if _mask(a) or (_MORE_STEPS.search(words) and not (masked and not _SCALED.search(words))):
         return False  # scaled or masked on the way: not the softmax alone
     near = " ".join([*gap[-NEAR:], *own])  # what says softmax stands right above the result
     if _columns(b) and said in ("scores", "scaled") and role_of(b.label) == "weights":
