@@ -26,7 +26,8 @@ from qkv.review.document import Document
 from qkv.review.equations import Equation
 from qkv.review.examples import Example, Placement
 from qkv.review.fragments import Fragment
-from qkv.review.judge import CONSEQUENCE, RIGHT, WRONG, Judgement, Verdict
+from qkv.review.judge import Judgement, Verdict
+from qkv.review.kinds import WRONG, Status
 from qkv.review.model import Convention
 from qkv.review.numbers import Claim, parse_claim
 
@@ -98,9 +99,9 @@ def _cells(f: Fragment, r: int) -> list[Cell]:
 
 def _verdict(p: Placement, r: int, c: int, source: Source) -> Verdict:
     claim = p.fragment.cells[r][c]
-    v = Verdict(p, r, c, ("copy", (p.fragment.index, r, c)), RIGHT, source.true)
+    v = Verdict(p, r, c, ("copy", (p.fragment.index, r, c)), Status.RIGHT, source.true)
     if not claim.consistent(source.true):
-        v.status, v.causes = CONSEQUENCE, list(source.causes)
+        v.status, v.causes = Status.CONSEQUENCE, list(source.causes)
     return v
 
 

@@ -27,7 +27,8 @@ from qkv.review import arith, budget
 from qkv.review.document import CODE, Document
 from qkv.review.examples import Example, Placement
 from qkv.review.fragments import Fragment
-from qkv.review.judge import CONSEQUENCE, ROOT, WRONG, Judgement, Verdict
+from qkv.review.judge import Judgement, Verdict
+from qkv.review.kinds import WRONG, Status
 from qkv.review.model import Convention
 from qkv.review.numbers import Claim
 
@@ -445,19 +446,19 @@ def _verdict(
     consequence where only those change it)."""
     claim = p.fragment.cells[r][c]
     lo, hi = value.at(k)
-    v = Verdict(p, r, c, ("equation", (p.fragment.index, r, c)), "right", (lo + hi) / 2)
+    v = Verdict(p, r, c, ("equation", (p.fragment.index, r, c)), Status.RIGHT, (lo + hi) / 2)
     if not claim.fits(lo, hi):
         if true is not None and claim.fits(*true.at(k)):
             v.true = sum(true.at(k)) / 2  # right: a number it uses was printed wrong
             return v
-        v.status = ROOT  # wrong even from the numbers as written
+        v.status = Status.ROOT  # wrong even from the numbers as written
         if true is not None:  # … whose true values say what it should be
             v.true, v.follows = sum(true.at(k)) / 2, (lo + hi) / 2
     elif true is not None:
         tlo, thi = true.at(k)
         v.true = (tlo + thi) / 2
         if not claim.fits(tlo, thi):
-            v.status, v.causes = CONSEQUENCE, list(causes)
+            v.status, v.causes = Status.CONSEQUENCE, list(causes)
     return v
 
 

@@ -25,7 +25,8 @@ from qkv.review.document import OUTPUT, Document
 from qkv.review.examples import Example, Placement
 from qkv.review.fragments import Fragment
 from qkv.review.intervals import Box
-from qkv.review.judge import CARRIED, CONSEQUENCE, DIAGNOSIS, RIGHT, ROOT, Judgement, Verdict
+from qkv.review.judge import Judgement, Verdict
+from qkv.review.kinds import EXPLAINED, Status
 from qkv.review.model import evaluate, with_factor
 from qkv.review.numbers import Claim
 
@@ -35,7 +36,6 @@ MAX_WRONG = 1 / 2  # of a fragment's numbers that may be mistakes under a readin
 SIBLINGS = 3  # lines between the vectors that print the rows of one step ("z₁ = …", "z₂ = …")
 MAX_TYPOS = 1 / 3  # of a printed fragment's numbers that may be typos rather than a misreading
 # a known wrong computation (scaling left out, softmax over columns…) explains its numbers
-EXPLAINED = (RIGHT, CARRIED, CONSEQUENCE, DIAGNOSIS)
 _PRINT_CALL = re.compile(r"\b(?:tensor|array)\(|grad_fn=|dtype=")
 
 
@@ -82,7 +82,7 @@ def weigh(
             v
             for v in j.verdicts
             if _admissible(doc, v, typos, arithmetic)
-            and not (v.status == ROOT and (v.placement.fragment.index, v.r, v.c) in follows)
+            and not (v.status == Status.ROOT and (v.placement.fragment.index, v.r, v.c) in follows)
         ]
         unsupported = _unsupported(verdicts, j.example)
         unsupported.update(_read_as_another_step(j, verdicts, unsupported))
@@ -92,7 +92,7 @@ def weigh(
         verdicts = [
             v
             for v in verdicts
-            if not (v.status == ROOT and v.placement.fragment.index in unsupported)
+            if not (v.status == Status.ROOT and v.placement.fragment.index in unsupported)
         ]
         kept.append(replace(j, verdicts=_with_causes(verdicts)))
     return kept, dropped
@@ -114,7 +114,7 @@ def _read_as_another_step(
     ]
     out: dict[int, Unconvincing] = {}
     for index, mine in _by_fragment(verdicts).items():
-        if index in known or not any(v.status == ROOT for v in mine):
+        if index in known or not any(v.status == Status.ROOT for v in mine):
             continue
         f = mine[0].placement.fragment
         role = mine[0].placement.role
@@ -136,9 +136,9 @@ def _another_temperature(
     out: dict[int, Unconvincing] = {}
     for index, mine in _by_fragment(verdicts).items():
         b = mine[0].placement.fragment
-        if mine[0].placement.role != "weights" or not any(v.status == ROOT for v in mine):
+        if mine[0].placement.role != "weights" or not any(v.status == Status.ROOT for v in mine):
             continue
-        roots = sum(v.status == ROOT for v in mine)
+        roots = sum(v.status == Status.ROOT for v in mine)
         a = next((f for f in given if f.shape == b.shape), None)
         if a is None or roots <= len(mine) / 3:
             continue  # a slip or two is a mistake whatever the temperature
@@ -162,7 +162,7 @@ def _unmodelled_mask(
     return {
         index: Unconvincing(mine[0].line, 0, 0, unmodelled=True)
         for index, mine in _by_fragment(verdicts).items()
-        if any(v.status == ROOT for v in mine)
+        if any(v.status == Status.ROOT for v in mine)
     }
 
 
@@ -216,7 +216,7 @@ def _unsupported(verdicts: list[Verdict], example: Example) -> dict[int, Unconvi
     enough."""
     out: dict[int, Unconvincing] = {}
     for index, mine in _by_fragment(verdicts).items():
-        own = {id(v) for v in mine if v.status == ROOT}
+        own = {id(v) for v in mine if v.status == Status.ROOT}
         if not own:
             continue
         named = _named(mine[0].placement, example)
@@ -227,7 +227,7 @@ def _unsupported(verdicts: list[Verdict], example: Example) -> dict[int, Unconvi
             v
             for v in verdicts
             if id(v) not in own
-            and not (v.status == CONSEQUENCE and any(id(r) in own for r in v.roots()))
+            and not (v.status == Status.CONSEQUENCE and any(id(r) in own for r in v.roots()))
         ]
         explained = sum(v.status in EXPLAINED for v in rest)
         if len(rest) < MIN_SUPPORT and named:
@@ -260,7 +260,7 @@ def _mostly_wrong(mine: list[Verdict], verdicts: list[Verdict]) -> bool:
             and v.placement.fragment.vector
             and v.placement.fragment.line in near
         ]
-    roots = sum(v.status == ROOT for v in mine)
+    roots = sum(v.status == Status.ROOT for v in mine)
     return roots >= 2 and roots > MAX_WRONG * len(mine)
 
 
@@ -274,11 +274,11 @@ def _named(p: Placement, example: Example) -> bool:
 def _with_causes(verdicts: list[Verdict]) -> list[Verdict]:
     """Consequences whose root mistakes are all still there (a root taken out takes what
     followed from it along)."""
-    kept = {id(v) for v in verdicts if v.status != CONSEQUENCE}
+    kept = {id(v) for v in verdicts if v.status != Status.CONSEQUENCE}
     return [
         v
         for v in verdicts
-        if v.status != CONSEQUENCE or all(id(r) in kept for r in v.roots())
+        if v.status != Status.CONSEQUENCE or all(id(r) in kept for r in v.roots())
     ]
 
 
@@ -290,7 +290,7 @@ def _typos(doc: Document, verdicts: list[Verdict]) -> set[int]:
         f = v.placement.fragment
         if machine_printed(doc, f):
             seen = counts.setdefault(f.index, [0, 0])
-            seen[0] += v.status == ROOT
+            seen[0] += v.status == Status.ROOT
             seen[1] += 1
     return {index for index, (roots, n) in counts.items() if roots <= MAX_TYPOS * n}
 
@@ -302,8 +302,8 @@ def _admissible(
     may only say that it follows from a wrong number. A program's printout is wrong on its
     own only as a known wrong computation or in a few typos."""
     f = v.placement.fragment
-    if v.status in (ROOT, DIAGNOSIS) and f.kind == "equation":
+    if v.status in (Status.ROOT, Status.DIAGNOSIS) and f.kind == "equation":
         return (f.index, v.r, v.c) in arithmetic
-    if v.status == ROOT and machine_printed(doc, f):
+    if v.status == Status.ROOT and machine_printed(doc, f):
         return f.index in typos
     return True

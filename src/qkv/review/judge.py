@@ -25,6 +25,7 @@ from qkv.core.masks import Align
 from qkv.review import arith, budget
 from qkv.review.examples import DOWNSTREAM, Example, Placement
 from qkv.review.intervals import Box
+from qkv.review.kinds import WRONG, Status
 from qkv.review.model import (
     DERIVED,
     ORDER,
@@ -38,11 +39,6 @@ from qkv.review.model import (
 )
 from qkv.review.numbers import Claim
 
-RIGHT, CARRIED, ROOT, CONSEQUENCE, DIAGNOSIS = (
-    "right", "carried", "root", "consequence", "diagnosis"
-)  # fmt: skip
-WRONG = (ROOT, CONSEQUENCE, DIAGNOSIS)
-
 
 @dataclass
 class Verdict:
@@ -52,7 +48,7 @@ class Verdict:
     r: int  # row and column in the fragment as written
     c: int
     entry: Entry
-    status: str
+    status: Status
     true: float  # the value under the example's convention (midpoint of its interval)
     follows: float | None = None  # what the printed numbers before it give
     causes: list[Verdict] = field(default_factory=list)  # the root mistakes it inherits
@@ -67,7 +63,7 @@ class Verdict:
         return self.placement.fragment.lines[self.r]
 
     def roots(self) -> list[Verdict]:
-        if self.status in (ROOT, DIAGNOSIS):
+        if self.status in (Status.ROOT, Status.DIAGNOSIS):
             return [self]
         out: list[Verdict] = []
         for cause in self.causes:
@@ -321,8 +317,8 @@ def judge(example: Example, hints: TextHints) -> Judgement | None:
             if used:
                 first[(p.role, idx)] = v
             copied = prior is not v and prior.claim.value == v.claim.value
-            if v.status == ROOT and copied and prior.status in WRONG:
-                v.status, v.causes = CONSEQUENCE, [prior]  # the same wrong number, copied on
+            if v.status == Status.ROOT and copied and prior.status in WRONG:
+                v.status, v.causes = Status.CONSEQUENCE, [prior]  # the same wrong number, copied on
             verdicts.append(v)
     _unaffected(example, conv, verdicts, shapes)
     diagnoses = _diagnose(example, conv, verdicts, hints.dropout)
@@ -337,8 +333,8 @@ def _unaffected(
     after them recomputed from those, would it read the same? Then it is carried: 0.5 · 0
     adds nothing, whatever the weight was. Computed on the numbers as written (no rounding
     slack, which would excuse real consequences)."""
-    roots = [v for v in verdicts if v.status == ROOT and not v.claim.masked]
-    followers = [v for v in verdicts if v.status == CONSEQUENCE]
+    roots = [v for v in verdicts if v.status == Status.ROOT and not v.claim.masked]
+    followers = [v for v in verdicts if v.status == Status.CONSEQUENCE]
     if not roots or not followers:
         return
     inputs = {name: Box(box.mid, box.mid) for name, box in example.inputs().items()}
@@ -363,7 +359,7 @@ def _unaffected(
     for v in followers:
         d = corrected.get(v.entry[0])
         if d is not None and v.claim.fits(d.lo[v.entry[1]], d.hi[v.entry[1]]):
-            v.status, v.causes = CARRIED, []
+            v.status, v.causes = Status.CARRIED, []
 
 
 def _verdict(
@@ -378,17 +374,17 @@ def _verdict(
     claim = p.fragment.cells[r][c]
     true = float(t.mid[idx])
     follows = None if d is None else float(d.mid[idx])
-    v = Verdict(p, r, c, (p.role, idx), RIGHT, true, follows)
+    v = Verdict(p, r, c, (p.role, idx), Status.RIGHT, true, follows)
     if claim.fits(t.lo[idx], t.hi[idx]):
         return v
     if d is not None and claim.fits(d.lo[idx], d.hi[idx], strict=True):
         v.causes = ancestry.wrong(p.role, idx)
-        v.status = CONSEQUENCE if v.causes else CARRIED
+        v.status = Status.CONSEQUENCE if v.causes else Status.CARRIED
         return v
     if _worked_from_roundings(p, c, true):
-        v.status = CARRIED
+        v.status = Status.CARRIED
         return v
-    v.status = ROOT
+    v.status = Status.ROOT
     return v
 
 
@@ -475,17 +471,17 @@ def _diagnose(
     found: dict[int, str] = {}
     by_kind: dict[str, list[Verdict]] = {}
     for index, vs in sorted(by_fragment.items(), key=lambda kv: ORDER.index(kv[1][0].entry[0])):
-        if sum(v.status == ROOT for v in vs) < 2:
+        if sum(v.status == Status.ROOT for v in vs) < 2:
             continue  # one wrong number is a slip, not a systematic error
         kind = variants.kind(vs[0].placement, vs)
         if not kind:
             continue
         upstream = [v for v in by_kind.get(kind, []) if v.placement.fragment.index != index]
-        for v in (v for v in vs if v.status == ROOT):
+        for v in (v for v in vs if v.status == Status.ROOT):
             if upstream:  # the same wrong computation, carried on from an earlier step
-                v.status, v.causes = CONSEQUENCE, upstream
+                v.status, v.causes = Status.CONSEQUENCE, upstream
             else:
-                v.status, v.diagnosis = DIAGNOSIS, kind
+                v.status, v.diagnosis = Status.DIAGNOSIS, kind
                 by_kind.setdefault(kind, []).append(v)
         if not upstream:
             found[index] = kind

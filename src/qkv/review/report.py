@@ -14,7 +14,8 @@ from qkv.core.exact import fmt
 from qkv.review.document import Document
 from qkv.review.examples import Example, Placement
 from qkv.review.fragments import Fragment, Skipped
-from qkv.review.judge import CONSEQUENCE, DIAGNOSIS, ROOT, WRONG, Judgement, Verdict
+from qkv.review.judge import Judgement, Verdict
+from qkv.review.kinds import WRONG, Status
 from qkv.review.messages import t
 from qkv.review.numbers import Claim
 
@@ -78,7 +79,7 @@ class Report:
 
     @property
     def consequences(self) -> list[Verdict]:
-        return [v for v in self.verdicts if v.status == CONSEQUENCE]
+        return [v for v in self.verdicts if v.status == Status.CONSEQUENCE]
 
     @property
     def ok(self) -> bool:
@@ -106,10 +107,10 @@ def _findings(judgements: list[Judgement]) -> list[Finding]:
     diagnosed: dict[int, Finding] = {}  # fragment -> its diagnosis
     unique = _unique(judgements)
     for v in unique:
-        if v.status == ROOT:
+        if v.status == Status.ROOT:
             by_root[_key(v)] = Finding("mismatch", [v])
             out.append(by_root[_key(v)])
-        elif v.status == DIAGNOSIS:
+        elif v.status == Status.DIAGNOSIS:
             index = v.placement.fragment.index
             if index not in diagnosed:
                 diagnosed[index] = Finding(v.diagnosis or "", [])
@@ -117,7 +118,7 @@ def _findings(judgements: list[Judgement]) -> list[Finding]:
             diagnosed[index].verdicts.append(v)
             by_root[_key(v)] = diagnosed[index]
     for v in unique:
-        roots = v.roots() if v.status == CONSEQUENCE else []
+        roots = v.roots() if v.status == Status.CONSEQUENCE else []
         finding = next((by_root[_key(r)] for r in roots if _key(r) in by_root), None)
         if finding is not None:
             finding.consequences.append(v)
@@ -133,7 +134,7 @@ def _unique(judgements: list[Judgement]) -> list[Verdict]:
     for j in judgements:
         for v in j.verdicts:
             key = _key(v)
-            wrong_alone = j.example.index == -1 and v.status == ROOT  # its own arithmetic
+            wrong_alone = j.example.index == -1 and v.status == Status.ROOT  # its own arithmetic
             if key not in chosen or wrong_alone:
                 chosen[key] = v
     return list(chosen.values())
@@ -222,7 +223,7 @@ def skipped_lines(report: Report, lang: str) -> list[str]:
     ]
 
 
-def _placements(report: Report, f: Fragment) -> tuple[Placement | None, bool, set[str]]:
+def _placements(report: Report, f: Fragment) -> tuple[Placement | None, bool, set[Status]]:
     """(first placement of a fragment, whether it was given, its numbers' statuses)."""
     placement, given = None, False
     for e in report.examples:
@@ -243,7 +244,12 @@ def fragment_status(report: Report, f: Fragment) -> tuple[str, Placement | None]
         placement = judged[0].placement  # an equation checks itself
     if given and not statuses:
         return "input", placement
-    for status, name in ((DIAGNOSIS, "diagnosis"), (ROOT, "wrong"), (CONSEQUENCE, "consequence")):
+    named = (
+        (Status.DIAGNOSIS, "diagnosis"),
+        (Status.ROOT, "wrong"),
+        (Status.CONSEQUENCE, "consequence"),
+    )
+    for status, name in named:
         if status in statuses:
             return name, placement
     return ("ok" if statuses else "unplaced"), placement
