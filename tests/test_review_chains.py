@@ -38,11 +38,7 @@ def test_a_wrong_dot_product_is_its_own_root():
 
 
 def test_lines_that_start_with_equals_carry_the_calculation_on():
-    text = (
-        "out = 0.4 × [1, 0] + 0.6 × [0, 2]\n"
-        "    = [0.4, 0] + [0, 1.2]\n"
-        "    = [0.4, 1.3]\n"
-    )
+    text = "out = 0.4 × [1, 0] + 0.6 × [0, 2]\n    = [0.4, 0] + [0, 1.2]\n    = [0.4, 1.3]\n"
     # the terms of line 2 are each checked against the terms above them; the sum against them
     assert [right for _, right in found(text)] == [["0.4", "0"], ["0", "1.2"], ["0.4", "1.3"]]
     assert wrong(text) == [(3, "1.3", 1.2)]

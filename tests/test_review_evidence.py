@@ -113,11 +113,7 @@ def test_a_printout_that_disagrees_throughout_is_misread_not_wrong():
 
 
 def test_a_fragment_mostly_wrong_under_a_reading_of_words_is_not_checked():
-    text = (
-        "X = [[1, 0], [0, 1]]\n\n"
-        "The attention weights:\n\n"
-        "[[0.10, 0.90],\n [0.90, 0.10]]\n"
-    )
+    text = "X = [[1, 0], [0, 1]]\n\nThe attention weights:\n\n[[0.10, 0.90],\n [0.90, 0.10]]\n"
     assert check(text).findings == []
     assert any("probably read as the wrong step" in why for why in skipped(text))
 

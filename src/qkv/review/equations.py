@@ -318,7 +318,7 @@ def _termwise(
     link: tuple[int, int, arith.Node],
     span: tuple[int, int],
 ) -> list[Equation]:
-    """"0.5·[2, 8] + 0.5·[2, 6] = [1, 4] + [1, 3]": each term written out is an equation."""
+    """ "0.5·[2, 8] + 0.5·[2, 6] = [1, 4] + [1, 3]": each term written out is an equation."""
     before, after = arith.terms(previous[2]), arith.terms(link[2])
     if len(before) != len(after) or len(after) < 2:
         return []

@@ -62,6 +62,10 @@ _INDEX = re.compile(
 )
 # "key 2", "k_2", "value 3": numbers of keys, not of the query a row belongs to
 _KEY_INDEX = re.compile(r"^(?:key|value|column|col|[kv])", _I)
+# "Q = K = V = X", "Q=K=V": one matrix under several names (self-attention, no projection)
+_ALIASES = re.compile(
+    r"(?<![\w\\])[QKVX](?:\s*=\s*[QKVX](?![\w(\[^ᵀ']))+(?!\s*(?:[=\[\d·*@×\\]|W))", _I
+)
 _QUOTED = re.compile(r"[\"“”'‘’「」『』](\S{1,20}?)[\"“”'‘’「」『』]")
 _TRANSPOSED = re.compile(r"(?<![A-Za-z])[QKVX]\s*(?:\^\s*\{?\s*(?:T|\\top)\}?|ᵀ|\.T\b)", _I)
 
@@ -345,6 +349,17 @@ _HEADER = re.compile(rf"^\s*{_COLUMN}(?:\s+{_COLUMN})+\s*$")
 _ROW_LABEL = re.compile(r"^\s*\S{1,12}\s*(?:→|->|⟶)\s*$")
 
 
+def _aliases(text: str) -> list[str]:
+    """The roles one matrix plays by the words "Q = K = V = X": X alone when X is among them
+    (Q, K and V are then X itself), else every name ("Q = K = V")."""
+    for m in _ALIASES.finditer(text):
+        names = re.findall(r"[QKVX]", m.group(0), re.I)
+        roles = list(dict.fromkeys(n.lower() for n in names))
+        if len(roles) > 1:
+            return ["x"] if "x" in roles else roles
+    return []
+
+
 def describe(label: str, context: list[str]) -> Description:
     """The label (same line) first, then the lines above, nearest first."""
     if _ROW_LABEL.match(label):
@@ -368,6 +383,8 @@ def describe(label: str, context: list[str]) -> Description:
             names = ["mem" if n == "x" else n for n in names]
         if role is None:
             continue
+        alias = _aliases(seg) if source is not label and role in ("q", "k", "v", "x") else []
+        role = alias[0] if alias else role
         quoted = _QUOTED.findall(seg)
         return Description(
             role=role,
@@ -377,7 +394,7 @@ def describe(label: str, context: list[str]) -> Description:
             token=quoted[-1] if quoted else None,
             scale=scale_claim(seg, role),
             causal=causal_claim(seg),
-            names=names if source is label else [],
+            names=names if source is label else alias,
             transposed=bool(_TRANSPOSED.search(seg)) and role in ("q", "k", "v", "x", "xt"),
             source=seg,
         )

@@ -251,7 +251,7 @@ def _gap(texts: list[str], lines: tuple[int, int], start: int, end: int) -> str:
 
 
 def _relation(texts: list[str], lines: tuple[int, int], start: int, end: int) -> str:
-    """"×", "+", "=", "/1.414" (then "=" kept apart: "/1.414=") or "name:K" or ""."""
+    """ "×", "+", "=", "/1.414" (then "=" kept apart: "/1.414=") or "name:K" or ""."""
     gap = re.sub(rf"[{_SIDES}┌┐└┘─]", " ", _gap(texts, lines, start, end)).strip()
     name = _NAME.search(gap)
     if name and not re.sub(r"\s", "", gap[: name.start()]):
@@ -463,7 +463,7 @@ def _latex_grid(f: Fragment) -> Grid:
 
 
 def _latex_relation(between: str) -> str | None:
-    r""""×" (nothing, \cdot or \times between), "=", "softmax" (an arrow with softmax on it),
+    r""" "×" (nothing, \cdot or \times between), "=", "softmax" (an arrow with softmax on it),
     or None when the two are not one calculation."""
     if _TEX_FORMULA_END.search(between) or len(between) > 120:
         return None
