@@ -109,3 +109,15 @@ def test_a_result_computed_from_the_true_value_of_a_mistyped_input_is_right():
     )
     # the score 3 is a typo (1·1 + 0·0 = 1); the weights follow from the true score 1
     assert [f.verdicts[0].claim.text for f in check(text).findings] == ["3"]
+
+
+def test_an_exponent_is_not_traced_to_a_wrong_score_when_right_ones_print_it_too():
+    """ "e^1" after the right scores 1 and 1 and a wrong 1: which score it is taken of is
+    not known, so the exponentials are judged as written (they are right)."""
+    text = (
+        "q1 . k1 = [1, 0, 0] . [1, 1, 0] = 1*1 + 0*1 + 0*0 = 1\n"
+        "q1 . k2 = [1, 0, 0] . [0, 1, 1] = 1*0 + 0*1 + 0*1 = 1\n"  # true 0
+        "q1 . k3 = [1, 0, 0] . [1, 0, 1] = 1*1 + 0*0 + 0*1 = 1\n\n"
+        "Exponentials: e^1 = 2.72, e^0 = 1.00, e^1 = 2.72. Sum = 6.44.\n"
+    )
+    assert wrong(text) == [(2, "1", 0.0)]

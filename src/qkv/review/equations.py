@@ -413,6 +413,7 @@ def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
     example = Example(-1)
     verdicts: list[Verdict] = []
     known = _botched_rows(earlier)
+    plain = _plain_numbers(earlier)  # right numbers of rows without a mistake: (text, line)
     flows: dict[int, _Known] = {}  # id of a result Num -> its row's true value
     for eq in sorted(equations, key=lambda e: (e.span[0], e.fragment.line)):
         fragment, cells = eq.targets()
@@ -421,14 +422,17 @@ def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
         value = _value(eq)
         if value is None or eq.node is None:
             continue
-        swap, causes = _true_operands(eq, eq.whole or eq.node, flows, known)
+        swap, causes = _true_operands(eq, eq.whole or eq.node, flows, known, plain)
         true = arith.value_of(eq.node, swap) if swap else None
         row = [
             _verdict(placement, r, c, k, value, true, causes)
             for k, (r, c) in enumerate(cells[: value.width])
         ]
         verdicts.extend(row)
-        known.extend(_remember(eq, row, true or value, flows))
+        remembered = _remember(eq, row, true or value, flows)
+        known.extend(remembered)
+        if not remembered:
+            plain |= _plain_numbers(row)
     return Judgement(example, Convention(), verdicts, {})
 
 
@@ -463,11 +467,16 @@ def _verdict(
 
 
 def _true_operands(
-    eq: Equation, node: arith.Node, flows: dict[int, _Known], known: list[_Known]
+    eq: Equation,
+    node: arith.Node,
+    flows: dict[int, _Known],
+    known: list[_Known],
+    plain: set[tuple[str, int]],
 ) -> tuple[dict[int, tuple[float, float]], list[Verdict]]:
     """The true value of every operand that belongs to a row holding a mistake: a result
     of an earlier link by identity, a vector copied whole by its row, a single number by
-    its digits (the nearest one printed before)."""
+    its digits (the nearest one printed before; a whole number only where no right one was
+    printed before it too: "e^1" after two right scores of 1 and a wrong one)."""
     found: dict[int, _Known] = {}
     for vec in _literal_vectors(node):
         row = _copied_row([n.claim.text for n in vec], eq.start, known)
@@ -487,7 +496,8 @@ def _true_operands(
         k = flows.get(id(num)) or found.get(id(num))
         text = num.claim.text.replace("−", "-")
         if k is None and alone and id(num) not in in_vectors and (exponents or "." in text):
-            k = _copied(text, eq.start, known)
+            ambiguous = "." not in text and any(t == text and n < eq.start for t, n in plain)
+            k = None if ambiguous else _copied(text, eq.start, known)
         if k is not None:
             swap[id(num)] = k.true
             causes.extend(c for c in k.causes if c not in causes)
@@ -544,6 +554,19 @@ def _remember(
         flows[id(num)] = k
         out.append(k)
     return out
+
+
+def _plain_numbers(verdicts: list[Verdict]) -> set[tuple[str, int]]:
+    """(text, line) of every number of a printed row that holds no mistake."""
+    rows: dict[tuple[int, int], list[Verdict]] = {}
+    for v in verdicts:
+        rows.setdefault((v.placement.fragment.index, v.r), []).append(v)
+    return {
+        (v.claim.text.replace("−", "-"), v.line)
+        for row in rows.values()
+        if not any(v.status in WRONG for v in row)
+        for v in row
+    }
 
 
 def _botched_rows(verdicts: list[Verdict]) -> list[_Known]:

@@ -249,9 +249,9 @@ def _place(
             _new(examples).placements.append(_given(examples[-1], r, f, d))
             return
         if p is None:
-            skipped.append(
-                Skipped(f.line, f"its shape {f.shape[0]}×{f.shape[1]} fits no {r} of the example")
-            )
+            if f.kind != "equation":  # arithmetic is checked by itself all the same
+                why = f"its shape {f.shape[0]}×{f.shape[1]} fits no {r} of the example"
+                skipped.append(Skipped(f.line, why))
             return
         cur.placements.append(p)
 
