@@ -121,3 +121,14 @@ def test_an_exponent_is_not_traced_to_a_wrong_score_when_right_ones_print_it_too
         "Exponentials: e^1 = 2.72, e^0 = 1.00, e^1 = 2.72. Sum = 6.44.\n"
     )
     assert wrong(text) == [(2, "1", 0.0)]
+
+
+def test_a_matrix_worked_from_a_rounded_scale_is_read_whole():
+    """[[1/1.4, 0], [0, 1/1.4]] = [[0.714, 0], [0, 0.714]]: off from 1/√2 only by the
+    rounding of √2 the text states, entry by entry of the matrix."""
+    text = (
+        "Q = [[1, 0], [0, 1]]\nK = [[1, 0], [0, 1]]\n\nScale by √2 ≈ 1.4:\n\n"
+        "scores = [[1/1.4, 0], [0, 1/1.4]] = [[0.714, 0], [0, 0.714]]\n"
+    )
+    report = check(text)
+    assert report.exit_code == 0 and report.checked == 5

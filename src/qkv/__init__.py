@@ -20,6 +20,7 @@ _LAZY = {
     "Step": "qkv.core.trace",
     "InputError": "qkv.errors",
     "explain": "qkv.core.examples",
+    "check": "qkv.review.api",
 }
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "__version__",
     "attention",
     "causal_mask",
+    "check",
     "explain",
     "softmax",
     "trace",
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from qkv.core.softmax import softmax
     from qkv.core.trace import Step, Trace, trace
     from qkv.errors import InputError
+    from qkv.review.api import check
 
 # How the faces show core objects (the core itself imports no face): loaded when first shown.
 _display.register("text", "qkv.core.trace.record.Trace", "qkv.render:text_of")
@@ -56,3 +59,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'qkv' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

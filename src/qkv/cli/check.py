@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-from qkv import limits
 from qkv.errors import InputError
+
+if TYPE_CHECKING:
+    from qkv.review.report import Report
 
 
 def add_parser(sub: Any) -> None:
@@ -21,63 +24,129 @@ def add_parser(sub: Any) -> None:
         "checked number is right, 1 findings, 2 the file cannot be read, 3 nothing could be "
         "checked.",
     )
-    p.add_argument("file", metavar="FILE", help="the article (UTF-8); - reads standard input")
+    p.add_argument(
+        "files",
+        metavar="FILE",
+        nargs="+",
+        help="the articles (UTF-8), checked one after another in one process with a summary "
+        "table at the end; - reads standard input. The exit code is the worst of theirs "
+        "(2 before 1 before 3 before 0)",
+    )
     p.add_argument("--lang", choices=("zh", "en"), help="language (default: from the locale)")
     p.add_argument(
         "--format",
         choices=("text", "markdown", "json"),
         default="text",
-        help="text (default), markdown (a review comment) or json (schema qkv.check/2)",
+        help="text (default), markdown (a review comment) or json (schema qkv.check/2; "
+        "for several files qkv.check-files/1, which lists them)",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(run=run)
 
 
-def read_article(path: str) -> str:
-    """The article's text, at most limits.ARTICLE_BYTES (counted while reading: /dev/zero
-    and pipes stop there), with line ends made \\n and control characters made visible, so
-    that nothing the report quotes from it can drive the terminal (qkv.terminal)."""
-    from qkv.cli.output import read_text
-    from qkv.terminal import printable
-
-    text = read_text(path, "article", limit=limits.ARTICLE_BYTES)
-    return printable(text.replace("\r\n", "\n").replace("\r", "\n"))
-
-
 def run(args: argparse.Namespace) -> int:
-    from qkv.cli.output import check_outputs, write_text
+    from qkv.cli.output import check_outputs
     from qkv.core.lang import default_lang
-    from qkv.review.check import check
-    from qkv.terminal import printable
 
     lang = args.lang or default_lang()
     check_outputs(args.output)
-    name = "<stdin>" if args.file == "-" else printable(args.file)
+    if args.files.count("-") > 1:
+        raise InputError("standard input (-) can be read only once")
+    if len(args.files) == 1:
+        return _one(args.files[0], args, lang)
+    return _many(args.files, args, lang)
+
+
+def _name(path: str) -> str:
+    from qkv.terminal import printable
+
+    return "<stdin>" if path == "-" else printable(path)
+
+
+def _report(path: str) -> Report:
+    from qkv.review.api import read_article
+    from qkv.review.check import check
+
+    return check(read_article(path), _name(path))
+
+
+def _one(path: str, args: argparse.Namespace, lang: str) -> int:
+    from qkv.cli.output import write_text
+    from qkv.core.trace import dumps
+    from qkv.review import report as r
+
     try:
-        report = check(read_article(args.file), name)
+        report = _report(path)
     except InputError as e:
         if args.format == "json":  # a complete document for every exit code
-            from qkv.core.trace import dumps
-            from qkv.review.report import EXIT_UNREADABLE, SCHEMA
-
-            doc = {"schema": SCHEMA, "file": name, "exit": EXIT_UNREADABLE, "error": str(e)}
-            write_text(dumps(doc), args.output)
+            write_text(dumps(_unreadable(path, e)), args.output)
         raise
     if args.format == "json":
-        from qkv.core.trace import dumps
-        from qkv.review.report import to_dict
-
-        write_text(dumps(to_dict(report)), args.output)
+        write_text(dumps(r.to_dict(report)), args.output)
     elif args.format == "markdown":
-        from qkv.review.report import markdown
-
-        write_text(markdown(report, lang), args.output)
+        write_text(r.markdown(report, lang), args.output)
     elif args.output is None:
-        from qkv.review.report import print_report
-
-        print_report(report, lang)
+        r.print_report(report, lang)
     else:
-        from qkv.review.report import lines, summary
-
-        write_text("\n".join([summary(report, lang), *lines(report, lang)]), args.output)
+        write_text("\n".join([r.summary(report, lang), *r.lines(report, lang)]), args.output)
     return report.exit_code
+
+
+def _unreadable(path: str, e: InputError) -> dict[str, object]:
+    from qkv.review.report import EXIT_UNREADABLE, SCHEMA
+
+    return {"schema": SCHEMA, "file": _name(path), "exit": EXIT_UNREADABLE, "error": str(e)}
+
+
+def _many(paths: list[str], args: argparse.Namespace, lang: str) -> int:
+    """Each article in turn (one bad file is an error line, not the end), then a table of
+    all; an output file is written once, at the end."""
+    from qkv.cli.output import write_text
+    from qkv.core.trace import dumps
+    from qkv.review import report as r
+
+    reports: list[Report | None] = []
+    unreadable: dict[int, dict[str, object]] = {}  # the JSON of each file that cannot be read
+    parts: list[str] = []
+    for k, path in enumerate(paths):
+        try:
+            report = _report(path)
+        except InputError as e:
+            sys.stdout.flush()  # the error line stands after the reports before it
+            print(f"qkv check: {_name(path)}: error: {e}", file=sys.stderr)
+            reports.append(None)
+            unreadable[k] = _unreadable(path, e)
+            continue
+        reports.append(report)
+        parts += _part(report, args, lang)
+    codes = [r.EXIT_UNREADABLE if x is None else x.exit_code for x in reports]
+    worst = max(codes, key=r.SEVERITY.index)
+    if args.format == "json":
+        files = [unreadable[k] if x is None else r.to_dict(x) for k, x in enumerate(reports)]
+        write_text(dumps({"schema": r.FILES_SCHEMA, "exit": worst, "files": files}), args.output)
+        return worst
+    rows = [r.file_row(_name(p), x, lang) for p, x in zip(paths, reports, strict=True)]
+    if args.format == "markdown":
+        parts.append(r.files_markdown(rows, lang))
+    elif args.output is not None:
+        parts.append(r.files_text(rows, lang))
+    else:
+        r.print_files(rows, lang)
+    if parts:
+        write_text("\n".join(parts), args.output)
+    return worst
+
+
+def _part(report: Report, args: argparse.Namespace, lang: str) -> list[str]:
+    """One article's report: printed now on a terminal, else kept for the output."""
+    from qkv.review import report as r
+
+    if args.format == "markdown":
+        return [r.markdown(report, lang)]
+    if args.format == "json":
+        return []
+    if args.output is None:
+        r.print_report(report, lang)
+        print()
+        return []
+    return [r.title(report, lang), r.summary(report, lang), *r.lines(report, lang), ""]

@@ -13,8 +13,8 @@ from qkv.review import budget, copies, equations, evidence, steps
 from qkv.review.document import PROSE, Document, from_text
 from qkv.review.examples import Example, Placement, group
 from qkv.review.fragments import Fragment, Skipped
+from qkv.review.fragments import skipped as skip
 from qkv.review.judge import Judgement, TextHints, cells_of, judge, printed_boxes
-from qkv.review.messages import t
 from qkv.review.model import DERIVED
 from qkv.review.readers import code_names, ensure_few, read_all
 from qkv.review.report import Report
@@ -73,11 +73,9 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     _place_unnamed(unnamed, examples, judgements, hints, skipped)
     judgements, unconvincing = evidence.weigh(doc, judgements, *equations.alone(written), stated)
     skipped += [
-        Skipped(u.line, t("en", _why(u)))
+        Skipped(u.line, _why(u))
         if u.elsewhere or u.misread or u.unmodelled
-        else Skipped(
-            u.line, t("en", "check.unconvincing", explained=u.explained, numbers=u.numbers)
-        )
+        else skip(u.line, "check.unconvincing", explained=u.explained, numbers=u.numbers)
         for u in unconvincing
     ]
     earlier = [v for j in judgements for v in j.verdicts]
@@ -143,8 +141,7 @@ def _place_unnamed(
         j = next((j for j in judgements if j.example is example), None)
         placement = None if j is None else _best_fit(f, j)
         if placement is None:
-            why = t("en", "check.unplaced", shape=f"{f.shape[0]}×{f.shape[1]}")
-            skipped.append(Skipped(f.line, why))
+            skipped.append(skip(f.line, "check.unplaced", shape=f"{f.shape[0]}×{f.shape[1]}"))
             continue
         assert j is not None
         example.placements.append(placement)

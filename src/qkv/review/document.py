@@ -56,13 +56,17 @@ class Document:
             out.append(out[-1] + len(t) + 1)
         return out
 
-    def where(self, index: int) -> str:
+    def where(self, index: int, lang: str = "en") -> str:
         """A person's name for line ``index`` (0-based) of the document."""
         ln = self.lines[index]
+        line = f"line {ln.source_line}" if lang == "en" else f"第 {ln.source_line} 行"
         if ln.cell is None:
-            return f"line {ln.source_line}"
-        what = {OUTPUT: "output of cell", CODE: "code cell"}.get(ln.region, "cell")
-        return f"line {ln.source_line} ({what} {ln.cell + 1})"
+            return line
+        if lang == "en":
+            what = {OUTPUT: "output of cell", CODE: "code cell"}.get(ln.region, "cell")
+            return f"{line} ({what} {ln.cell + 1})"
+        what = {OUTPUT: "个单元格的输出", CODE: "个代码单元格"}.get(ln.region, "个单元格")
+        return f"{line}(第 {ln.cell + 1} {what})"
 
     def markdown_blocks(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """(GFM table ranges, code block ranges) of the lines, 0-based [start, end)."""

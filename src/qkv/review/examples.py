@@ -19,6 +19,7 @@ import numpy as np
 
 from qkv.review import budget
 from qkv.review.fragments import Fragment, Skipped
+from qkv.review.fragments import skipped as skip
 from qkv.review.intervals import Box
 from qkv.review.model import DERIVED, INPUT_ROLES, Convention, evaluate, with_factor
 from qkv.review.numbers import Claim
@@ -155,11 +156,7 @@ def group(
     for f in fragments:
         budget.tick()
         if f.batch:  # batch items (or heads) line up only by their place in each array
-            skipped.append(
-                Skipped(
-                    f.line, f"matrix {f.batch + 1} of a batched array: only the first is checked"
-                )
-            )
+            skipped.append(skip(f.line, "skip.batch", n=f.batch + 1))
             continue
         d = describe(f.label, f.context)
         d = from_zero(d) if zero else d
@@ -250,8 +247,8 @@ def _place(
             return
         if p is None:
             if f.kind != "equation":  # arithmetic is checked by itself all the same
-                why = f"its shape {f.shape[0]}×{f.shape[1]} fits no {r} of the example"
-                skipped.append(Skipped(f.line, why))
+                shape = f"{f.shape[0]}×{f.shape[1]}"
+                skipped.append(skip(f.line, "skip.fits_no", shape=shape, step=f"qty.{r}"))
             return
         cur.placements.append(p)
 
@@ -351,7 +348,7 @@ def _repeat_row(
             if _same_row(f, box, row):
                 example.placements.append(Placement(f, role, [row], desc=d, given=True))
                 return
-    skipped.append(Skipped(f.line, f"a vector named like {role}, which was given whole above"))
+    skipped.append(skip(f.line, "skip.given_whole", step=f"qty.{role}"))
 
 
 def _derivable(example: Example, role: str, f: Fragment, known: dict[str, tuple[int, ...]]) -> bool:

@@ -44,9 +44,29 @@ class Fragment:
         return sum(len(r) for r in self.cells)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Skipped:
-    """Something that looked like numbers but could not be read, and why."""
+    """Something that looked like numbers but could not be read or checked, and why: a key
+    of the report's messages and its values, so that each language says it whole."""
 
     line: int  # document line (0-based)
-    why: str
+    key: str  # in qkv.review.messages
+    args: tuple[tuple[str, object], ...] = ()
+
+    def text(self, lang: str = "en") -> str:
+        from qkv.review.messages import t
+
+        # a value naming a step ("qty.scores") is said in the report's language too
+        values = {
+            k: t(lang, v) if isinstance(v, str) and v.startswith("qty.") else v
+            for k, v in self.args
+        }
+        return t(lang, self.key, **values)
+
+    @property
+    def why(self) -> str:
+        return self.text("en")
+
+
+def skipped(line: int, key: str, **args: object) -> Skipped:
+    return Skipped(line, key, tuple(args.items()))

@@ -381,24 +381,25 @@ def _verdict(
         v.causes = ancestry.wrong(p.role, idx)
         v.status = Status.CONSEQUENCE if v.causes else Status.CARRIED
         return v
-    if _worked_from_roundings(p, c, true):
+    if _worked_from_roundings(p, r, c, true):
         v.status = Status.CARRIED
         return v
     v.status = Status.ROOT
     return v
 
 
-def _worked_from_roundings(p: Placement, c: int, true: float) -> bool:
+def _worked_from_roundings(p: Placement, r: int, c: int, true: float) -> bool:
     """Arithmetic written out whose operands are the true values rounded ("Σ = 2.718 + 2.718
     + 1.000 = 6.436", truly 6.4366): the result follows from them, so it is carried."""
     if p.fragment.left is None:
         return False
     value = arith.evaluate(p.fragment.left)
-    if value is None:
+    f = p.fragment
+    if value is None or value.width not in (1, f.size):
         return False
-    lo, hi = (value.lo[c], value.hi[c]) if value.is_vector else (value.lo, value.hi)
-    claim = p.fragment.cells[0][c]  # arithmetic is one row
-    return bool(lo <= true <= hi) and claim.fits(float(lo), float(hi))
+    k = 0 if value.width == 1 else r * f.shape[1] + c  # a matrix result, row after row
+    lo, hi = value.at(k)
+    return lo <= true <= hi and f.cells[r][c].fits(lo, hi)
 
 
 class _Ancestry:

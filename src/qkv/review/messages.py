@@ -7,8 +7,20 @@ from qkv.catalog import Catalog
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
         "check.title": "qkv check: {file}",
-        "check.summary": "{examples} worked example(s), {checked} numbers checked, {wrong} wrong "
-        "({roots} mistake(s) and {consequences} number(s) that follow from them)",
+        "files.title": "{count} articles",
+        "files.col.file": "file",
+        "files.col.checked": "checked",
+        "files.col.wrong": "wrong",
+        "files.col.mistakes": "mistakes",
+        "files.col.result": "result",
+        "files.ok": "right",
+        "files.findings": "findings",
+        "files.nothing": "nothing checked",
+        "files.unreadable": "cannot be read",
+        "check.summary": "{examples} worked example(s), {checked} numbers checked, {wrong} wrong: "
+        "{mistaken} in {roots} mistake(s) and {consequences} that follow from them",
+        "check.summary.roots": "{examples} worked example(s), {checked} numbers checked, {wrong} "
+        "wrong ({roots} mistake(s))",
         "check.ok": "Every checked number is right ({checked} numbers).",
         "check.nothing": "Nothing could be checked: no worked example of attention was found.",
         "check.col.index": "#",
@@ -19,9 +31,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.col.status": "result",
         "check.findings": "Findings",
         "check.mismatch": "line {line}, row {row}, column {col}: written {claimed}, true value "
-        "{true} ({rounded} at the written precision)",
-        "check.vector": "line {line}, entry {col}: written {claimed}, true value {true} "
-        "({rounded} at the written precision)",
+        "{true}{rounded}",
+        "check.vector": "line {line}, entry {col}: written {claimed}, true value {true}{rounded}",
+        "check.rounded": " ({rounded} at the written precision)",
+        "check.corrected": "true values: {values}",
+        "check.corrected.row": "row {row}: {values}",
+        "check.corrected.sep": "; ",
         "check.diagnosis": "{where} ({quantity}): {text}",
         "check.consequences": "{count} number(s) that follow from it: {places}",
         "check.consequence": "line {line}: written {claimed}, true value {true} (follows from "
@@ -29,6 +44,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.skipped.title": "Not read or not checked",
         "check.skipped": "line {line}: {why}",
         "check.unplaced": "no words name this {shape} matrix and it matches no step",
+        "skip.batch": "matrix {n} of a batched array: only the first is checked",
+        "skip.fits_no": "its shape {shape} fits no {step} of the worked example",
+        "skip.given_whole": "a vector named like {step}, which was given whole above",
+        "skip.unclosed": "\\begin{{{env}}} is never closed",
+        "skip.too_large": "larger than qkv check recomputes (over {most} rows or columns)",
+        "skip.latex_ragged": "a LaTeX matrix with rows of different lengths",
+        "skip.cells": "a table row has {cells} cells, not {width}",
+        "skip.grid_ragged": "a grid table with rows of different lengths",
+        "skip.long_list": "more numbers in one list than qkv check reads",
         "check.elsewhere": (
             "not checked: its numbers are right as another step of the worked example"
         ),
@@ -94,8 +118,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "zh": {
         "check.title": "qkv check:{file}",
-        "check.summary": "{examples} 个算例,检查了 {checked} 个数,错 {wrong} 个"
-        "({roots} 处错误,{consequences} 个数是由它们连带算错的)",
+        "check.summary": "{examples} 个算例,检查了 {checked} 个数,错 {wrong} 个:"
+        "{roots} 处错误共 {mistaken} 个数,由它们连带算错 {consequences} 个",
+        "check.summary.roots": "{examples} 个算例,检查了 {checked} 个数,错 {wrong} 个"
+        "({roots} 处错误)",
         "check.ok": "检查过的 {checked} 个数全部正确。",
         "check.nothing": "没有可以检查的内容:没有找到注意力的算例。",
         "check.col.index": "#",
@@ -106,9 +132,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.col.status": "结果",
         "check.findings": "发现的问题",
         "check.mismatch": "第 {line} 行(矩阵第 {row} 行、第 {col} 列):写的是 {claimed},"
-        "正确值 {true}(按原文精度为 {rounded})",
-        "check.vector": "第 {line} 行(第 {col} 个数):写的是 {claimed},正确值 {true}"
-        "(按原文精度为 {rounded})",
+        "正确值 {true}{rounded}",
+        "check.vector": "第 {line} 行(第 {col} 个数):写的是 {claimed},正确值 {true}{rounded}",
+        "check.rounded": "(按原文精度为 {rounded})",
+        "check.corrected": "正确值:{values}",
+        "check.corrected.row": "第 {row} 行 {values}",
+        "files.title": "{count} 篇文章",
+        "files.col.file": "文件",
+        "files.col.checked": "检查",
+        "files.col.wrong": "错误的数",
+        "files.col.mistakes": "错误",
+        "files.col.result": "结果",
+        "files.ok": "全部正确",
+        "files.findings": "有错误",
+        "files.nothing": "没有可检查的内容",
+        "files.unreadable": "无法读取",
+        "check.corrected.sep": ";",
         "check.diagnosis": "{where}({quantity}):{text}",
         "check.consequences": "由此连带算错 {count} 个数:{places}",
         "check.consequence": "第 {line} 行:写的是 {claimed},正确值 {true}"
@@ -116,6 +155,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.skipped.title": "没有读取或没有检查的内容",
         "check.skipped": "第 {line} 行:{why}",
         "check.unplaced": "没有文字说明这个 {shape} 矩阵是什么,它的数也对不上任何一步",
+        "skip.batch": "批量数组中的第 {n} 个矩阵:只检查第一个",
+        "skip.fits_no": "它的形状 {shape} 与算例中的{step}都对不上",
+        "skip.given_whole": "一个以{step}命名的向量,而上文已完整给出{step}",
+        "skip.unclosed": "\\begin{{{env}}} 没有对应的结束",
+        "skip.too_large": "超出 qkv check 重算的大小(多于 {most} 行或列)",
+        "skip.latex_ragged": "LaTeX 矩阵的各行长度不同",
+        "skip.cells": "表格中有一行是 {cells} 个单元格,而不是 {width} 个",
+        "skip.grid_ragged": "网格表格的各行长度不同",
+        "skip.long_list": "一个列表中的数多于 qkv check 读取的上限",
         "check.elsewhere": "未检查:这些数作为该算例的另一步是对的",
         "check.unmodelled": "未检查:文中提到掩码,但这个算例的任何读法都没有用上它",
         "check.misread": "未检查:它的大多数数与文字所指的那一步都对不上,多半是认错了是哪一步",

@@ -20,7 +20,9 @@ from qkv.review.messages import t
 from qkv.review.numbers import Claim
 
 SCHEMA = "qkv.check/2"
+FILES_SCHEMA = "qkv.check-files/1"  # several articles: {"exit", "files": [qkv.check/2, …]}
 EXIT_OK, EXIT_FINDINGS, EXIT_UNREADABLE, EXIT_NOTHING = 0, 1, 2, 3
+SEVERITY = (EXIT_OK, EXIT_NOTHING, EXIT_FINDINGS, EXIT_UNREADABLE)  # the worst is last
 
 
 @dataclass
@@ -94,6 +96,25 @@ class Report:
     def source_line(self, line: int) -> int:
         return self.doc.lines[line].source_line
 
+    def __repr__(self) -> str:
+        return (
+            f"<qkv check {self.file}: {self.checked} numbers checked, {self.wrong} wrong, "
+            f"exit {self.exit_code}>"
+        )
+
+    def to_json(self) -> str:
+        """The report as JSON (schema qkv.check/2)."""
+        from qkv.core.trace import dumps
+
+        return dumps(to_dict(self))
+
+    def markdown(self, lang: str = "en") -> str:
+        """The report as a Markdown review comment (zh or en)."""
+        return markdown(self, lang)
+
+    def _repr_markdown_(self) -> str:  # a notebook shows the review comment
+        return markdown(self, "en")
+
 
 def _key(v: Verdict) -> tuple[int, int, int]:
     """The printed number a verdict is about (two judgements of one number share it)."""
@@ -152,11 +173,13 @@ def true_text(claim: Claim, true: float) -> str:
 def number_line(report: Report, v: Verdict, lang: str) -> str:
     """'line 46, row 1 (笔), column 2 (记): written 0.064, true value 0.0634 (0.063 …)'."""
     f = v.placement.fragment
+    true, rounded = true_text(v.claim, v.true), v.claim.rounded(v.true)
     values = {
         "line": report.source_line(v.line),
         "claimed": v.claim.text,
-        "true": true_text(v.claim, v.true),
-        "rounded": v.claim.rounded(v.true),
+        "true": true,
+        # "true value 2" needs no "(2 at the written precision)"
+        "rounded": "" if rounded == true else t(lang, "check.rounded", rounded=rounded),
     }
     if f.vector:
         return t(lang, "check.vector", col=_label(f.col_labels, v.c), **values)
@@ -170,7 +193,7 @@ def finding_line(report: Report, finding: Finding, lang: str) -> str:
     return t(
         lang,
         "check.diagnosis",
-        where=report.doc.where(finding.line),
+        where=report.doc.where(finding.line, lang),
         quantity=t(lang, f"qty.{finding.placement.role}"),
         text=t(lang, f"diag.{finding.kind}"),
     )
@@ -188,11 +211,33 @@ def consequence_line(report: Report, finding: Finding, lang: str) -> str | None:
     )
 
 
+def corrected_line(report: Report, finding: Finding, lang: str) -> str:
+    """The true values of a fragment computed a known wrong way: its rows that hold the
+    mistake, whole, at the precision they were written with (at most a few rows)."""
+    wrong_rows = {v.r for v in finding.verdicts}
+    rows: dict[int, list[str]] = {}
+    for v in sorted(report.by_fragment.get(finding.fragment.index, []), key=lambda v: (v.r, v.c)):
+        if v.r in wrong_rows:
+            rows.setdefault(v.r, []).append(v.claim.rounded(v.true))
+    shown = [
+        t(lang, "check.corrected.row", row=r + 1, values=" ".join(values))
+        for r, values in list(rows.items())[:MAX_CORRECTED_ROWS]
+    ]
+    more = " …" if len(rows) > MAX_CORRECTED_ROWS else ""
+    return t(lang, "check.corrected", values=t(lang, "check.corrected.sep").join(shown) + more)
+
+
+MAX_CORRECTED_ROWS = 4
+
+
 def lines(report: Report, lang: str) -> list[str]:
-    """One line per finding (its consequences on the next line), then what was skipped."""
+    """One line per finding (the true values of a diagnosed fragment and its consequences on
+    the next lines)."""
     out = []
     for f in report.findings:
         out.append(finding_line(report, f, lang))
+        if f.kind != "mismatch":
+            out.append("  " + corrected_line(report, f, lang))
         more = consequence_line(report, f, lang)
         if more:
             out.append("  " + more)
@@ -204,13 +249,17 @@ def summary(report: Report, lang: str) -> str:
         return t(lang, "check.nothing")
     if report.wrong == 0:
         return t(lang, "check.ok", checked=report.checked)
-    consequences = len(report.consequences)
+    mistaken = sum(len(f.verdicts) for f in report.findings)
+    consequences = sum(len(f.consequences) for f in report.findings)
     return t(
         lang,
-        "check.summary",
+        "check.summary.roots"
+        if mistaken == report.wrong == len(report.findings)
+        else "check.summary",
         examples=sum(1 for j in report.judgements if j.verdicts and j.example.index >= 0),
         checked=report.checked,
         wrong=report.wrong,
+        mistaken=mistaken,
         roots=len(report.findings),
         consequences=consequences,
     )
@@ -218,7 +267,7 @@ def summary(report: Report, lang: str) -> str:
 
 def skipped_lines(report: Report, lang: str) -> list[str]:
     return [
-        t(lang, "check.skipped", line=report.source_line(s.line), why=s.why)
+        t(lang, "check.skipped", line=report.source_line(s.line), why=s.text(lang))
         for s in sorted(report.skipped, key=lambda s: s.line)
     ]
 
@@ -255,18 +304,25 @@ def fragment_status(report: Report, f: Fragment) -> tuple[str, Placement | None]
     return ("ok" if statuses else "unplaced"), placement
 
 
-def setting_text(j: Judgement, lang: str) -> str:
+# steps the scale and the masks have not reached yet: their setting does not name them
+_BEFORE_SCALING = ("xt", "q", "k", "v", "scores")
+
+
+def setting_text(j: Judgement, lang: str, role: str | None = None) -> str:
     c = j.convention
     names = {"none": "setting.unscaled", "sqrt": "setting.scaled", "double": "setting.double"}
-    if c.scale in names:
+    parts = []
+    if role in _BEFORE_SCALING:
+        pass
+    elif c.scale in names:
         parts = [t(lang, names[c.scale])]
     else:
         parts = [t(lang, "setting.factor", factor=c.scale)]
-    if c.causal:
+    if c.causal and role not in _BEFORE_SCALING:
         parts.append(t(lang, "setting.causal"))
     if c.heads > 1:
         parts.append(t(lang, "setting.head", head=c.head + 1, heads=c.heads))
-    if c.padded:
+    if c.padded and role not in _BEFORE_SCALING:
         parts.append(t(lang, "setting.padded", keys=", ".join(str(k + 1) for k in c.padded)))
     if c.transposed:
         parts.append(t(lang, "setting.transposed"))
@@ -280,7 +336,7 @@ MAX_ROWS = 40  # a longer table shows only what is not right
 
 
 def table_rows(report: Report, lang: str) -> list[list[str]]:
-    settings = {id(j.example): setting_text(j, lang) for j in report.judgements}
+    judgements = {id(j.example): j for j in report.judgements}
     rows = []
     for f in report.fragments:
         status, p = fragment_status(report, f)
@@ -290,10 +346,13 @@ def table_rows(report: Report, lang: str) -> list[list[str]]:
         if p is not None:
             example = next((e for e in report.examples if p in e.placements), None)
         role = p.role if p is not None else "unplaced"
-        setting = settings.get(id(example), "") if p is not None and not p.given else ""
+        j = judgements.get(id(example))
+        setting = (
+            setting_text(j, lang, role) if j is not None and p is not None and not p.given else ""
+        )
         rows.append(
             [
-                str(f.index),
+                str(f.index + 1),
                 str(report.source_line(f.line)),
                 "x".join(map(str, f.shape)),
                 t(lang, f"qty.{role}"),
@@ -304,13 +363,17 @@ def table_rows(report: Report, lang: str) -> list[list[str]]:
     return rows
 
 
+def title(report: Report, lang: str) -> str:
+    return t(lang, "check.title", file=report.file)
+
+
 def print_report(report: Report, lang: str) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     console = Console()
-    console.print(Text(t(lang, "check.title", file=report.file), style="bold underline"))
+    console.print(Text(title(report, lang), style="bold underline"))
     console.print(Text(summary(report, lang), style="green" if report.ok else "dim"))
     if report.fragments:
         table = Table(box=None, header_style="bold cyan", pad_edge=True)
@@ -456,3 +519,54 @@ def _fragment_dict(report: Report, f: Fragment) -> dict[str, object]:
         if p.transposed:
             d["transposed"] = True
     return d
+
+
+# --- several articles in one run -----------------------------------------------------------
+
+FILE_HEADERS = ("file", "checked", "wrong", "mistakes", "result")
+
+
+def file_row(name: str, report: Report | None, lang: str) -> list[str]:
+    """One article's line of the summary table (None: it could not be read)."""
+    if report is None:
+        return [name, "", "", "", t(lang, "files.unreadable")]
+    result = {EXIT_OK: "files.ok", EXIT_FINDINGS: "files.findings", EXIT_NOTHING: "files.nothing"}
+    counts = [report.checked, report.wrong, len(report.findings)]
+    return [name, *map(str, counts), t(lang, result[report.exit_code])]
+
+
+def _file_headers(lang: str) -> list[str]:
+    return [t(lang, f"files.col.{h}") for h in FILE_HEADERS]
+
+
+def files_text(rows: list[list[str]], lang: str) -> str:
+    from rich.cells import cell_len  # a Chinese character takes two columns
+
+    table = [_file_headers(lang), *rows]
+    widths = [max(cell_len(r[k]) for r in table) for k in range(len(FILE_HEADERS))]
+    return "\n".join(
+        "  ".join(c + " " * (w - cell_len(c)) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
+
+
+def files_markdown(rows: list[list[str]], lang: str) -> str:
+    from qkv.markup import cell
+
+    head = _file_headers(lang)
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(out) + "\n"
+
+
+def print_files(rows: list[list[str]], lang: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, header_style="bold cyan", title=t(lang, "files.title", count=len(rows)))
+    for h in _file_headers(lang):
+        table.add_column(Text(h), overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(c) for c in row))
+    Console().print(table)

@@ -124,7 +124,7 @@ def _within_limits(fragments: list[Fragment], skipped: list[Skipped]) -> list[Fr
             f"the article shows {len(fragments)} matrices and vectors; qkv check reads at "
             f"most {MAX_FRAGMENTS} (split it into smaller files)"
         )
-    skipped += [Skipped(f.line, tables.TOO_LARGE) for f in fragments if max(f.shape) > MAX_SIDE]
+    skipped += [tables.too_large_at(f.line) for f in fragments if max(f.shape) > MAX_SIDE]
     return [f for f in fragments if max(f.shape) <= MAX_SIDE]
 
 

@@ -16,6 +16,7 @@ import re
 from qkv.review import budget
 from qkv.review.document import Document, Offsets
 from qkv.review.fragments import Fragment, Skipped
+from qkv.review.fragments import skipped as skip
 from qkv.review.numbers import Claim, parse_claim
 
 MAX_DEPTH = 4
@@ -152,9 +153,7 @@ def _brackets(
         node = parser.parse()
     except _Fail as e:
         if str(e) == "too many numbers":
-            skipped.append(
-                Skipped(lines.line(pos), "more numbers in one list than qkv check reads")
-            )
+            skipped.append(skip(lines.line(pos), "skip.long_list"))
         if str(e) == "nested too deep":  # "[[[[[…": every "[" of the run but the last few too
             run = pos
             while run < len(text) and text[run] in "[ \t\r\n":

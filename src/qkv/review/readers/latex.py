@@ -13,12 +13,13 @@ import re
 from qkv.review import budget
 from qkv.review.document import Document, Offsets
 from qkv.review.fragments import Fragment, Skipped
+from qkv.review.fragments import skipped as skip
 from qkv.review.readers.tables import (
     MAX_SIDE,
-    TOO_LARGE,
     claims,
     numbers_and_labels,
     too_large,
+    too_large_at,
 )
 
 ENVIRONMENTS = ("bmatrix", "pmatrix", "vmatrix", "Bmatrix", "Vmatrix", "matrix", "smallmatrix")
@@ -52,7 +53,7 @@ def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]
         end_tag = f"\\end{{{env}"
         end = text.find(end_tag, m.end())
         if end < 0:
-            skipped.append(Skipped(lines.line(m.start()), f"\\begin{{{env}}} is never closed"))
+            skipped.append(skip(lines.line(m.start()), "skip.unclosed", env=env))
             break  # no later \begin{env} can close either
         body_start = m.end()
         if env == "array":
@@ -83,16 +84,16 @@ def _fragment(
     line = lines.line(begin)
     read = _rows(text, lines, body_start, end)
     if read is None:  # a row wider than any matrix recomputed
-        skipped.append(Skipped(line, TOO_LARGE))
+        skipped.append(too_large_at(line))
         return None
     rows, row_lines = read
     if not rows:
         return None
     if too_large(rows):
-        skipped.append(Skipped(line, TOO_LARGE))
+        skipped.append(too_large_at(line))
         return None
     if len({len(r) for r in rows}) > 1:
-        skipped.append(Skipped(line, "a LaTeX matrix with rows of different lengths"))
+        skipped.append(skip(line, "skip.latex_ragged"))
         return None
     parsed = numbers_and_labels(rows)
     if parsed is None:

@@ -18,7 +18,7 @@ from qkv.review import budget
 from qkv.review.document import CODE, OUTPUT, Document
 from qkv.review.fragments import Fragment, Skipped
 from qkv.review.numbers import Claim, clean, parse_claim
-from qkv.review.readers.tables import MAX_SIDE, TOO_LARGE
+from qkv.review.readers.tables import MAX_SIDE, too_large_at
 
 _SPLIT = re.compile(r"[\s,;，；]+")
 _OTHER = re.compile(r"[\[\]|&\\{}()+*/·×^]")  # brackets, tables, LaTeX, arithmetic: not ours
@@ -63,13 +63,13 @@ def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]
             continue
         if row is WIDE:
             if i != last_wide + 1:  # a run of wide rows is noted once
-                skipped.append(Skipped(i, TOO_LARGE))
+                skipped.append(too_large_at(i))
             last_wide, i = i, i + 1
             continue
         rows, lines = _block(texts, taken, row, i)
         i = lines[-1] + 1
         if len(lines) > MAX_SIDE:
-            skipped.append(Skipped(lines[0], TOO_LARGE))
+            skipped.append(too_large_at(lines[0]))
             continue
         frags = _side_by_side(doc, lines) or [_fragment(doc, rows, lines, named, taken)]
         found.extend(f for f in frags if f is not None)

@@ -12,6 +12,7 @@ import re
 from qkv.review import budget
 from qkv.review.document import CODE, Document
 from qkv.review.fragments import Fragment, Skipped
+from qkv.review.fragments import skipped as skip
 from qkv.review.numbers import Claim, clean, parse_claim
 from qkv.review.roles import STEPS, named_roles, role_of
 
@@ -80,7 +81,10 @@ def claims(rows: list[list[str]]) -> list[list[Claim]]:
 
 
 MAX_SIDE = 256  # rows or columns: no matrix recomputed by hand is larger
-TOO_LARGE = f"larger than qkv check recomputes (over {MAX_SIDE} rows or columns)"
+
+
+def too_large_at(line: int) -> Skipped:
+    return skip(line, "skip.too_large", most=MAX_SIDE)
 
 
 def too_large(rows: list[list[str]]) -> bool:
@@ -95,7 +99,7 @@ def read(doc: Document, taken: set[int]) -> tuple[list[Fragment], list[Skipped]]
     for start, end in doc.markdown_blocks()[0]:
         for header_line, rows in _gfm_tables(texts, start, end, skipped):
             if too_large(rows):
-                skipped.append(Skipped(header_line, TOO_LARGE))
+                skipped.append(too_large_at(header_line))
                 continue
             _add(doc, rows, list(range(header_line, header_line + len(rows) + 1)), found, taken)
     _grid_tables(doc, taken, found, skipped)
@@ -269,7 +273,7 @@ def _gfm_tables(
         else:
             bad = next(k for k, r in enumerate(rows) if len(r) != width)
             line = i - 1 if bad == 0 else i + bad
-            skipped.append(Skipped(line, f"a table row has {len(rows[bad])} cells, not {width}"))
+            skipped.append(skip(line, "skip.cells", cells=len(rows[bad]), width=width))
         i = j
     return found
 
@@ -292,14 +296,14 @@ def _grid_tables(
         rows = [split_row(texts[k]) for k in row_lines]
         if len(row_lines) >= 1 and any(_GRID_BORDER.match(texts[k].strip()) for k in range(i, j)):
             if too_large(rows):
-                skipped.append(Skipped(i, TOO_LARGE))
+                skipped.append(too_large_at(i))
             elif len({len(r) for r in rows}) == 1:
                 before = len(found)
                 _add(doc, rows, row_lines, found, taken, top=i)
                 if len(found) > before:
                     taken.update(range(i, j))
             elif doc.lines[i].region != CODE:
-                skipped.append(Skipped(i, "a grid table with rows of different lengths"))
+                skipped.append(skip(i, "skip.grid_ragged"))
         i = j
 
 
