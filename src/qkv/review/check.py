@@ -1,8 +1,22 @@
 """check(): an article (Markdown, plain text, notebook or HTML page) -> Report.
 
-read the file as lines -> read fragments (tables, LaTeX, arrays) -> name them from their
-words -> group them into worked examples -> choose each example's convention -> judge
-every printed number -> place fragments no words name where their numbers fit -> report
+The checker is a pipeline of stages; each takes the values of the stages before it and gives
+new ones (no stage rewrites another's objects):
+
+    load                 text -> Document (lines, regions; notebook.py, htmlpage.py)
+    readers.read_all     Document -> fragments (numbers as printed), written arithmetic,
+                         what could not be read
+    steps.find           fragments -> more arithmetic: softmax steps the words state
+    examples.group       fragments -> worked examples (words bind fragments to steps),
+                         fragments no words name, fragments that fit no example
+    judge.judge          example -> Judgement: the reading (convention) that explains the
+                         most printed numbers, and a verdict for every number
+    unnamed.place        unnamed fragments -> placed where their numbers fit
+    evidence.weigh       judgements -> those whose reading is convincing, the rest as notes
+    equations.judge      written arithmetic -> verdicts, link by link, with the true values
+                         of wrong numbers it uses
+    copies.judge         wrong rows printed again elsewhere -> their verdicts
+    report.Report        every verdict once, as findings (a mistake and what follows)
 """
 
 from __future__ import annotations
@@ -10,15 +24,15 @@ from __future__ import annotations
 import re
 
 from qkv.review import budget, copies, equations, evidence, steps
+from qkv.review import unnamed as unnamed_stage
 from qkv.review.document import PROSE, Document, from_text
-from qkv.review.examples import Example, Placement, group
-from qkv.review.fragments import Fragment, Skipped
+from qkv.review.examples import group
+from qkv.review.fragments import Skipped
 from qkv.review.fragments import skipped as skip
-from qkv.review.judge import Judgement, TextHints, cells_of, judge, printed_boxes
-from qkv.review.model import DERIVED
+from qkv.review.judge import TextHints, judge
 from qkv.review.readers import code_names, ensure_few, read_all
 from qkv.review.report import Report
-from qkv.review.roles import Description, unscaled
+from qkv.review.roles import unscaled
 
 MIN_SHARE = 0.75  # of its numbers a fragment no words name must match to be placed
 
@@ -67,10 +81,12 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     hints = text_hints(doc)
     stated = tuple(1 / float(s[2:]) for s in hints.stated)  # the factors it divides by
     written += steps.find(doc, fragments, stated)
-    examples, unnamed = group(fragments, skipped, code_names(doc))
+    examples, unnamed, unfit = group(fragments, code_names(doc))
+    skipped = skipped + unfit
     unnamed = [f for f in unnamed if f.kind != "equation"]  # equations check themselves
     judgements = [j for e in examples if (j := judge(e, hints)) is not None]
-    _place_unnamed(unnamed, examples, judgements, hints, skipped)
+    examples, judgements, unplaced = unnamed_stage.place(unnamed, examples, judgements, hints)
+    skipped += unplaced
     judgements, unconvincing = evidence.weigh(doc, judgements, *equations.alone(written), stated)
     skipped += [
         Skipped(u.line, _why(u))
@@ -117,85 +133,3 @@ def text_hints(doc: Document) -> TextHints:
     stated = tuple(s for s in dict.fromkeys(found) if 1 < float(s[2:]) <= 1000)
     dropout = any(_DROPOUT.search(t) for t in doc.texts)
     return TextHints(stated, scaled or bool(stated), tuple(applied), tuple(unapplied), dropout)
-
-
-def _place_unnamed(
-    unnamed: list[Fragment],
-    examples: list[Example],
-    judgements: list[Judgement],
-    hints: TextHints,
-    skipped: list[Skipped],
-) -> None:
-    """Fragments no words name: the step of the nearest example whose numbers they match."""
-    if unnamed and not examples:
-        first = unnamed.pop(0)  # an article of bare matrices: the first is X
-        examples.append(
-            Example(0, [Placement(first, "x", list(range(first.shape[0])), given=True)])
-        )
-        judged = judge(examples[0], hints)
-        if judged is not None:
-            judgements.append(judged)
-    for f in unnamed:
-        budget.tick()
-        example = _nearest(examples, f)
-        j = next((j for j in judgements if j.example is example), None)
-        placement = None if j is None else _best_fit(f, j)
-        if placement is None:
-            skipped.append(skip(f.line, "check.unplaced", shape=f"{f.shape[0]}×{f.shape[1]}"))
-            continue
-        assert j is not None
-        example.placements.append(placement)
-        rejudged = judge(example, hints)
-        if rejudged is not None:
-            judgements[judgements.index(j)] = rejudged
-
-
-def _nearest(examples: list[Example], f: Fragment) -> Example:
-    """The example whose computed steps surround the fragment, or the last one before it
-    (inputs copied into a second pass over them do not count: they stand earlier)."""
-
-    def first(e: Example) -> int:
-        own = [p.fragment.line for p in e.checked] or [p.fragment.line for p in e.placements]
-        return min(own) if own else 10**9
-
-    around = [e for e in examples if e.checked and first(e) <= f.line <= e.lines[1]]
-    if around:
-        return around[-1]
-    before = [e for e in examples if e.placements and first(e) <= f.line]
-    return before[-1] if before else examples[0]
-
-
-def _best_fit(f: Fragment, j: Judgement) -> Placement | None:
-    """The placement in a step whose true values match the most of the fragment's numbers."""
-    from qkv.review.model import evaluate
-
-    inputs = j.example.inputs()
-    truth = evaluate(inputs, j.convention)
-    known = {name: box.shape for name, box in truth.at.items()}
-    chain = evaluate(inputs, j.convention, printed_boxes(j.example, known))
-    best: tuple[float, Placement] | None = None
-    for role in DERIVED:
-        if role not in truth.at or role == "weighted":
-            continue
-        shape = known[role]
-        options = []
-        if f.vector and f.shape[1] == shape[1]:
-            options = [Placement(f, role, [i], desc=Description()) for i in range(shape[0])]
-        elif f.shape == shape:
-            options = [Placement(f, role, list(range(shape[0])), desc=Description())]
-        for p in options:
-            box, derived = truth.at[role], chain.derived.get(role)
-            cells = cells_of(p)
-            share = sum(
-                p.fragment.cells[r][c].fits(box.lo[idx], box.hi[idx])
-                or (
-                    derived is not None
-                    and p.fragment.cells[r][c].fits(derived.lo[idx], derived.hi[idx])
-                )
-                for r, c, idx in cells
-            ) / len(cells)
-            if best is None or share > best[0]:
-                best = (share, p)
-    if best is None or best[0] < MIN_SHARE:
-        return None
-    return best[1]

@@ -147,11 +147,13 @@ def shapes(example: Example) -> dict[str, tuple[int, ...]]:
 
 
 def group(
-    fragments: list[Fragment], skipped: list[Skipped], defined: dict[str, str] | None = None
-) -> tuple[list[Example], list[Fragment]]:
-    """Worked examples from the fragments that words name; the rest are returned unplaced."""
+    fragments: list[Fragment], defined: dict[str, str] | None = None
+) -> tuple[list[Example], list[Fragment], list[Skipped]]:
+    """Worked examples from the fragments that words name, the fragments no words name, and
+    the fragments that fit no example (with why)."""
     examples: list[Example] = []
     unnamed: list[Fragment] = []
+    skipped: list[Skipped] = []
     zero = counts_from_zero([t for f in fragments for t in (f.label, *f.context[:2])])
     for f in fragments:
         budget.tick()
@@ -171,7 +173,7 @@ def group(
                 unnamed.append(f)
                 continue
         _place(f, d, roles, examples, skipped)
-    return examples, unnamed
+    return examples, unnamed, skipped
 
 
 _SCALING = re.compile(r"scal|divid|√|\\sqrt|sqrt|缩放|除以", re.I)
