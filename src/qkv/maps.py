@@ -19,6 +19,7 @@ import numpy as np
 
 from qkv import limits
 from qkv.core import display
+from qkv.core.text import ensure_text
 from qkv.errors import InputError
 
 SCHEMA = "qkv.maps/1"
@@ -46,6 +47,9 @@ class AttentionMaps:
         long = next((i for i, t in enumerate(self.tokens) if len(t) > limits.MAX_LABEL), None)
         if long is not None:
             raise InputError(f"token {long + 1} is longer than {limits.MAX_LABEL} characters")
+        for i, token in enumerate(self.tokens, start=1):
+            ensure_text(token, f"token {i}")
+        ensure_text(json.dumps(self.meta, ensure_ascii=False), "meta")
         if not np.isfinite(self.maps).all():
             raise InputError("attention maps hold NaN or infinity")
         low, high = float(self.maps.min()), float(self.maps.max())
