@@ -18,6 +18,7 @@ from typing import IO, Any
 import numpy as np
 
 from qkv import limits
+from qkv.archive import check_directory
 from qkv.core import display
 from qkv.core.text import ensure_text
 from qkv.errors import InputError
@@ -167,7 +168,9 @@ def check_shape(shape: tuple[int, ...], what: str) -> None:
 
 
 def _arrays(f: IO[bytes]) -> dict[str, np.ndarray]:
-    """The three arrays, each header read and checked before its data is."""
+    """The three arrays, each header read and checked before its data is (and the archive's
+    entries counted before zipfile reads them)."""
+    check_directory(f, "the maps file", limits.MAP_ZIP_ENTRIES, limits.MAP_ZIP_DIRECTORY)
     with zipfile.ZipFile(f) as z:
         present = {n.removesuffix(".npy") for n in z.namelist()}
         missing = [m for m in MEMBERS if m not in present]
