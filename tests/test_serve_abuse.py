@@ -172,6 +172,21 @@ def test_a_check_past_its_memory_ends_in_its_own_process():
         workers.close()
 
 
+def test_large_bodies_share_a_budget(tmp_path, monkeypatch):
+    """1,000 connections holding almost 1 MB each made the server hold 1 GB."""
+    monkeypatch.setattr(limits, "BODY_BUDGET", 300_000)
+    app = create_app(GPTSource(tmp_path / "none.pt"))
+    big = json.dumps({"text": "x" * 200_000})
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        for _ in range(2):  # the budget is free again after each request
+            assert c.post("/api/check", content=big, headers=JSON).status_code == 200
+        too_big = json.dumps({"text": "x" * 400_000})
+        r = c.post("/api/check", content=too_big, headers=JSON)
+        assert r.status_code == 503 and r.headers["retry-after"] == "2"
+        assert r.headers["connection"] == "close"
+        assert c.post("/api/trace", content=BODY, headers=JSON).status_code == 200  # small
+
+
 # ------------------------------------------------------------------ connections
 
 

@@ -7,7 +7,7 @@ eval, nothing from another origin), so a token that looks like markup can never 
 A body is read whole (at most MAX_BODY bytes, chunked or not) before the app sees it, within
 BODY_SECONDS; a body past SMALL_BODY bytes draws on a budget all requests share (BODY_BUDGET
 bytes in flight), so a thousand connections each sending almost a megabyte cannot make the
-server hold a gigabyte: past the budget, 503.
+server hold a gigabyte: past the budget, 503 (at once, for a declared Content-Length).
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
+
+
+BUSY = "the server holds too many large request bodies; try again shortly"
 
 
 class _SlowReader(Exception):
@@ -105,6 +108,9 @@ class Bodies:
             await _refuse(send, 413, f"the request body is larger than {self.max_body:,} bytes")
             return
         reading = _Reading(self.budget)
+        if length is not None and not reading.reserve(int(length)):
+            await _refuse(send, 503, BUSY, {"Retry-After": str(limits.RETRY_AFTER)})
+            return
         try:
             first = await self._read(receive, reading)
             if isinstance(first, _Refusal):
@@ -138,8 +144,7 @@ class Bodies:
             if reading.size + len(chunk) > self.max_body:
                 return _Refusal(413, f"the request body is larger than {self.max_body:,} bytes")
             if not reading.add(chunk):
-                retry = {"Retry-After": str(limits.RETRY_AFTER)}
-                return _Refusal(503, "the server holds too many large bodies; try again", retry)
+                return _Refusal(503, BUSY, {"Retry-After": str(limits.RETRY_AFTER)})
             if not message.get("more_body", False):
                 return {"type": "http.request", "body": reading.body(), "more_body": False}
 
@@ -153,10 +158,20 @@ class _Reading:
         self.size = 0
         self.drawn = 0
 
+    def reserve(self, length: int) -> bool:
+        """Draw a large body's declared length at once, before any of it is read: a request
+        the budget cannot hold is refused before it sends its megabyte."""
+        if length <= limits.SMALL_BODY:
+            return True
+        if not self.budget.take(length):
+            return False
+        self.drawn = length
+        return True
+
     def add(self, chunk: bytes) -> bool:
         self.chunks.append(chunk)
         self.size += len(chunk)
-        if self.size <= limits.SMALL_BODY:
+        if self.size <= max(limits.SMALL_BODY, self.drawn):
             return True
         need = self.size - self.drawn
         if not self.budget.take(need):
