@@ -139,15 +139,20 @@ def test_a_full_gate_answers_503_at_once():
     assert outcomes.count("busy") == 3 and outcomes.count("done") == 5
 
 
-def test_503_from_a_full_gate_says_when_to_retry(app, client):
-    saved = app.state.compute
-    app.state.compute = Gate("computations", limit=0, queue=0)
+@pytest.mark.parametrize(
+    "gate, path, body",
+    [("compute", "/api/trace?digits=7", BODY), ("checks", "/api/check", '{"text": "x"}')],
+)
+def test_503_from_a_full_gate_says_when_to_retry(app, client, gate, path, body):
+    """A POST past a full gate is refused before its body is read (Shed)."""
+    saved = getattr(app.state, gate)
+    setattr(app.state, gate, Gate(gate, limit=0, queue=0))
     try:
-        r = client.post("/api/trace?digits=7", content=BODY, headers=JSON)
+        r = client.post(path, content=body, headers=JSON)
     finally:
-        app.state.compute = saved
+        setattr(app.state, gate, saved)
     assert r.status_code == 503 and r.headers["retry-after"] == "2"
-    assert "busy" in r.json()["error"]
+    assert "busy" in r.json()["error"] and r.headers["connection"] == "close"
 
 
 def test_a_check_past_its_time_is_stopped_and_its_process_replaced():

@@ -1,9 +1,10 @@
 """create_app(): the FastAPI application of `qkv serve`: the page, its static files, the JSON
 API (documented at /docs, from /openapi.json), /healthz, and on every request, outermost
 first: security headers and a deadline to read the answer (Guard), the Host check
-(TrustedHostMiddleware), JSON-only POSTs from the page (PageOnly), bodies counted as they
-arrive (Bodies). Computations pass the gates of app.state (qkv.serve.gate); articles are
-checked in worker processes (qkv.serve.workers)."""
+(TrustedHostMiddleware), JSON-only POSTs from the page (PageOnly), a POST whose gate is full
+refused before its body is read (Shed), bodies counted as they arrive (Bodies). Computations
+pass the gates of app.state (qkv.serve.gate); articles are checked in worker processes
+(qkv.serve.workers)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qkv.serve import check_api, errors, hand_api, limits, model_api
-from qkv.serve.gate import Gate
+from qkv.serve.gate import Gate, Shed
 from qkv.serve.guard import Bodies, Guard
 from qkv.serve.models import GPTHolder, GPTSource, cache_dir, find_gpt
 from qkv.serve.origin import PageOnly, allowed_hosts
@@ -54,8 +55,9 @@ def create_app(gpt: GPTSource | None = None, hosts: Sequence[str] | None = None)
     app.state.workers = workers
     errors.install(app)
     hosts = list(hosts) if hosts is not None else allowed_hosts("127.0.0.1")
-    # added last = run first: Guard, then the Host, then PageOnly, then Bodies
+    # added last = run first: Guard, the Host, PageOnly, Shed, then Bodies
     app.add_middleware(Bodies)
+    app.add_middleware(Shed)
     app.add_middleware(PageOnly, hosts=hosts)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
     app.add_middleware(Guard)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
+from qkv.serve import limits
 from qkv.serve.errors import Unavailable
 
 T = TypeVar("T")
@@ -33,12 +35,16 @@ class Gate:
         self.running = 0
         self._slots: asyncio.Semaphore | None = None  # made in the server's event loop
 
+    def full(self) -> bool:
+        """Would one more be refused?"""
+        return self.running >= self.limit and self.waiting >= self.queue
+
     @contextlib.asynccontextmanager
     async def place(self) -> AsyncIterator[None]:
         """Hold one of the places; Busy when the queue is full."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.limit)
-        if self.running >= self.limit and self.waiting >= self.queue:
+        if self.full():
             raise Busy(
                 f"the server is busy ({self.running} {self.name} running, {self.waiting} "
                 "waiting); try again shortly"
@@ -60,3 +66,38 @@ async def compute(request: Any, fn: Callable[..., T], *args: Any) -> T:
     """fn(*args) in a worker thread, through the app's computation gate."""
     async with request.app.state.compute.place():
         return await run_in_threadpool(fn, *args)
+
+
+# the gate (an attribute of app.state) each POST passes, for Shed
+POST_GATES = {
+    "/api/check": "checks",
+    "/api/trace": "compute",
+    "/api/layout": "compute",
+    "/api/expand": "compute",
+    "/api/maps": "compute",
+}
+
+
+class Shed:
+    """ASGI middleware: a POST whose gate is full is refused (503, Retry-After, the connection
+    closed) before its body is read or parsed: a burst of megabyte bodies then costs the
+    server their headers, not their megabytes."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        name = POST_GATES.get(scope.get("path", "")) if scope["type"] == "http" else None
+        gate = getattr(scope["app"].state, name, None) if name and "app" in scope else None
+        if scope.get("method") != "POST" or gate is None or not gate.full():
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps({"error": f"the server is busy ({gate.name}); try again shortly"})
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body)),
+            (b"retry-after", str(limits.RETRY_AFTER).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body.encode()})
