@@ -23,7 +23,7 @@ MAX_LABEL = 100  # characters of one token label
 # with QUEUE more waiting; articles are checked in CHECK_WORKERS processes, each check under
 # CHECK_SECONDS of wall time and CHECK_MEMORY bytes, with CHECK_QUEUE more waiting. Past a
 # queue: 503 with Retry-After. /healthz and the page's files wait for none of them.
-COMPUTATIONS = 4
+COMPUTATIONS = 2  # threads: more only add contention for the interpreter lock
 QUEUE = 64
 CHECK_WORKERS = max(1, (os.cpu_count() or 2) // 2)  # leave cores to the rest of the server
 CHECK_QUEUE = 8
