@@ -29,6 +29,7 @@ CHECK_WORKERS = max(1, (os.cpu_count() or 2) // 2)  # leave cores to the rest of
 CHECK_QUEUE = 8
 CHECK_SECONDS = 10.0  # the checker's own budget is 3.5 s; this ends what ignores it
 CHECK_MEMORY = 1 << 30
+CHECK_NICE = 10  # the checking processes' niceness: the server's own process goes first
 RETRY_AFTER = 2  # seconds, in a 503
 # Bodies: counted while they arrive. Those over SMALL_BODY draw on a budget shared by all
 # requests (BODY_BUDGET bytes in flight; over it: 503); every body must arrive within

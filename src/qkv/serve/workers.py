@@ -64,6 +64,8 @@ def _serve(conn: Connection, memory: int) -> None:
 
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    # a check is batch work: the server's own process (/healthz, hand calculations) goes first
+    os.nice(limits.CHECK_NICE)
     while True:
         try:
             job, args = conn.recv()
