@@ -35,9 +35,11 @@ def running(app: Any) -> Iterator[str]:
     """The app served by uvicorn on 127.0.0.1:<free port>; yields its base URL."""
     import uvicorn
 
+    from qkv.serve.connections import config
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server = uvicorn.Server(config(app))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

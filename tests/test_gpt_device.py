@@ -129,15 +129,15 @@ def test_compiled_training_saves_the_plain_models_names(tmp_path, monkeypatch):
 
 def test_nproc_passes_the_device_and_the_options_to_its_processes(capsys, tmp_path, monkeypatch):
     """--nproc N starts N processes that each run the command: with the same settings."""
-    from qkv.gpt import parallel
+    from qkv.gpt import launch
 
     seen = {}
 
-    def launch(nproc, argv):
+    def local(nproc, argv, text, source):
         seen["nproc"], seen["argv"] = nproc, argv
         return 0
 
-    monkeypatch.setattr(parallel, "launch", launch)
+    monkeypatch.setattr(launch, "local", local)
     args = [*SMALL, "--lr", "0.002", "--dropout", "0.1", "--batch-size", "4", "--compile"]
     code, _, err = cli(capsys, "train", "--nproc", "2", "--device", "cpu", *args, "--out", tmp_path)
     assert code == 0, err

@@ -25,13 +25,16 @@ from qkv.serve.models import GPTSource
 from tests.serving import small_checkpoint
 
 XSS = "<img src=x onerror=alert(1)>"
+JSON = {"content-type": "application/json"}  # the only POST bodies the server takes
+LOCAL = "http://127.0.0.1"  # a Host the server answers (TestClient's own is testserver)
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     """The app with no GPT to load (the GPT tests make their own)."""
     missing = tmp_path_factory.mktemp("none") / "checkpoint.pt"
-    with TestClient(create_app(GPTSource(missing)), raise_server_exceptions=False) as c:
+    app = create_app(GPTSource(missing))
+    with TestClient(app, base_url=LOCAL, raise_server_exceptions=False) as c:
         yield c
 
 
@@ -127,7 +130,7 @@ def test_layout_and_one_entrys_arithmetic(client):
 )
 def test_bad_bodies_are_422_with_the_reason(client, body, message):
     content = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    r = client.post("/api/trace", content=content)
+    r = client.post("/api/trace", content=content, headers=JSON)
     assert r.status_code == 422 and list(r.json()) == ["error"]
     assert message in r.json()["error"] and "Traceback" not in r.text
 
@@ -168,14 +171,14 @@ def test_no_path_traversal(client):
 
 def test_bodies_over_the_limit_are_refused(client):
     big = b'{"x": [[1]], "tokens": ["' + b"a" * limits.MAX_BODY + b'"]}'
-    r = client.post("/api/trace", content=big)
+    r = client.post("/api/trace", content=big, headers=JSON)
     assert r.status_code == 413 and "larger than 1,000,000 bytes" in r.json()["error"]
 
     def chunks():  # no Content-Length: counted while it arrives
         for _ in range(12):
             yield b"[" * 100_000
 
-    r = client.post("/api/check", content=chunks())
+    r = client.post("/api/check", content=chunks(), headers=JSON)
     assert r.status_code == 413
 
 
@@ -235,10 +238,13 @@ def test_check_an_article(client):
 def gpt_client(tmp_path_factory):
     pytest.importorskip("torch")
     path = small_checkpoint(tmp_path_factory.mktemp("gpt"))
-    with TestClient(create_app(GPTSource(path)), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(GPTSource(path)), base_url=LOCAL, raise_server_exceptions=False
+    ) as c:
         from tests.serving import wait_until
 
-        wait_until(lambda: c.get("/api/gpt/status").json()["state"] != "loading", timeout=120)
+        c.post("/api/gpt/start", json={})
+        wait_until(lambda: c.get("/api/gpt/status").json()["state"] == "ready", timeout=120)
         yield c, path
 
 
@@ -313,9 +319,13 @@ def test_the_gpt_trains_in_the_background_when_there_is_none(tmp_path):
 
     target = tmp_path / "cache" / "gpt" / "checkpoint.pt"
     app = create_app(GPTSource(target, train_steps=2, trains=True))
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, base_url=LOCAL, raise_server_exceptions=False) as c:
         first = c.get("/api/next", params={"prompt": "我"})
         assert first.status_code == 503 and first.headers["retry-after"] == "2"
+        # a GET never trains (a page on another site could send one): a POST starts it
+        wait_until(lambda: c.get("/api/gpt/status").json()["state"] == "untrained")
+        assert not target.exists()
+        assert c.post("/api/gpt/start", json={}).json()["state"] in ("loading", "training")
         seen = []
 
         def ready():

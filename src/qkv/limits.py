@@ -50,6 +50,13 @@ MAX_MAP_LAYERS = 256  # layers, and heads a layer
 MAX_MAP_HEADS = 4_096  # layers x heads (one summary row, one thumbnail each)
 MAP_TOKEN_BYTES = 64 * MB  # the tokens array of a .npz, declared length x itemsize
 MAP_META_BYTES = 4 * MB  # its meta text
+# Entries of a zip archive and bytes of its central directory, read from its end record before
+# zipfile builds an object per entry (qkv.archive): an .npz of maps has three arrays; a
+# checkpoint one entry per tensor (a 64-layer model with its optimizer: a few thousand)
+MAP_ZIP_ENTRIES = 64
+MAP_ZIP_DIRECTORY = 64 * 1024
+CHECKPOINT_ZIP_ENTRIES = 20_000
+CHECKPOINT_ZIP_DIRECTORY = 4 * MB
 
 # The tiny GPT: what a checkpoint may declare, what a training text may hold.
 MAX_VOCAB = 20_000  # distinct characters (a Chinese text needs ~10,000; Unicode has 150,000)

@@ -18,7 +18,9 @@ from typing import IO, Any
 import numpy as np
 
 from qkv import limits
+from qkv.archive import check_directory
 from qkv.core import display
+from qkv.core.text import ensure_text
 from qkv.errors import InputError
 
 SCHEMA = "qkv.maps/1"
@@ -46,6 +48,9 @@ class AttentionMaps:
         long = next((i for i, t in enumerate(self.tokens) if len(t) > limits.MAX_LABEL), None)
         if long is not None:
             raise InputError(f"token {long + 1} is longer than {limits.MAX_LABEL} characters")
+        for i, token in enumerate(self.tokens, start=1):
+            ensure_text(token, f"token {i}")
+        ensure_text(json.dumps(self.meta, ensure_ascii=False), "meta")
         if not np.isfinite(self.maps).all():
             raise InputError("attention maps hold NaN or infinity")
         low, high = float(self.maps.min()), float(self.maps.max())
@@ -163,7 +168,9 @@ def check_shape(shape: tuple[int, ...], what: str) -> None:
 
 
 def _arrays(f: IO[bytes]) -> dict[str, np.ndarray]:
-    """The three arrays, each header read and checked before its data is."""
+    """The three arrays, each header read and checked before its data is (and the archive's
+    entries counted before zipfile reads them)."""
+    check_directory(f, "the maps file", limits.MAP_ZIP_ENTRIES, limits.MAP_ZIP_DIRECTORY)
     with zipfile.ZipFile(f) as z:
         present = {n.removesuffix(".npy") for n in z.namelist()}
         missing = [m for m in MEMBERS if m not in present]

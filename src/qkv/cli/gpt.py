@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,21 @@ def add_parser(sub: Any) -> None:
         metavar="N",
         help="train data-parallel in N processes on this machine (launched as torchrun does; "
         "or run torchrun --nproc-per-node N -m qkv gpt train ...)",
+    )
+    t.add_argument(
+        "--nnodes",
+        type=int,
+        default=1,
+        metavar="M",
+        help="train on M machines, --nproc processes each, run there with the same command; "
+        "needs --rdzv-endpoint",
+    )
+    t.add_argument(
+        "--rdzv-endpoint",
+        metavar="HOST:PORT",
+        help="where the machines meet (torch's c10d rendezvous, on the first machine): it "
+        "listens on the network without authentication, so use it only on a trusted network. "
+        "Without it, --nproc processes meet through a private file and listen on no network",
     )
     t.add_argument(
         "--grad-accum",
@@ -217,9 +233,12 @@ def run_train(args: argparse.Namespace) -> int:
     model_config, train_config = _train_configs(args)
     text, source = _corpus(args)
     ranks = parallel.launched()
-    if args.nproc < 1:
-        raise InputError(f"--nproc must be at least 1, not {args.nproc}")
-    if args.nproc > 1:
+    for flag, value in (("--nproc", args.nproc), ("--nnodes", args.nnodes)):
+        if value < 1:
+            raise InputError(f"{flag} must be at least 1, not {value}")
+    if args.nnodes > 1 and not args.rdzv_endpoint:
+        raise InputError("--nnodes: the machines meet at --rdzv-endpoint HOST:PORT; name it")
+    if args.nproc > 1 or args.rdzv_endpoint:
         if ranks.world > 1:
             raise InputError("--nproc starts the processes itself; under torchrun leave it out")
         return _launch(args, text, model_config, train_config)
@@ -285,34 +304,53 @@ def _corpus(args: argparse.Namespace) -> tuple[str, str]:
 
         return builtin_corpus(), "the built-in corpus"
     from qkv.cli.output import read_text
+    from qkv.gpt.launch import TEXT_NAME
     from qkv.gpt.train import check_vocabulary
 
     text = read_text(args.text, "--text", limits.TEXT_BYTES)
     if not text.strip():
         raise InputError(f"--text {args.text} is empty")
     check_vocabulary(text)
-    return text, args.text
+    # the processes --nproc starts read the text their launcher read, from a private file
+    return text, printable(os.environ.get(TEXT_NAME, args.text))
 
 
 def _launch(args: argparse.Namespace, text: str, model_config: Any, train_config: Any) -> int:
-    """Check the inputs here, once, then start --nproc processes that each run this command
-    without --nproc (torch's elastic launcher sets up their group, as torchrun does)."""
-    from qkv.gpt import checkpoint, parallel
+    """Check the inputs here, once, holding the run folder's lock, then start the processes
+    that each run this command without --nproc, the text read here handed to them
+    (qkv.gpt.launch: on one machine through a private folder; across machines through
+    torch's rendezvous, with a warning)."""
+    from qkv.gpt import checkpoint, launch, parallel, run_folder
     from qkv.gpt.train import prepare
 
     path = Path(args.out) / checkpoint.FILENAME
-    ranks = parallel.Ranks(0, args.nproc)
-    prepare(text, model_config, train_config, path, args.resume, args.grad_accum, ranks)
+    ranks = parallel.Ranks(0, args.nproc * args.nnodes)
+    with run_folder.held(Path(args.out)):
+        prepare(text, model_config, train_config, path, args.resume, args.grad_accum, ranks)
+        argv = _worker_argv(args)
+        text_given = None if args.text is None else text
+        source = str(args.text)
+        if not args.rdzv_endpoint:
+            return launch.local(args.nproc, argv, text_given, source)
+        say(
+            f"qkv gpt train: warning: torch's rendezvous at {args.rdzv_endpoint} listens on "
+            "the network without authentication and unpickles what it is sent: run this "
+            "only on a trusted network (as torchrun's documentation says)"
+        )
+        return launch.hosts(args.nproc, args.nnodes, args.rdzv_endpoint, argv, text_given, source)
+
+
+def _worker_argv(args: argparse.Namespace) -> list[str]:
+    """This command for each process: without --nproc and --text (the text comes apart)."""
     argv = ["gpt", "train", "--preset", args.preset, "--out", args.out, "--seed", str(args.seed)]
     argv += ["--grad-accum", str(args.grad_accum)]
     argv += [] if args.steps is None else ["--steps", str(args.steps)]
-    argv += [] if args.text is None else ["--text", args.text]
     argv += ["--resume"] if args.resume else []
     argv += ["--device", args.device] + (["--compile"] if args.compile else [])
     for flag, _, _ in OVERRIDES:
         value = getattr(args, flag.replace("-", "_"))
         argv += [] if value is None else [f"--{flag}", repr(value)]
-    return parallel.launch(args.nproc, argv)
+    return argv
 
 
 def _train(

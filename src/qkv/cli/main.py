@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from qkv.core.text import ensure_text
 from qkv.errors import InputError
 from qkv.terminal import printable
 
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if (not_text := _not_text(args_list)) is not None:
+        _error(args_list[0] if args_list else "", f"error: {not_text}")
+        return 2
     parser = build_parser()
     args = parser.parse_args(args_list)
     if args.verb is None:
@@ -92,6 +96,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUG
     except Exception as e:  # a bug: say so in one line, not a traceback
         return _bug(verb, e)
+
+
+def _not_text(args: list[str]) -> str | None:
+    """What is wrong with the first argument that is not UTF-8 text (a file name or a token
+    in another encoding), if one is not: it could not be printed, written or rendered."""
+    for i, arg in enumerate(args, start=1):
+        try:
+            ensure_text(arg, f"argument {i} ({arg!r})")
+        except InputError as e:
+            return str(e)
+    return None
 
 
 def _bug(verb: str, e: Exception) -> int:

@@ -19,6 +19,15 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host header is NAME (repeatable; by default only "
+        "127.0.0.1, localhost, ::1 and the --host address: other names are refused, which "
+        "stops DNS rebinding)",
+    )
     p.add_argument("--open", action="store_true", help="open the page in a browser")
     p.add_argument(
         "--checkpoint",
@@ -55,22 +64,44 @@ def run(args: argparse.Namespace) -> int:
         from qkv.serve.app import create_app
     except ImportError:
         raise InputError("qkv serve needs the web extra: pip install 'qkv[web]'") from None
+    from qkv.serve.connections import config
     from qkv.serve.models import cache_dir, find_gpt
+    from qkv.serve.origin import allowed_hosts
 
-    app = create_app(find_gpt(args.checkpoint, cache_dir()))
+    bad = next((h for h in args.allow_host if not h or "/" in h or " " in h), None)
+    if bad is not None:
+        raise InputError(f"--allow-host {bad!r} is not a host name")
+    hosts = allowed_hosts(args.host, args.allow_host)
+    app = create_app(find_gpt(args.checkpoint, cache_dir()), hosts)
     sock = _socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     print(f"qkv serve: {url} (API: {url}docs; Ctrl-C stops)", file=sys.stderr)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
-            f"qkv serve: warning: {args.host} may be reachable from other machines", file=sys.stderr
+            f"qkv serve: warning: {args.host} may be reachable from other machines; requests "
+            f"must name one of these hosts: {', '.join(hosts)} (--allow-host adds one)",
+            file=sys.stderr,
         )
     if args.open:
         import threading
         import webbrowser
 
         threading.Timer(0.5, webbrowser.open, (url,)).start()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    server.run(sockets=[sock])
+    _more_files()
+    uvicorn.Server(config(app)).run(sockets=[sock])
     return 0
+
+
+def _more_files() -> None:
+    """Raise the soft limit of open files to the hard one (at most the connections the
+    server keeps, and some): each connection is a file."""
+    import resource
+
+    from qkv.serve import limits
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = limits.MAX_CONNECTIONS + 256
+    if soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, new), hard))

@@ -12,13 +12,14 @@ import io
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
 from qkv import limits
+from qkv.archive import check_directory
 from qkv.errors import InputError
-from qkv.files import read_bytes, write_file
+from qkv.files import open_regular, read_bytes, write_file
 from qkv.gpt.config import GPTConfig, TrainConfig
 from qkv.gpt.data import CharTokenizer
 from qkv.gpt.model import GPT
@@ -56,6 +57,9 @@ def load(path: Path) -> dict[str, Any]:
         path = path / FILENAME
     if not path.exists():
         raise InputError(f"no checkpoint at {path}; train one with: qkv gpt train")
+    with open_regular(path, "checkpoint", limits.CHECKPOINT_BYTES) as f:
+        if f is not None:  # its directory counted in place, before the file is read whole
+            _check_directory(f, path)
     data = read_bytes(path, "checkpoint", limits.CHECKPOINT_BYTES)
     _check_zip(data, path)
     try:
@@ -72,14 +76,28 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def _check_zip(data: bytes, path: Path) -> None:
-    """torch.save's zip format, whose members unpack to at most CHECKPOINT_BYTES."""
+    """torch.save's zip format, whose members unpack to at most CHECKPOINT_BYTES (their
+    count and directory checked first, before zipfile builds an object for each)."""
     try:
+        _check_directory(io.BytesIO(data), path)
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             declared = sum(info.file_size for info in z.infolist())
+    except InputError:
+        raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         raise InputError(f"{path} is not a readable checkpoint (not a torch zip file)") from None
     if declared > limits.CHECKPOINT_BYTES:
         raise InputError(f"{path} declares {declared:,} bytes of contents; too large")
+
+
+def _check_directory(f: IO[bytes], path: Path) -> None:
+    entries, directory = limits.CHECKPOINT_ZIP_ENTRIES, limits.CHECKPOINT_ZIP_DIRECTORY
+    try:
+        check_directory(f, str(path), entries, directory)
+    except InputError:
+        raise
+    except (OSError, ValueError):
+        raise InputError(f"{path} is not a readable checkpoint (not a torch zip file)") from None
 
 
 # Parameter names of earlier qkv versions (an unnamed nn.Sequential MLP) -> today's.

@@ -1,7 +1,7 @@
 """Data-parallel training on torch.distributed: the processes, DDP, and each rank's batches.
 
-torchrun (or ``qkv gpt train --nproc N``, which launches it through torch's own launcher) starts
-N processes and tells each its RANK and WORLD_SIZE; they join one group: gloo on the CPU, NCCL
+torchrun (or ``qkv gpt train --nproc N``, which starts them itself: qkv.gpt.launch) starts N
+processes and tells each its RANK and WORLD_SIZE; they join one group: gloo on the CPU, NCCL
 on CUDA (each process on the GPU of its LOCAL_RANK). The sampler: every rank draws the same
 global batch from the same seeded generator and keeps its own 1/N of the windows, cut again
 into ``grad_accum`` micro-batches. So N processes see exactly the batches one process sees,
@@ -13,11 +13,9 @@ checkpoints and logs.
 from __future__ import annotations
 
 import datetime
-import logging
 import os
 import sys
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NoReturn
@@ -27,6 +25,7 @@ import torch.distributed as dist
 from torch import nn
 
 from qkv.errors import InputError
+from qkv.gpt.launch import STORE
 
 # a peer that stops answering without dying (a dead one is noticed at once) fails the others
 # after this; evaluation and checkpoints on rank 0 take far less
@@ -64,16 +63,24 @@ def launched() -> Ranks:
 
 @contextmanager
 def process_group(ranks: Ranks, device: torch.device | None = None) -> Iterator[None]:
-    """Join torchrun's group for the duration (nothing to join for one process): NCCL when
-    the processes train on CUDA, else gloo."""
+    """Join the group for the duration (nothing to join for one process): NCCL when the
+    processes train on CUDA, else gloo. Started by ``--nproc`` (qkv.gpt.launch), they meet
+    through a FileStore; started by torchrun, through its TCPStore (MASTER_ADDR)."""
     if ranks.world == 1:
         yield
         return
     backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
+    store_path = os.environ.get(STORE)
     try:
         if device is not None and device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend, timeout=TIMEOUT)
+        if store_path:
+            store = dist.FileStore(store_path, ranks.world)
+            dist.init_process_group(
+                backend, store=store, rank=ranks.rank, world_size=ranks.world, timeout=TIMEOUT
+            )
+        else:
+            dist.init_process_group(backend, timeout=TIMEOUT)
     except (ValueError, RuntimeError) as e:  # a WORLD_SIZE without torchrun's other variables
         raise InputError(f"cannot join the torch.distributed group: {e}") from None
     try:
@@ -130,29 +137,3 @@ def threads(cpus: int) -> int:
     """Threads for one of the processes torchrun started on this machine: a share of the CPUs."""
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
     return max(1, cpus // max(1, local))
-
-
-def launch(nproc: int, argv: Sequence[str]) -> int:
-    """Run ``python -m qkv <argv>`` in nproc processes with torch's elastic launcher (what
-    torchrun --standalone does); the first failing process's exit code, or 0."""
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    # the processes say what went wrong themselves; the launcher's log would repeat it
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
-    config = LaunchConfig(
-        min_nodes=1,
-        max_nodes=1,
-        nproc_per_node=nproc,
-        rdzv_backend="c10d",
-        rdzv_endpoint="localhost:0",
-        run_id=str(uuid.uuid4()),
-        max_restarts=0,
-        monitor_interval=0.1,
-    )
-    try:
-        elastic_launch(config, sys.executable)("-m", "qkv", *argv)
-    except ChildFailedError as e:
-        first = min(e.failures.values(), key=lambda f: f.timestamp)
-        return first.exitcode if first.exitcode > 0 else 1
-    return 0

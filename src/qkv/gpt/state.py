@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from qkv import limits
+from qkv.core.text import ensure_text
 from qkv.errors import InputError
 from qkv.gpt.config import GPTConfig, TrainConfig
 
@@ -103,6 +104,7 @@ def check_vocab(vocab: Any, size: int, name: str) -> None:
         )
     if len(set(vocab)) != len(vocab):
         raise InputError(f"{name}: the vocabulary repeats characters")
+    ensure_text("".join(vocab), f"{name}: the vocabulary")
 
 
 def check_train(raw: Any, config: GPTConfig, name: str) -> None:

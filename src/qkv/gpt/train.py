@@ -15,11 +15,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from qkv import limits
 from qkv.errors import InputError
-from qkv.gpt import checkpoint, parallel
+from qkv.gpt import checkpoint, parallel, run_folder
 from qkv.gpt.config import GPTConfig, TrainConfig
 from qkv.gpt.data import CharTokenizer
 from qkv.gpt.device import autocast
 from qkv.gpt.model import GPT
+from qkv.gpt.run_folder import check_links
 from qkv.losslog import LossLog, Row
 
 # the model's forward: the module itself, or what torch.compile made of it
@@ -150,10 +151,37 @@ def train(
     memory, the same global batch). on_progress is called on every rank. ``device``: where
     the model and the corpus live (default the CPU); on CUDA the steps run under bfloat16
     autocast. ``compile``: the forward pass through torch.compile (the checkpoint keeps the
-    plain model's names).
+    plain model's names). The run holds its folder's lock while it trains (qkv.gpt.run_folder):
+    a second run into the same folder is refused.
     """
     path = prepare_out(out)
     ranks = parallel.current()
+    with run_folder.held(out, ranks.main):
+        options = _Options(seed, resume, grad_accum, on_progress, device, compile)
+        return _train(text, model_config, train_config, out, path, ranks, options)
+
+
+@dataclass(frozen=True)
+class _Options:
+    seed: int
+    resume: bool
+    grad_accum: int
+    on_progress: Callable[[Progress], None] | None
+    device: torch.device | None
+    compile: bool
+
+
+def _train(
+    text: str,
+    model_config: GPTConfig,
+    train_config: TrainConfig,
+    out: Path,
+    path: Path,
+    ranks: parallel.Ranks,
+    options: _Options,
+) -> dict[str, float]:
+    seed, resume, grad_accum = options.seed, options.resume, options.grad_accum
+    on_progress, device, compile = options.on_progress, options.device, options.compile
     torch.manual_seed(seed)
     device = device or torch.device("cpu")
     run = prepare(text, model_config, train_config, path, resume, grad_accum, ranks, device)
@@ -281,6 +309,7 @@ def prepare_out(out: Path) -> Path:
     starts, so that a refused run leaves nothing behind."""
     from qkv.files import check_target
 
+    check_links(out)
     target = out / checkpoint.FILENAME
     if out.is_dir():
         return check_target(target, "checkpoint")

@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from qkv.core.text import ensure_text
 from qkv.errors import InputError
 from qkv.limits import MAX_NOTEBOOK_CELLS as MAX_CELLS
 from qkv.review import budget
@@ -37,7 +38,7 @@ def read(text: str, name: str) -> Document:
         # from the start of its cell, and no further than the next cell's start
         at = starts[number] if number < len(starts) else 0
         stop = starts[number + 1] if number + 1 < len(starts) else len(text)
-        finder = _LineFinder(text, at, counter.line(at), stop)
+        finder = _LineFinder(text, at, counter.line(at), stop, name)
         if not isinstance(cell, dict):
             doc.notes.append(f"cell {number + 1} is not a cell object: skipped")
             continue
@@ -47,7 +48,7 @@ def read(text: str, name: str) -> Document:
             continue
         lines.append(Line("", finder.line, PROSE, number))  # cells never run together
         lines.extend(_lines(cell.get("source", ""), region, number, finder))
-        outputs = _LineFinder(text, at, counter.line(at), stop)
+        outputs = _LineFinder(text, at, counter.line(at), stop, name)
         for out in cell.get("outputs", []) if kind == "code" else []:
             for text_part in _output_texts(out):
                 lines.extend(_lines(text_part, OUTPUT, number, outputs))
@@ -76,6 +77,7 @@ def _lines(source: Any, region: str, cell: int, finder: _LineFinder) -> list[Lin
     for part in parts:
         if not isinstance(part, str):
             continue
+        ensure_text(part, f"{finder.name}, cell {cell + 1}")
         line = finder.find(part)  # a JSON string is on one line of the file
         out.extend(Line(text, line, region, cell) for text in part.splitlines() or [""])
     return out
@@ -103,7 +105,8 @@ class _LineFinder:
 
     MAX_MISSES = 8
 
-    def __init__(self, raw: str, pos: int, line: int, stop: int):
+    def __init__(self, raw: str, pos: int, line: int, stop: int, name: str):
+        self.name = name  # the notebook's, for messages
         self.raw = raw
         self.pos = pos
         self.line = line

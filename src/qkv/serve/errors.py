@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from qkv.errors import InputError
+from qkv.serve import limits
 
 log = logging.getLogger("qkv.serve")
 
@@ -54,7 +55,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Unavailable)
     async def not_ready(request: Request, exc: Unavailable) -> JSONResponse:
-        return error(503, str(exc), {"Retry-After": "2"})
+        return error(503, str(exc), {"Retry-After": str(limits.RETRY_AFTER)})
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:

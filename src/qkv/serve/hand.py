@@ -65,11 +65,36 @@ def read_body(body: bytes) -> dict[str, Any]:
 
 def _shape(kw: dict[str, Any], example: Any) -> tuple[int, int]:
     """(queries, keys) of the inputs, for a window mask."""
-    src = kw if any(n in kw for n in ("x", "q")) else (example.args if example else {})
+    src = kw if any(n in kw for n in ("x", "q", "k", "v")) else (example.args if example else {})
     if "x" in src:
         n = len(src["x"])
         return n, n
+    missing = next((n for n in ("q", "k", "v") if n not in src), None)
+    if missing is not None:  # what trace() says, said before the window needs the shape
+        raise InputError(f"missing {missing}: give x, or all of q, k and v")
     return len(src["q"]), len(src["k"])
+
+
+def _window(kw: dict[str, Any], example: Any, window: int) -> Any:
+    """The local-window mask for the inputs, and with the body's own mask when it has one
+    (of a shape that fits queries x keys)."""
+    import numpy as np
+
+    from qkv.core.masks import window_mask
+
+    band = window_mask(*_shape(kw, example), window)
+    if "mask" not in kw:
+        return band
+    given = np.asarray(kw.pop("mask"))
+    try:
+        return band & given
+    except ValueError:  # shapes that do not broadcast
+        rows, cols = band.shape
+        shape = "x".join(map(str, given.shape))
+        raise InputError(
+            f"body mask is {shape}; the inputs have {rows} queries and {cols} keys, so it "
+            f"must be {rows}x{cols}"
+        ) from None
 
 
 def make_trace(opts: Options, kw: dict[str, Any]) -> Trace:
@@ -89,10 +114,7 @@ def make_trace(opts: Options, kw: dict[str, Any]) -> Trace:
     if opts.mask in ("causal", "causal-top-left"):
         settings["causal"] = opts.mask
     elif opts.mask == "window":
-        from qkv.core.masks import window_mask
-
-        band = window_mask(*_shape(kw, example), opts.window)
-        settings["mask"] = band if "mask" not in kw else band & kw.pop("mask")
+        settings["mask"] = _window(kw, example, opts.window)
     if not has_input:
         assert example is not None
         return example.trace(opts.lang, **kw, **settings)

@@ -12,11 +12,11 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from qkv.errors import InputError
 from qkv.serve import limits
+from qkv.serve.gate import compute
 from qkv.serve.hand import INPUTS, Options, make_trace, read_body
 
 router = APIRouter(prefix="/api", tags=["hand calculation"])
@@ -176,11 +176,16 @@ def _expansion(trace: Any, opts: Options, step: str, row: int, col: int) -> dict
 
 
 async def _respond(
-    kind: str, opts: Options, body: bytes, *extra: Any, download: str | None = None
+    request: Request,
+    kind: str,
+    opts: Options,
+    body: bytes,
+    *extra: Any,
+    download: str | None = None,
 ) -> Response:
     known = _answers.get((kind, opts, body, extra))
     if known is None:
-        known = await run_in_threadpool(answer, kind, opts, body, *extra)
+        known = await compute(request, answer, kind, opts, body, *extra)
     content, media = known
     headers = {"Content-Disposition": f'attachment; filename="{download}"'} if download else None
     return Response(content, media_type=media, headers=headers)
@@ -201,8 +206,11 @@ def _filename(fmt: str, download: bool) -> str | None:
 
 
 @router.get("/trace", summary="A preset's trace: qkv.trace/1, or rendered")
-async def get_trace(opts: Opts, format: Fmt = "json", download: Download = False) -> Response:
-    return await _respond("trace", opts, b"", format, download=_filename(format, download))
+async def get_trace(
+    request: Request, opts: Opts, format: Fmt = "json", download: Download = False
+) -> Response:
+    filename = _filename(format, download)
+    return await _respond(request, "trace", opts, b"", format, download=filename)
 
 
 @router.post("/trace", summary="The trace of your matrices", openapi_extra=BODY_DOC)
@@ -210,27 +218,28 @@ async def post_trace(
     request: Request, opts: Opts, format: Fmt = "json", download: Download = False
 ) -> Response:
     body = await request.body()
-    return await _respond("trace", opts, body, format, download=_filename(format, download))
+    filename = _filename(format, download)
+    return await _respond(request, "trace", opts, body, format, download=filename)
 
 
 @router.get("/layout", summary="A preset's trace and its layout (what the page draws)")
-async def get_layout(opts: Opts) -> Response:
-    return await _respond("layout", opts, b"")
+async def get_layout(request: Request, opts: Opts) -> Response:
+    return await _respond(request, "layout", opts, b"")
 
 
 @router.post("/layout", summary="Your trace and its layout", openapi_extra=BODY_DOC)
 async def post_layout(request: Request, opts: Opts) -> Response:
-    return await _respond("layout", opts, await request.body())
+    return await _respond(request, "layout", opts, await request.body())
 
 
 @router.get("/expand", summary="The arithmetic of one entry of a preset's step")
-async def get_expand(opts: Opts, step: Step, row: Row, col: Col) -> Response:
-    return await _respond("expand", opts, b"", step, row, col)
+async def get_expand(request: Request, opts: Opts, step: Step, row: Row, col: Col) -> Response:
+    return await _respond(request, "expand", opts, b"", step, row, col)
 
 
 @router.post("/expand", summary="The arithmetic of one entry of your step", openapi_extra=BODY_DOC)
 async def post_expand(request: Request, opts: Opts, step: Step, row: Row, col: Col) -> Response:
-    return await _respond("expand", opts, await request.body(), step, row, col)
+    return await _respond(request, "expand", opts, await request.body(), step, row, col)
 
 
 @router.get("/examples", summary="The presets")
@@ -254,8 +263,9 @@ def _scale(d_k: int) -> bytes:
 
 @router.get("/scale", summary="Why 1/√d_k: random queries and keys measured, with and without")
 async def scale(
+    request: Request,
     d_k: Annotated[int, Query(description=f"1 to {limits.MAX_D_K}")] = 64,
 ) -> Response:
     if not 1 <= d_k <= limits.MAX_D_K:
         raise InputError(f"d_k must be between 1 and {limits.MAX_D_K}, not {d_k}")
-    return Response(await run_in_threadpool(_scale, d_k), media_type="application/json")
+    return Response(await compute(request, _scale, d_k), media_type="application/json")

@@ -8,12 +8,12 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from qkv.errors import InputError
 from qkv.serve import limits
+from qkv.serve.gate import compute
 from qkv.serve.hand_api import to_json
 
 router = APIRouter(prefix="/api", tags=["models"])
@@ -37,9 +37,23 @@ def _prompt(prompt: str) -> str:
     return prompt
 
 
-@router.get("/gpt/status", summary="The tiny GPT: loading, training (with progress) or ready")
-def gpt_status(request: Request) -> dict[str, Any]:
+@router.get("/gpt/status", summary="The tiny GPT: idle, loading, training (with progress) or ready")
+async def gpt_status(request: Request) -> dict[str, Any]:
+    """What the tiny GPT is doing; asking changes nothing (POST /api/gpt/start starts it)."""
     status: dict[str, Any] = _gpt(request).status()
+    return status
+
+
+@router.post(
+    "/gpt/start",
+    summary="Load the tiny GPT, training it first when it has no finished checkpoint",
+    description="Starts in the background and answers at once with the status (as GET "
+    "/api/gpt/status does); asking again while it works changes nothing. The body is {}.",
+)
+async def gpt_start(request: Request) -> dict[str, Any]:
+    holder = _gpt(request)
+    holder.start(train=True)
+    status: dict[str, Any] = holder.status()
     return status
 
 
@@ -89,8 +103,8 @@ async def next_token(
     words = [w.strip() for w in candidates.replace("，", ",").split(",") if w.strip()]
     if len(words) > limits.MAX_CANDIDATES or any(len(w) > 32 for w in words):
         raise InputError(f"give at most {limits.MAX_CANDIDATES} candidates of 32 characters")
-    body = await run_in_threadpool(
-        _next, _gpt(request), prompt, top, temperature, top_k or None, words
+    body = await compute(
+        request, _next, _gpt(request), prompt, top, temperature, top_k or None, words
     )
     return Response(body, media_type="application/json")
 
@@ -107,7 +121,7 @@ def _gpt_maps(holder: Any, prompt: str) -> bytes:
 async def gpt_maps(
     request: Request, prompt: Annotated[str, Query(description="at most the model's context")]
 ) -> Response:
-    body = await run_in_threadpool(_gpt_maps, _gpt(request), _prompt(prompt))
+    body = await compute(request, _gpt_maps, _gpt(request), _prompt(prompt))
     return Response(body, media_type="application/json")
 
 
@@ -134,7 +148,7 @@ def _real_maps(name: str, text: str) -> bytes:
 
 
 @router.post("/maps", summary="A real model's attention maps for a text (qkv.maps/1)")
-async def real_maps(req: MapsRequest) -> Response:
+async def real_maps(request: Request, req: MapsRequest) -> Response:
     if req.model not in limits.MODELS:
         raise InputError(f"unknown model {req.model!r}; models: {', '.join(limits.MODELS)}")
     if not req.text.strip():
@@ -143,5 +157,5 @@ async def real_maps(req: MapsRequest) -> Response:
         raise InputError(
             f"the text has {len(req.text):,} characters; at most {limits.MAX_MAP_CHARS:,}"
         )
-    body = await run_in_threadpool(_real_maps, req.model, req.text)
+    body = await compute(request, _real_maps, req.model, req.text)
     return Response(body, media_type="application/json")

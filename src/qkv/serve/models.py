@@ -52,7 +52,7 @@ def find_gpt(checkpoint: str | None, cache: Path) -> GPTSource:
 @dataclass
 class GPTHolder:
     source: GPTSource
-    state: str = "idle"  # idle, loading, training, ready, failed
+    state: str = "idle"  # idle, loading, untrained, training, ready, failed
     step: int = 0
     steps: int = 0
     loss: float | None = None
@@ -62,9 +62,10 @@ class GPTHolder:
     lock: threading.Lock = field(default_factory=threading.Lock)  # one forward pass at a time
     _start: threading.Lock = field(default_factory=threading.Lock)
     _thread: threading.Thread | None = None
+    _may_train: bool = False
 
     def status(self) -> dict[str, Any]:
-        self.start()
+        """What the model is doing (asking starts nothing)."""
         d: dict[str, Any] = {"schema": "qkv.gpt-status/1", "state": self.state}
         if self.state == "training":
             d.update(step=self.step, steps=self.steps, loss=self.loss)
@@ -81,18 +82,27 @@ class GPTHolder:
             }
         return d
 
-    def start(self) -> None:
+    def start(self, train: bool = False) -> None:
+        """Load the checkpoint in the background; with ``train``, train it first when it is
+        missing or unfinished (only POST /api/gpt/start asks that: a GET never trains).
+        Idempotent while it works."""
         with self._start:
-            if self._thread is None:
-                self.state = "loading"
-                self._thread = threading.Thread(target=self._run, name="qkv-gpt", daemon=True)
-                self._thread.start()
+            if self._thread is not None and self._thread.is_alive():
+                return
+            if self.state in ("ready", "failed") or (self.state == "untrained" and not train):
+                return
+            self.state, self._may_train = "loading", train
+            self._thread = threading.Thread(target=self._run, name="qkv-gpt", daemon=True)
+            self._thread.start()
 
     def ready(self) -> tuple[Any, Any]:
-        """(model, tokenizer), or Unavailable saying what is happening."""
+        """(model, tokenizer), or Unavailable saying what is happening (loading a finished
+        checkpoint starts here; training never does)."""
         self.start()
         if self.state == "ready":
             return self.model, self.tokenizer
+        if self.state == "untrained":
+            raise Unavailable("the tiny GPT is not trained yet: POST /api/gpt/start trains it")
         if self.state == "training":
             raise Unavailable(f"the tiny GPT is training: step {self.step} of {self.steps}")
         if self.state == "failed":
@@ -105,6 +115,9 @@ class GPTHolder:
 
             configure_cpu()
             if self.source.trains and self._unfinished():
+                if not self._may_train:
+                    self.state = "untrained"
+                    return
                 self._train()
             from qkv.gpt import checkpoint
 

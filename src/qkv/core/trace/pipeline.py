@@ -50,6 +50,7 @@ from qkv.core.masks import (
 from qkv.core.matrix import as_matrix, count
 from qkv.core.scale import ScaleArg, is_sqrt, resolve_scale
 from qkv.core.softmax import masked_softmax
+from qkv.core.text import ensure_text
 from qkv.core.trace.record import ScaleContrast, Step, Trace
 from qkv.errors import InputError
 
@@ -259,8 +260,10 @@ def _check_tokens(tokens: Sequence[str] | None, n: int, what: str) -> list[str] 
 
 
 def check_labels(tokens: Sequence[str], what: str) -> None:
-    """InputError for a label longer than limits.MAX_LABEL: a label, not a text."""
+    """InputError for a label longer than limits.MAX_LABEL (a label, not a text) or one that
+    is not text (qkv.core.text)."""
     for i, t in enumerate(tokens, start=1):
+        ensure_text(t, f"token {i} of {what}")
         if len(t) > limits.MAX_LABEL:
             raise InputError(
                 f"token {i} of {what} has {len(t):,} characters; at most {limits.MAX_LABEL}"

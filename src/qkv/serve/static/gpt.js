@@ -35,9 +35,15 @@ function build() {
     el("h3", { text: t("gpt.maps") }), el("div", { class: "row" }, views), el("div", { class: "maps" }));
 }
 
+// The first look starts the model (a POST: loading, or training when there is no checkpoint);
+// later looks only ask how far it is (a GET changes nothing on the server).
+let started = false;
 async function poll() {
   clearTimeout(timer);
-  try { status = await api("/api/gpt/status"); } catch (e) { ctx.showError(e.message); return; }
+  try {
+    status = started ? await api("/api/gpt/status") : await api("/api/gpt/start", { method: "POST", body: {} });
+    started = true;
+  } catch (e) { ctx.showError(e.message); return; }
   showStatus();
   if (status.state === "ready") changed(true);
   else if (status.state !== "failed") timer = setTimeout(poll, 1000);
