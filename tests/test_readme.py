@@ -81,6 +81,20 @@ def _blocks() -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
 COMMANDS, SNIPPETS = _blocks()
 
 
+def _shown() -> list[tuple[int, str, list[str]]]:
+    """The README's ```console blocks: (line, the "$ " command, the output it shows)."""
+    out = []
+    lines = README.read_text(encoding="utf-8").splitlines()
+    for n, line in enumerate(lines, start=1):
+        if line.strip() == "```console" and lines[n].startswith("$ "):
+            end = next(k for k in range(n, len(lines)) if lines[k].startswith("```"))
+            out.append((n + 1, lines[n][2:], lines[n + 1 : end]))
+    return out
+
+
+SHOWN = _shown()
+
+
 def _without_comment(line: str) -> str:
     """The command without its trailing # comment (shlex knows quotes)."""
     lexer = shlex.shlex(line, posix=True, punctuation_chars=False)
@@ -222,3 +236,15 @@ def test_python_snippet(line: int, code: str, folder: Folder):
         timeout=300,
     )
     assert done.returncode == 0, f"README line {line}:\n{done.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize(("line", "command", "shown"), SHOWN, ids=[f"line{n}" for n, *_ in SHOWN])
+def test_shown_output(line: int, command: str, shown: list[str], folder: Folder):
+    """What the README shows a command print is what it prints, line for line."""
+    assert SHOWN, "the README shows no output to compare"
+    env = {**_env(folder.path), "COLUMNS": "120"}
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=folder.path, env=env, capture_output=True, text=True
+    )
+    printed = [row.rstrip() for row in done.stdout.strip("\n").splitlines()]
+    assert printed == [row.rstrip() for row in shown], f"README line {line}: {command}"

@@ -372,7 +372,8 @@ def print_report(report: Report, lang: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = Console()
+    # findings and notes are never wrapped by rich: one line each, whole, to copy or to grep
+    console = Console(soft_wrap=True)
     console.print(Text(title(report, lang), style="bold underline"))
     console.print(Text(summary(report, lang), style="green" if report.ok else "dim"))
     if report.fragments:
