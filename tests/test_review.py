@@ -132,9 +132,10 @@ def test_a_rounded_softmax_is_one_mistake_and_what_follows_from_it():
     softmax, weighted = line_of(ILLUSTRATED, "softmax(["), line_of(ILLUSTRATED, "0.0 * [1")
     total = line_of(ILLUSTRATED, "+ [1.0, 3.0, 1.5] =")
     assert found["roots"] == [(softmax, "0.0")]  # softmax([2, 4, 4]) = [0.0634, 0.468, 0.468]
-    # 0.0 · [1, 2, 3] and the sum follow from the 0.0; 0.5 · [2, 8, 0] follows from a 0.5
-    # that is right at one decimal: a correctly carried rounding, not a mistake
-    assert sorted(found["consequences"]) == [(weighted, "0.0")] * 3 + [
+    # 0.0 · [1, 2, 3] (its factor, a copy of the 0.0, too) and the sum follow from the 0.0;
+    # 0.5 · [2, 8, 0] follows from a 0.5 that is right at one decimal: a correctly carried
+    # rounding, not a mistake
+    assert sorted(found["consequences"]) == [(weighted, "0.0")] * 4 + [
         (total, "1.5"),
         (total, "2.0"),
         (total, "7.0"),
@@ -385,7 +386,7 @@ def test_text_report_lists_consequences_under_their_mistake():
     softmax, weighted = line_of(ILLUSTRATED, "softmax(["), line_of(ILLUSTRATED, "0.0 * [1")
     total = line_of(ILLUSTRATED, "+ [1.0, 3.0, 1.5] =")
     assert out[0].startswith(f"line {softmax}, entry 1: written 0.0, true value 0.0634")
-    assert out[1].strip() == f"6 number(s) that follow from it: lines {weighted}, {total}"
+    assert out[1].strip() == f"7 number(s) that follow from it: lines {weighted}, {total}"
 
 
 def test_stdin(capsys, monkeypatch):

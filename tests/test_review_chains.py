@@ -94,8 +94,9 @@ def test_a_product_of_a_wrong_weight_is_a_consequence_with_its_true_value():
     report = check(text)
     assert [f.verdicts[0].claim.text for f in report.findings] == ["0.90", "0.10"]
     consequences = [c for f in report.findings for c in f.consequences]
-    assert [c.claim.text for c in consequences] == ["1.80", "3.60"]
-    assert [round(c.true, 3) for c in consequences] == [1.762, 3.523]
+    # the factor repeats the wrong weight: it is wrong as the weight is
+    assert [c.claim.text for c in consequences] == ["0.90", "1.80", "3.60"]
+    assert [round(c.true, 3) for c in consequences] == [0.881, 1.762, 3.523]
 
 
 def test_a_result_computed_from_the_true_value_of_a_mistyped_input_is_right():
@@ -132,3 +133,48 @@ def test_a_matrix_worked_from_a_rounded_scale_is_read_whole():
     )
     report = check(text)
     assert report.exit_code == 0 and report.checked == 5
+
+
+CHAIN = """score₁ = [1, 0] · [0.55, 0.45] = 0.65
+score₂ = [1, 0] · [0.2, 0.8] = 0.2
+
+Scaled by √2 = 1.414:
+score₁' = 0.65 / 1.414 = 0.460
+score₂' = 0.2 / 1.414 = 0.141
+
+exp(0.460) = 1.584
+exp(0.141) = 1.151
+Sum = 2.735
+
+w₁ = 1.584 / 2.735 = 0.579
+w₂ = 1.151 / 2.735 = 0.421
+"""
+
+
+def test_a_wrong_score_is_followed_through_divisions_exponentials_and_a_stated_sum():
+    """0.65 should be 0.55: every number computed from it, the operands that repeat it and
+    the "Sum =" of the exponentials above it are consequences, with their true values; what
+    does not use it (score₂, its exponential) stays right."""
+    assert wrong(CHAIN) == [
+        (1, "0.65", 0.55),
+        (5, "0.460", 0.389),
+        (5, "0.65", 0.55),
+        (8, "0.460", 0.389),
+        (8, "1.584", 1.4755),
+        (10, "2.735", 2.6265),
+        (12, "0.579", 0.5618),
+        (12, "1.584", 1.4755),
+        (12, "2.735", 2.6265),
+        (13, "0.421", 0.4382),
+        (13, "2.735", 2.6265),
+    ]
+
+
+def test_a_short_number_is_not_traced_among_other_factors():
+    """ "0.6 / 1.414" after a wrong 0.6: one significant digit is too common to say which
+    number it repeats, so the division is judged as written."""
+    text = CHAIN.replace("0.55, 0.45", "0.5, 0.5").replace("0.65", "0.6")
+    for written, right in [("0.460", "0.424"), ("1.584", "1.528"), ("2.735", "2.679")]:
+        text = text.replace(written, right)
+    text = text.replace("0.579", "0.570").replace("0.421", "0.430")
+    assert wrong(text) == [(1, "0.6", 0.5)]

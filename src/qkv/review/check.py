@@ -6,7 +6,8 @@ new ones (no stage rewrites another's objects):
     load                 text -> Document (lines, regions; notebook.py, htmlpage.py)
     readers.read_all     Document -> fragments (numbers as printed), written arithmetic,
                          what could not be read
-    steps.find           fragments -> more arithmetic: softmax steps the words state
+    steps.find, sums     fragments -> more arithmetic: softmax steps the words state, a
+                         "Sum = …" under the numbers it adds up
     examples.group       fragments -> worked examples (words bind fragments to steps),
                          fragments no words name, fragments that fit no example
     judge.judge          example -> Judgement: the reading (convention) that explains the
@@ -81,6 +82,7 @@ def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> R
     hints = text_hints(doc)
     stated = tuple(1 / float(s[2:]) for s in hints.stated)  # the factors it divides by
     written += steps.find(doc, fragments, stated)
+    written += steps.sums(written, fragments)
     examples, unnamed, unfit = group(fragments, code_names(doc))
     skipped = skipped + unfit
     unnamed = [f for f in unnamed if f.kind != "equation"]  # equations check themselves

@@ -415,6 +415,7 @@ def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
     known = _botched_rows(earlier)
     plain = _plain_numbers(earlier)  # right numbers of rows without a mistake: (text, line)
     flows: dict[int, _Known] = {}  # id of a result Num -> its row's true value
+    seen: set[int] = set()  # operands judged as copies
     for eq in sorted(equations, key=lambda e: (e.span[0], e.fragment.line)):
         fragment, cells = eq.targets()
         placement = Placement(fragment, "equation", sorted({r for r, _ in cells}))
@@ -422,8 +423,9 @@ def judge(equations: list[Equation], earlier: list[Verdict]) -> Judgement:
         value = _value(eq)
         if value is None or eq.node is None:
             continue
-        swap, causes = _true_operands(eq, eq.whole or eq.node, flows, known, plain)
+        swap, causes, copied = _true_operands(eq, eq.whole or eq.node, flows, known, plain)
         true = arith.value_of(eq.node, swap) if swap else None
+        verdicts += _copies(eq, copied, seen)
         row = [
             _verdict(placement, r, c, k, value, true, causes)
             for k, (r, c) in enumerate(cells[: value.width])
@@ -472,11 +474,12 @@ def _true_operands(
     flows: dict[int, _Known],
     known: list[_Known],
     plain: set[tuple[str, int]],
-) -> tuple[dict[int, tuple[float, float]], list[Verdict]]:
+) -> tuple[dict[int, tuple[float, float]], list[Verdict], list[tuple[arith.Num, _Known]]]:
     """The true value of every operand that belongs to a row holding a mistake: a result
     of an earlier link by identity, a vector copied whole by its row, a single number by
     its digits (the nearest one printed before; a whole number only where no right one was
-    printed before it too: "e^1" after two right scores of 1 and a wrong one)."""
+    printed before it too: "e^1" after two right scores of 1 and a wrong one). The operands
+    found by their digits are also returned: each is a copy of the number it repeats."""
     found: dict[int, _Known] = {}
     for vec in _literal_vectors(node):
         row = _copied_row([n.claim.text for n in vec], eq.start, known)
@@ -492,16 +495,48 @@ def _true_operands(
     alone = row is None and (len(factors) == 1 or exponents)
     swap: dict[int, tuple[float, float]] = {}
     causes: list[Verdict] = []
+    copied: list[tuple[arith.Num, _Known]] = []
     for num in arith.numbers(node):
         k = flows.get(id(num)) or found.get(id(num))
         text = num.claim.text.replace("−", "-")
+        printed_right = any(t == text and n < eq.start for t, n in plain)
         if k is None and alone and id(num) not in in_vectors and (exponents or "." in text):
-            ambiguous = "." not in text and any(t == text and n < eq.start for t, n in plain)
+            ambiguous = "." not in text and printed_right
             k = None if ambiguous else _copied(text, eq.start, known)
+            copied += [(num, k)] if k is not None else []
+        elif k is None and row is None and id(num) not in in_vectors and not printed_right:
+            # one factor among others ("0.25 / 1.414"): by its digits, when they are telling
+            # (a decimal of two significant digits or more that no right number printed)
+            k = _copied(text, eq.start, known) if _telling(num.claim) else None
+            copied += [(num, k)] if k is not None else []
         if k is not None:
             swap[id(num)] = k.true
             causes.extend(c for c in k.causes if c not in causes)
-    return swap, causes
+    return swap, causes, copied
+
+
+_OPERANDS = itertools.count(1)  # fragments of operands judged as copies: indices of their own
+
+
+def _copies(eq: Equation, copied: list[tuple[arith.Num, _Known]], seen: set[int]) -> list[Verdict]:
+    """An operand that repeats a wrong number ("0.25 / 1.414" under "… = 0.25") is wrong as
+    that number is: a consequence of its mistakes. Only on a calculation of one line, where
+    the operand's line is known."""
+    out = []
+    for num, k in copied:
+        if id(num) in seen or eq.start != eq.fragment.line or num.claim.fits(*k.true):
+            continue
+        seen.add(id(num))
+        f = Fragment("equation", [[num.claim]], [eq.fragment.line], region=eq.fragment.region)
+        f.index, f.vector = -(10**6) - next(_OPERANDS), True
+        v = Verdict(Placement(f, "copy", [0]), 0, 0, ("copy", (f.index, 0, 0)), Status.RIGHT, 0)
+        v.true, v.status, v.causes = sum(k.true) / 2, Status.CONSEQUENCE, list(k.causes)
+        out.append(v)
+    return out
+
+
+def _telling(claim: Claim) -> bool:
+    return "." in claim.text and claim.significant >= 2
 
 
 def _literal_vectors(node: arith.Node) -> list[list[arith.Num]]:

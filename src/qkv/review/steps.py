@@ -286,3 +286,38 @@ def _columns(f: Fragment) -> bool:
 
 def _t(cells: list[list[Claim]]) -> list[list[Claim]]:
     return [list(col) for col in zip(*cells, strict=True)]
+
+
+# a line that names the sum of the results above it: "Sum = 5.430", "总和：5.43", "Z = 5.43"
+_SUM = re.compile(
+    r"^\s*(?:[-*•]\s*)?(?:sum|total|denominator|normali[sz]er|Σ|∑|Z|总和|求和|和|分母)"
+    r"(?:\s+of\s+(?:the\s+)?(?:exp\w*|e\^\w*))?[\s`$*]*[=:：]\s*$",
+    re.I,
+)
+
+
+def sums(written: list[Equation], fragments: list[Fragment]) -> list[Equation]:
+    """ "Sum = 5.430" under lines that each compute one number ("exp(0.177) = 1.194", …): the
+    sum of those numbers, an equation like any written out (each result flows into it)."""
+    out: list[Equation] = []
+    by_line: dict[int, list[Equation]] = {}
+    for eq in written:
+        by_line.setdefault(eq.fragment.line, []).append(eq)
+    for f in fragments:
+        if f.kind == "equation" or f.shape != (1, 1) or not _SUM.match(f.label):
+            continue
+        run: list[Equation] = []
+        line = f.line - 1
+        while line in by_line and all(len(eq.results) == 1 for eq in by_line[line]):
+            run = by_line[line] + run
+            line -= 1
+        if len(run) < 2:
+            continue
+        terms = [eq.results[0] for eq in run]
+        node: arith.Node = terms[0]
+        for term in terms[1:]:
+            node = arith.Bin("+", node, term)
+        left = " + ".join(t.claim.text for t in terms)
+        span = run[-1].span  # judged after the numbers it adds up (then by line)
+        out.append(Equation(f, left, span, node, (arith.Num(f.cells[0][0]),), run[0].start))
+    return out
