@@ -178,3 +178,17 @@ def test_a_short_number_is_not_traced_among_other_factors():
         text = text.replace(written, right)
     text = text.replace("0.579", "0.570").replace("0.421", "0.430")
     assert wrong(text) == [(1, "0.6", 0.5)]
+
+
+def test_a_sum_with_an_operand_from_nowhere_takes_no_true_value_from_half_its_operands():
+    """In "0.13 + 1.74" the 0.13 repeats a wrong weight, but 1.74 (0.87·2) was never printed:
+    a true value from the weight alone would be no true value, so none is claimed."""
+    text = (
+        "softmax([0, 2]) = [0.13, 0.87]\n\n"  # truly [0.1192, 0.8808]
+        "y = 0.13*[1, 1] + 0.87*[0, 2]\n"
+        "  = [0.13 + 0, 0.13 + 1.74]\n"
+        "  = [0.13, 1.87]\n"
+    )
+    truth = {"0.13": 0.1192, "1.74": 1.7616, "1.87": 1.8808}
+    reported = [w for w in wrong(text) if w[0] >= 4]
+    assert all(abs(true - truth[written]) < 1e-3 for _, written, true in reported), reported

@@ -493,9 +493,10 @@ def _true_operands(
     # softmax or an exponential is taken of (a whole number only there: "1/√4" is no score)
     exponents = bool(re.search(r"e\^|exp|softmax", eq.left))
     alone = row is None and (len(factors) == 1 or exponents)
-    swap: dict[int, tuple[float, float]] = {}
     causes: list[Verdict] = []
     copied: list[tuple[arith.Num, _Known]] = []
+    traced: dict[int, _Known] = {}
+    among: list[arith.Num] = []  # factors among others, traced only all together
     for num in arith.numbers(node):
         k = flows.get(id(num)) or found.get(id(num))
         text = num.claim.text.replace("−", "-")
@@ -505,14 +506,25 @@ def _true_operands(
             k = None if ambiguous else _copied(text, eq.start, known)
             copied += [(num, k)] if k is not None else []
         elif k is None and row is None and id(num) not in in_vectors and not printed_right:
-            # one factor among others ("0.25 / 1.414"): by its digits, when they are telling
-            # (a decimal of two significant digits or more that no right number printed)
-            k = _copied(text, eq.start, known) if _telling(num.claim) else None
-            copied += [(num, k)] if k is not None else []
+            among.append(num)
         if k is not None:
-            swap[id(num)] = k.true
-            causes.extend(c for c in k.causes if c not in causes)
-    return swap, causes, copied
+            traced[id(num)] = k
+    # a factor among others ("0.25 / 1.414") by its digits, when they are telling (a decimal
+    # of two significant digits or more that no right number printed), and only when every
+    # other decimal is accounted for: in "0 + 1.350 + 0.061" the 0.061 may be a product, not
+    # the weight 0.061, and 1.350 comes from nowhere: a true value from half the operands
+    # would be no true value
+    decimals = [n for n in among if "." in n.claim.text]
+    found_among = {id(n): _copied(n.claim.text, eq.start, known) for n in decimals}
+    if decimals and all(_telling(n.claim) and found_among[id(n)] for n in decimals):
+        for n in decimals:
+            k = found_among[id(n)]
+            assert k is not None
+            traced[id(n)] = k
+            copied.append((n, k))
+    for k in traced.values():
+        causes.extend(c for c in k.causes if c not in causes)
+    return {i: k.true for i, k in traced.items()}, causes, copied
 
 
 _OPERANDS = itertools.count(1)  # fragments of operands judged as copies: indices of their own

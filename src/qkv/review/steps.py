@@ -26,6 +26,7 @@ from qkv.review.numbers import Claim, parse_claim
 from qkv.review.roles import role_of
 
 MAX_LINES = 12  # between the two fragments (a diagram or code puts lines between)
+MISSUM = 0.05  # how far from 1 a row of weights may add up (0.061 + 0.450 + 0.061 + 0.450)
 NEAR = 4  # lines above the second fragment that may say softmax
 _SOFTMAX = re.compile(r"softmax|soft-max|↓|归一化|→\s*(?:weights?|权重)", re.I)
 _TEMPERATURES = np.geomspace(0.05, 20.0, 241)
@@ -208,7 +209,8 @@ def _mask(f: Fragment) -> bool:
 
 
 def _probabilities(f: Fragment) -> bool:
-    """Every row in [0, 1] and adding up to 1 at the precision it was written with."""
+    """Every row in [0, 1] and adding up to 1 at the precision it was written with, or
+    within MISSUM: a miscomputed softmax row is still the weights the words name."""
     if all(c.decimals == 0 and c.exponent is None for row in f.cells for c in row):
         return False  # whole numbers: no weights ([0, 1, 1] is a vector of data)
     for row in _t(f.cells) if _columns(f) else f.cells:
@@ -216,7 +218,7 @@ def _probabilities(f: Fragment) -> bool:
             return False
         slack = sum(0.0 if arith.typed(c) else c.half_unit for c in row) + 1e-9
         slack = max(slack, 0.5 * 10.0 ** -max(c.decimals for c in row))
-        if abs(sum(c.value for c in row) - 1) > slack * len(row):
+        if abs(sum(c.value for c in row) - 1) > max(slack * len(row), MISSUM):
             return False
     return True
 
