@@ -89,3 +89,55 @@ def test_latex_formulas_relate_their_matrices():
     # a wrong product is found in the product's result, and the rest follows from it
     product = LATEX.replace("= \\begin{pmatrix} 3 & 2", "= \\begin{pmatrix} 2 & 2")
     assert (3, "2", 3.0) in findings(product)
+
+
+SIDE_BY_SIDE = """Three tokens, d_k = 2:
+
+```
+Q = [[1, 0],    K = [[1, 0],    V = [[2, 0, 1],
+     [0, 1],         [0, 1],         [0, 2, 1],
+     [1, 1]]         [1, 1]]         [1, 1, 0]]
+```
+
+Scaled by √2:
+
+```
+Scaled = [[0.71, 0.00, 0.71],
+          [0.00, 0.71, 0.71],
+          [0.71, 0.71, 1.41]]
+```
+
+Softmax:
+
+```
+Weights ≈ [[0.40, 0.20, 0.40],
+           [0.20, 0.40, 0.40],
+           [0.25, 0.25, 0.50]]
+```
+
+```
+Output = Weights @ V
+       ≈ [[1.20, 0.80, 0.60],
+          [0.80, 1.20, 0.60],
+          [1.00, 1.00, 0.50]]
+```
+"""
+
+
+def test_named_lists_of_rows_side_by_side_are_three_matrices():
+    """Q, K and V drawn as Python lists next to each other are read whole, so every step
+    after them is checked; the output named on the line above its "≈" is the output."""
+    report = check(SIDE_BY_SIDE, "a.md")
+    roles = {f.label.split("=")[0].strip(): f.shape for f in report.fragments if "=" in f.label}
+    assert roles["Q"] == roles["K"] == (3, 2) and roles["V"] == (3, 3)
+    assert report.exit_code == 0 and report.checked == 27
+    # one output entry wrong (0.198 + 0.401 = 0.60, not 0.70): found, with its true value
+    wrong = SIDE_BY_SIDE.replace("[0.80, 1.20, 0.60]", "[0.80, 1.20, 0.70]")
+    line = next(n for n, t in enumerate(wrong.splitlines(), 1) if "0.70]" in t)
+    assert findings(wrong) == [(line, "0.70", 0.5989)]
+
+
+def test_names_on_lines_one_under_another_are_not_one_matrix():
+    text = "Q_a = [0.3, 0.1]\nK_a = [0.1, -0.1]\nK_b = [0.4, 0.2]\n"
+    (f, *rest) = [f for f in check(text, "a.md").fragments]
+    assert f.shape == (1, 2) and len(rest) == 2

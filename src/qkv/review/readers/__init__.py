@@ -99,6 +99,7 @@ def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equatio
         f.index = k
         f.cells = refine(f.cells)
         f.context = context(doc, f, ends)
+        f.label = _continued(doc, f)
         if id(f) in lefts:  # the arithmetic says what it computes: e^a / (…) is a softmax
             f.context.insert(0, lefts[id(f)])
         below = _caption_below(doc, f)
@@ -115,6 +116,17 @@ def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equatio
     formulas = layout.from_drawings(doc, layout.latex_drawings(doc, fragments))
     kept = {id(f) for f in fragments}  # by identity: "in fragments" compared every pair
     return fragments, skipped, [eq for eq in written if id(eq.fragment) in kept] + formulas
+
+
+def _continued(doc: Document, f: Fragment) -> str:
+    """The label of a result on a line that carries the one above on ("Output = Weights @ V"
+    then "       ≈ [[4.3, …": the name is the line above's)."""
+    if f.label.strip() not in ("=", "≈") or f.line == 0:
+        return f.label
+    above = doc.texts[f.line - 1].strip()
+    if "=" not in above or re.search(r"\d", above) or len(above) > 80:
+        return f.label
+    return f"{above} {f.label.strip()}"
 
 
 def _within_limits(fragments: list[Fragment], skipped: list[Skipped]) -> list[Fragment]:

@@ -38,6 +38,7 @@ _SIDE = re.compile(f"[{_SIDES}]")
 _BRACKET = re.compile(r"\[([^\[\]\n]*)\]")
 _RULE = re.compile(rf"^[\s┌┐└┘├┤┬┴┼─━═╭╮╰╯{_SIDES}\-]*$")
 _NAME = re.compile(r"([A-Za-z][\w₀-₉]*(?:\s*(?:\^\s*\{?T\}?|ᵀ|\.T))?)\s*=\s*$")
+_OUTER = re.compile(r"[\[\],]")  # the outer brackets of a list of rows, and its commas
 _SCALAR = re.compile(r"/\s*((?:\d+\.?\d*|\.\d+))")
 _PRODUCT = re.compile(r"(?<![A-Za-z])[x×*·@](?![A-Za-z])|\\times|\\cdot")
 MAX_CELLS = 64  # of one row of a drawn matrix
@@ -200,11 +201,28 @@ def _drawing(texts: list[str], groups: list[Group], lines: tuple[int, int]) -> D
             grid.name = op[5:]
     before = _before(texts, lines, grids[0].start)
     grids[0].name = before[5:] if before.startswith("name:") else ""
+    if _named_side_by_side(texts, grids, ops):
+        return Drawing(grids, ops, lines)  # "Q = [[1, 0],   K = [[1, 0], …": named matrices
     if not boxed and not any(op in ("=", "×", "+") or op.startswith("/") for op in ops):
         return None  # brackets one under another with nothing between: an ordinary matrix
     if not boxed and all(len(g.rows) == 1 for g in grids):
         return None  # "[2, 0] · [1, 1] = 2" on one line: arithmetic written out
     return Drawing(grids, ops, lines, continues=before == "=")
+
+
+def _named_side_by_side(texts: list[str], grids: list[Grid], ops: list[str]) -> bool:
+    """Lists of rows side by side, each named on its first line and nothing but brackets
+    and commas beside its other rows ("Q = [[1, 0],    K = [[1, 0],")."""
+    if len(grids) < 2 or not grids[0].name or not all(op.startswith("name:") for op in ops):
+        return False
+    for k, grid in enumerate(grids):
+        if len(grid.rows) < 2:
+            return False
+        left = grids[k - 1].end if k else 0
+        for row in grid.rows[1:]:
+            if _OUTER.sub("", texts[row.line][left : row.start]).strip():
+                return False
+    return True
 
 
 def _vertical(texts: list[str], rows: list[Group], lines: tuple[int, int]) -> Drawing | None:
@@ -253,8 +271,9 @@ def _gap(texts: list[str], lines: tuple[int, int], start: int, end: int) -> str:
 def _relation(texts: list[str], lines: tuple[int, int], start: int, end: int) -> str:
     """ "×", "+", "=", "/1.414" (then "=" kept apart: "/1.414=") or "name:K" or ""."""
     gap = re.sub(rf"[{_SIDES}┌┐└┘─]", " ", _gap(texts, lines, start, end)).strip()
-    name = _NAME.search(gap)
-    if name and not re.sub(r"\s", "", gap[: name.start()]):
+    bare = _OUTER.sub(" ", gap)  # "],    K = [": lists of rows side by side
+    name = _NAME.search(bare)
+    if name and not re.sub(r"\s", "", bare[: name.start()]):
         return "name:" + name.group(1).strip()
     scalar = _SCALAR.search(gap)
     if scalar:
@@ -267,7 +286,7 @@ def _relation(texts: list[str], lines: tuple[int, int], start: int, end: int) ->
 def _before(texts: list[str], lines: tuple[int, int], start: int) -> str:
     """What stands left of the first matrix: a name ("Q  ="), "=" or nothing."""
     gap = _gap(texts, lines, 0, start)
-    name = _NAME.search(gap)
+    name = _NAME.search(_OUTER.sub(" ", gap))
     if name:
         return "name:" + name.group(1).strip()
     return "=" if gap.strip().endswith("=") else ""
