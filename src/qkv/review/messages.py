@@ -68,6 +68,9 @@ MESSAGES: dict[str, dict[str, str]] = {
             "of the {numbers} other numbers computed in the worked example"
         ),
         "check.example": "example {index} (lines {first}–{last}): {setting}",
+        "check.readings": "Readings chosen",
+        "check.reading": "example {index} (lines {first}–{last}): {setting}; it explains "
+        "{explained} of the {numbers} numbers the example computes",
         "status.input": "input",
         "status.ok": "ok",
         "status.wrong": "wrong numbers",
@@ -171,6 +174,9 @@ MESSAGES: dict[str, dict[str, str]] = {
             "未检查:认为这些数有错的读法,只能解释该算例其余 {numbers} 个计算结果中的 {explained} 个"
         ),
         "check.example": "算例 {index}(第 {first}–{last} 行):{setting}",
+        "check.readings": "选定的读法",
+        "check.reading": "算例 {index}(第 {first}–{last} 行):{setting};算例计算的 {numbers} "
+        "个数中,这种读法解释了 {explained} 个",
         "status.input": "输入",
         "status.ok": "正确",
         "status.wrong": "有错数",

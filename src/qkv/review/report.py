@@ -15,7 +15,7 @@ from qkv.review.document import Document
 from qkv.review.examples import Example, Placement
 from qkv.review.fragments import Fragment, Skipped
 from qkv.review.judge import Judgement, Verdict
-from qkv.review.kinds import WRONG, Status
+from qkv.review.kinds import EXPLAINED, WRONG, Status
 from qkv.review.messages import t
 from qkv.review.numbers import Claim
 
@@ -393,6 +393,11 @@ def print_report(report: Report, lang: str) -> None:
         for line in found:
             bullet = "    " if line.startswith("  ") else "  • "
             console.print(Text(bullet) + Text(line.strip()))
+    readings = reading_lines(report, lang)
+    if readings:
+        console.print(Text(t(lang, "check.readings"), style="bold"))
+        for line in readings:
+            console.print(Text("  • ") + Text(line))
     notes = skipped_lines(report, lang)
     if notes:
         console.print(Text(t(lang, "check.skipped.title"), style="bold"))
@@ -415,6 +420,10 @@ def markdown(report: Report, lang: str) -> str:
         out += [
             ("  " if line.startswith("  ") else "") + f"- {cell(line.strip())}" for line in found
         ]
+    readings = reading_lines(report, lang)
+    if readings:
+        out += ["", f"**{t(lang, 'check.readings')}**", ""]
+        out += [f"- {cell(line)}" for line in readings]
     notes = skipped_lines(report, lang)
     if notes:
         out += ["", f"**{t(lang, 'check.skipped.title')}**", ""]
@@ -497,8 +506,32 @@ def _example_dict(report: Report, j: Judgement) -> dict[str, object]:
         "convention": j.convention.to_dict(),
         "given": sorted(j.example.given),
         "checked": len(j.verdicts),
+        "explained": sum(v.status in EXPLAINED for v in j.verdicts),
         "wrong": sum(v.status in WRONG for v in j.verdicts),
     }
+
+
+def reading_lines(report: Report, lang: str) -> list[str]:
+    """Each worked example's chosen reading and how many of its numbers it explains (right,
+    carried, or following from a reported mistake)."""
+    out = []
+    for j in report.judgements:
+        if j.example.index < 0 or not j.verdicts:
+            continue  # arithmetic and copies are judged by themselves
+        first, last = j.example.lines
+        out.append(
+            t(
+                lang,
+                "check.reading",
+                index=j.example.index + 1,
+                first=report.source_line(first),
+                last=report.source_line(last),
+                setting=setting_text(j, lang),
+                explained=sum(v.status in EXPLAINED for v in j.verdicts),
+                numbers=len(j.verdicts),
+            )
+        )
+    return out
 
 
 def _fragment_dict(report: Report, f: Fragment) -> dict[str, object]:
