@@ -221,3 +221,14 @@ def test_the_python_api_takes_a_path_or_the_text(tmp_path):
     assert "check" in dir(qkv) and "attention" in dir(qkv)
     with pytest.raises(qkv.InputError, match="does not exist"):
         qkv.check(Path(tmp_path / "missing.md"))
+
+
+def test_the_report_says_which_reading_it_chose_and_what_it_explains():
+    rep = check(FORGOT_SCALING, "a.md")
+    (line,) = R.reading_lines(rep, "en")
+    (example,) = [e for e in R.to_dict(rep)["examples"] if e["index"] >= 0]
+    said = re.search(r"scaled by 1/√d_k; it explains (\d+) of the (\d+) numbers", line)
+    assert said, line
+    assert [int(n) for n in said.groups()] == [example["explained"], example["checked"]]
+    assert example["explained"] == example["checked"]  # the diagnosis explains its row too
+    assert "解释了" in R.reading_lines(rep, "zh")[0]
