@@ -109,6 +109,17 @@ class AttentionMaps:
             "attention maps",
         )
 
+    def __repr__(self) -> str:
+        """One line, not the arrays: what ``print(maps)`` shows."""
+        shown = ", ".join(repr(t) for t in self.tokens[:6])
+        more = ", …" if len(self.tokens) > 6 else ""
+        model = self.meta.get("model")
+        name = f" {model}" if isinstance(model, str) and model else ""
+        return (
+            f"<AttentionMaps{name}: {self.layers} layer(s) × {self.heads} head(s), "
+            f"{len(self.tokens)} × {self.maps.shape[-1]} weights; tokens [{shown}{more}]>"
+        )
+
     def _repr_html_(self) -> str | None:
         """Jupyter: shown by qkv.viz when it is installed (see qkv.core.display)."""
         return display.show("html", self)
