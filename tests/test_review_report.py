@@ -232,14 +232,3 @@ def test_the_report_says_which_reading_it_chose_and_what_it_explains():
     assert [int(n) for n in said.groups()] == [example["explained"], example["checked"]]
     assert example["explained"] == example["checked"]  # the diagnosis explains its row too
     assert "解释了" in R.reading_lines(rep, "zh")[0]
-
-
-def test_attention_maps_print_in_one_line():
-    import numpy as np
-
-    from qkv.maps import AttentionMaps
-
-    maps = AttentionMaps(np.full((2, 3, 8, 8), 1 / 8, dtype=np.float32), list("abcdefgh"))
-    assert str(maps) == repr(maps)
-    assert repr(maps).startswith("<AttentionMaps: 2 layer(s) × 3 head(s), 8 × 8 weights")
-    assert "\n" not in repr(maps) and "'f', …]" in repr(maps)
