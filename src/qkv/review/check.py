@@ -110,6 +110,16 @@ def _why(u: evidence.Unconvincing) -> str:
     return "check.misread" if u.misread else "check.unmodelled"
 
 
+_COMMENT = re.compile(r"(?:^|\s)(?:#|//|--)\s?(.*)$")
+
+
+def _comment(code: str) -> str:
+    """The words of a comment in a line of code ("// d_k = 2. sqrt(d_k) = 1.414"): code
+    explained in its comments says what a paragraph would."""
+    m = _COMMENT.search(code)
+    return m.group(1) if m else ""
+
+
 def text_hints(doc: Document) -> TextHints:
     """Scale factors the prose states ("divide by 8", "√64", "d_k = 64" -> "1/8"), whether
     it speaks of scaling at all, and the lines that say the numbers are scaled or not."""
@@ -118,19 +128,20 @@ def text_hints(doc: Document) -> TextHints:
     applied: list[int] = []
     unapplied: list[int] = []
     for k, line in enumerate(doc.lines):
-        if line.region != PROSE:
+        text = line.text if line.region == PROSE else _comment(line.text)
+        if not text:
             continue
-        scaled = scaled or bool(_SCALING.search(line.text))
-        if unscaled(line.text):
+        scaled = scaled or bool(_SCALING.search(text))
+        if unscaled(text):
             unapplied.append(k)
-        elif _APPLIED.search(line.text):
+        elif _APPLIED.search(text):
             applied.append(k)
-        for m in _DIVIDE.finditer(line.text):
+        for m in _DIVIDE.finditer(text):
             found.append(f"1/{float(m.group(1)):g}")
         for pattern in (_ROOT, _DK):
-            for m in pattern.finditer(line.text):
+            for m in pattern.finditer(text):
                 found.append(f"1/{float(m.group(1)) ** 0.5:g}")
-        for m in _APPROX.finditer(line.text):
+        for m in _APPROX.finditer(text):
             found.append(f"1/{float(m.group(1) or m.group(2)):g}")
     stated = tuple(s for s in dict.fromkeys(found) if 1 < float(s[2:]) <= 1000)
     dropout = any(_DROPOUT.search(t) for t in doc.texts)

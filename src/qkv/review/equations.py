@@ -50,6 +50,7 @@ _LITERAL_HEAD = re.compile(
 # "(sums to 1.0)" after it is a remark
 _MORE = re.compile(
     r"\s*(?:[+\-−*×·/÷^]|\((?!\s*[\d.]+\s*%)(?=\s*[-+−]?[\d.(\[])|\\(?:cdot|times|frac))"
+    r"|\{,\}"  # LaTeX's thousands: "39{,}000" goes on past the 39
 )
 _UNIT = re.compile(r"[A-Za-z%‰°]")  # 16M, 67%, 3ms: a size, a share or a time, no result
 _CONTINUES = re.compile(r"^\s*(?:=|≈|\\approx\b|→|⟶)")
@@ -481,6 +482,7 @@ def _true_operands(
     printed before it too: "e^1" after two right scores of 1 and a wrong one). The operands
     found by their digits are also returned: each is a copy of the number it repeats."""
     found: dict[int, _Known] = {}
+    copied: list[tuple[arith.Num, _Known]] = []
     for vec in _literal_vectors(node):
         row = _copied_row([n.claim.text for n in vec], eq.start, known)
         found.update({id(n): k for n, k in zip(vec, row or [], strict=False)})
@@ -494,7 +496,6 @@ def _true_operands(
     exponents = bool(re.search(r"e\^|exp|softmax", eq.left))
     alone = row is None and (len(factors) == 1 or exponents)
     causes: list[Verdict] = []
-    copied: list[tuple[arith.Num, _Known]] = []
     traced: dict[int, _Known] = {}
     among: list[arith.Num] = []  # factors among others, traced only all together
     for num in arith.numbers(node):
@@ -555,6 +556,8 @@ def _literal_vectors(node: arith.Node) -> list[list[arith.Num]]:
     """The vectors of two numbers or more written as they are ("[1.0, 4.0, 0.0]")."""
     if isinstance(node, arith.Vec):
         nums = [i for i in node.items if isinstance(i, arith.Num)]
+        if all(isinstance(i, arith.Vec) for i in node.items):  # a matrix: its rows
+            return [row for item in node.items for row in _literal_vectors(item)]
         return [nums] if len(nums) == len(node.items) >= 2 else []
     if isinstance(node, arith.Bin):
         return _literal_vectors(node.left) + _literal_vectors(node.right)

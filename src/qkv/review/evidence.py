@@ -88,11 +88,13 @@ def weigh(
         unsupported.update(_read_as_another_step(j, verdicts, unsupported))
         unsupported.update(_another_temperature(j, verdicts, stated))
         unsupported.update(_unmodelled_mask(j, verdicts, doc))
-        dropped += unsupported.values()
+        scaled = _scaled_already(j, verdicts, stated)
+        dropped += [*unsupported.values(), *scaled.values()]
         verdicts = [
             v
             for v in verdicts
             if not (v.status == Status.ROOT and v.placement.fragment.index in unsupported)
+            and v.placement.fragment.index not in scaled
         ]
         kept.append(replace(j, verdicts=_with_causes(verdicts)))
     return kept, dropped
@@ -147,6 +149,32 @@ def _another_temperature(
     return out
 
 
+def _scaled_already(
+    j: Judgement, verdicts: list[Verdict], stated: tuple[float, ...]
+) -> dict[int, Unconvincing]:
+    """Weights said to leave the scaling out, where the scores the example was given are
+    the scaled ones already: not whole numbers, but whole numbers times a scale factor (the
+    example's or one the text states: 0.707 = 1/√2), as dot products of small whole numbers
+    scaled are. The softmax of them as printed is then right; "scores" named the scaled
+    step."""
+    diagnosed = {
+        v.placement.fragment.index: v
+        for v in verdicts
+        if v.status == Status.DIAGNOSIS and v.diagnosis in ("scale_forgotten",)
+    }
+    given = [p.fragment for p in j.example.placements if p.given and p.role == "scores"]
+    claims = [c for f in given for row in f.cells for c in row if not c.masked]
+    if not diagnosed or not claims or all(c.value == round(c.value) for c in claims):
+        return {}  # whole numbers: raw dot products
+    for factor in {j.convention.factor, *stated}:
+        if not 0 < factor < 1:
+            continue
+        raw = [(c.value / factor, c.half_unit / factor + 1e-9) for c in claims]
+        if all(abs(x - round(x)) <= slack for x, slack in raw):
+            return {i: Unconvincing(v.line, 0, 0, elsewhere=True) for i, v in diagnosed.items()}
+    return {}
+
+
 def _unmodelled_mask(
     j: Judgement, verdicts: list[Verdict], doc: Document
 ) -> dict[int, Unconvincing]:
@@ -166,7 +194,12 @@ def _unmodelled_mask(
     }
 
 
-_MASK = re.compile(r"\bmask|masked_fill|-inf\b|−∞|-∞|-1e9|掩码|屏蔽|遮挡", re.I)
+# a mask, or a bias added to the scores (relative positions, ALiBi): a step no reading models
+_MASK = re.compile(
+    r"\bmask|masked_fill|-inf\b|−∞|-∞|-1e9|掩码|屏蔽|遮挡|"
+    r"(?:position(?:al)?|relative)\s+(?:position\s+)?bias|alibi|相对位置|位置偏置",
+    re.I,
+)
 
 
 _SCORES = ("scores", "scaled", "masked")

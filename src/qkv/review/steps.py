@@ -34,7 +34,8 @@ _SCALED = re.compile(r"√|\\sqrt|sqrt\(|\bscal(?:ed|ing|e by)\b|\bdivid|/\s*\d|
 # words that put another step between the two: a scaling, a mask
 _MORE_STEPS = re.compile(
     r"√|\\sqrt|sqrt\(|\bd_?\{?k\}?\b|\bscal(?:ed|ing|e by)\b|\bdivid|/\s*\d|\bmask|-1e9|-inf|"
-    r"−∞|-∞|缩放|除以|掩码|屏蔽",
+    r"−∞|-∞|缩放|除以|掩码|屏蔽|"
+    r"(?:position(?:al)?|relative)\s+(?:position\s+)?bias|alibi|相对位置|位置偏置",
     re.I,
 )
 

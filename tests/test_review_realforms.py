@@ -1,0 +1,52 @@
+"""Forms met in real published articles that once gave false findings, each written here in
+our own words: a number is reported wrong only with evidence."""
+
+import numpy as np
+
+from qkv.review import check as review_check
+from qkv.review.document import from_text
+
+
+def _table(rows: np.ndarray) -> str:
+    head = "| | a | b | c |\n|---|---|---|---|\n"
+    body = "\n".join(
+        "| " + name + " | " + " | ".join(f"{x:.3f}" for x in row) + " |"
+        for name, row in zip("abc", rows, strict=True)
+    )
+    return head + body
+
+
+def test_latex_thousands_are_one_number_not_a_wrong_result() -> None:
+    # "262{,}144" is LaTeX's 262,144: the 262 before the {,} is no result of 512 x 512
+    text = (
+        "A projection with $d = 512$ has $512 \\times 512 = 262{,}144$ weights, "
+        "and four of them have $4 \\times 262{,}144 = 1{,}048{,}576$.\n"
+    )
+    report = review_check.check(text, "sizes.md")
+    assert not report.findings
+
+
+def test_a_relative_position_bias_is_a_step_not_a_mistake() -> None:
+    scores = np.array([[1.0, 0.5, 0.2], [0.3, 1.2, 0.4], [0.6, 0.1, 0.9]])
+    bias = np.array([[0, -0.5, -1], [-0.5, 0, -0.5], [-1, -0.5, 0]])
+    z = scores + bias
+    weights = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    text = (
+        f"# Scores with a bias\n\nScores QKᵀ:\n\n{_table(scores)}\n\n"
+        "Each score gets the relative position bias of its distance (0, -0.5, -1) "
+        f"before the softmax.\n\nAttention weights:\n\n{_table(weights)}\n"
+    )
+    report = review_check.check(text, "bias.md")
+    assert not report.findings
+    # the biased weights are right; without the bias they would be wrong, and the report
+    # says why they were not checked
+    assert any("bias" in s.text() for s in report.skipped)
+
+
+def test_a_scale_stated_in_a_code_comment_is_read() -> None:
+    doc = from_text(
+        "```rust\nlet scale = 0.25; // d_k = 16, so the scores are divided by 4\n```\n", "kernel.md"
+    )
+    hints = review_check.text_hints(doc)
+    assert "1/4" in hints.stated
+    assert hints.scaled
