@@ -169,7 +169,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "skip.grid_ragged": "网格表格的各行长度不同",
         "skip.long_list": "一个列表中的数多于 qkv check 读取的上限",
         "check.elsewhere": "未检查:这些数作为该算例的另一步是对的",
-        "check.unmodelled": "未检查:文中提到掩码或加在相似度上的偏置,但这个算例的任何读法都没有用上它",
+        "check.unmodelled": (
+            "未检查:文中提到掩码或加在相似度上的偏置,但这个算例的任何读法都没有用上它"
+        ),
         "check.misread": "未检查:它的大多数数与文字所指的那一步都对不上,多半是认错了是哪一步",
         "check.unconvincing": (
             "未检查:认为这些数有错的读法,只能解释该算例其余 {numbers} 个计算结果中的 {explained} 个"
