@@ -261,3 +261,23 @@ def test_masks_as_a_bias_only_where_every_score_is_finite(small_blocks):
     want = attention(big_q.double(), big_k.double(), v.double(), causal=True, backend="math")
     assert not torch.isnan(out).any()
     torch.testing.assert_close(out.double(), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("rise", [0.0, 40.0, 600.0])
+def test_later_blocks_far_above_the_first_are_still_exact(rise, small_blocks):
+    """Blocks taken against the rows' m as it stands: scores that climb block by block make
+    weights above 1 (rise 40: scaled back by powers of 2) or past float32's range (rise 600:
+    the block is taken again against its own maximum); the result is the same."""
+    g = torch.Generator().manual_seed(7)
+    q = torch.randn(1, 2, 48, 16, generator=g)
+    k = torch.randn(1, 2, 160, 16, generator=g)
+    v = torch.randn(1, 2, 160, 16, generator=g)
+    q[..., 0] = 1.0
+    k[..., 0] = torch.arange(160) / 32 * rise  # each 32-key block `rise` higher
+    out, lse = attention(q, k, v, backend="tiled", return_lse=True, scale=0.25)
+    want, want_lse = attention(
+        q.double(), k.double(), v.double(), backend="math", return_lse=True, scale=0.25
+    )
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.double(), want, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(lse.double(), want_lse, rtol=1e-5, atol=1e-4)

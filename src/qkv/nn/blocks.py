@@ -1,10 +1,11 @@
 """The tiled backend's blocks: how large, and which of them there is anything to compute in.
 
-Sizes. A block's scores (batch x block_q x block_k numbers) are read and written five times
-(the maximum, the shift, exp2, the sum, the product with v); when they stay in a core's cache
-those passes cost a fifth of the matrix products, when they do not, half. BLOCK_BYTES is the
-size that ran fastest, measured per dtype by benchmarks/tiled_blocks.py; a wider batch makes
-the blocks shorter, so that the bytes stay the same.
+Sizes. A block's scores (batch x block_q x block_k numbers) are passed over a few times
+besides the two matrix products (the maximum, the shift, exp2, the sum). Larger blocks mean
+fewer operators called from Python for the same scores and larger products; smaller ones
+stay in a core's cache (2 MB of L2 here) and each worker holds less. BLOCK_BYTES is the size
+measured best per dtype by benchmarks/tiled_blocks.py (below); a wider batch makes the
+blocks shorter, so that the bytes stay the same.
 
 Which. A block no query of it may see any key of is never touched, in either pass; a block
 every query of which sees every key needs no mask. Both are decided once a call, from the
@@ -21,9 +22,13 @@ import torch
 
 from qkv.nn.structure import Structure
 
-# Score-block bytes per element size, and the key-block length, that ran fastest forward and
-# backward: benchmarks/tiled_blocks.py (see its docstring for the measurements).
-BLOCK_BYTES = {4: 2 << 20, 8: 2 << 20}
+# Score-block bytes per element size, and the key-block length: benchmarks/tiled_blocks.py,
+# 2026-12-08, these 2 cores idle, N = 4096, B 1, H 8, d 64, ratios to SDPA (median of 5):
+#   float32  1 MB 0.69-0.72, 2 MB 0.75-0.79, 4 MB 0.74-0.83 (fwd; fwd+bwd, causal or not)
+#   float64  1 MB 0.72-0.75, 2 MB 0.82-0.84, 4 MB 0.88-0.91
+# Each worker holds a block or two: at 4 MB in float32 that is 16 MB more than SDPA's peak
+# forward and backward, against 5% more speed; 2 MB keeps it within 1.1x of SDPA's there.
+BLOCK_BYTES = {4: 2 << 20, 8: 4 << 20}
 BLOCK_K = 256
 LEAST_Q, LEAST_K = 16, 64  # below these the matrix products lose more than the cache saves
 

@@ -4,8 +4,11 @@ Forward: for each block of queries, walk over blocks of keys keeping, per query 
 running maximum m, the running sum (total) of exp(s - m) and the running output acc. When a new
 block raises the maximum, the old sum and output are rescaled by exp(m_old - m_new). At the
 end, output = acc / total and logsumexp = m + log(total). That rule lives in qkv.nn.merge, which
-ring attention shares. The (L, S) matrix never exists: memory is O(N · block) beyond the inputs
-and outputs.
+ring attention shares. Once every row of a query block has seen a key, the next blocks are
+taken against the m the rows already have, without their own maximum or a rescaling (as
+FlashAttention-4 rescales only when it must): exp2(s - m) may then exceed 1, and a block whose
+weights overflow is taken again the exact way. The (L, S) matrix never exists: memory is
+O(N · block) beyond the inputs and outputs.
 
 Backward (a custom autograd Function, as in FlashAttention) saves only q, k, v, the output
 and the logsumexp, and recomputes each block's weights p = exp(s - lse) to get
@@ -202,16 +205,25 @@ def accumulate(q: Tensor, k: Tensor, v: Tensor, tiling: Tiling, state: OnlineSof
         run = state.rows(i0, i1)
         # per block: no scaled copy of all of q
         qb = torch.mul(q[..., i0:i1, :], c, out=scratch.take("q", _rows(q, i1 - i0), q))
+        settled = False  # every row has seen a key: its m can serve the next blocks
         for j, full in blocks.rows[i]:
             j0, j1 = spans[j]
             s = scratch.take("s", (*batch, i1 - i0, j1 - j0), q)
-            torch.matmul(qb, kts[j], out=s)  # scores in base-2 units
-            if bias is not None:
-                s.add_(bias[..., i0:i1, j0:j1], alpha=LOG2E)
-            if not full:
-                masks.apply(s, i0, i1, j0, j1)
-            shift = run.rebase(s.amax(dim=-1, keepdim=True))
+
+            def scores() -> Tensor:  # in base-2 units, masked
+                torch.matmul(qb, kts[j], out=s)  # noqa: B023 (called in this iteration)
+                if bias is not None:
+                    s.add_(bias[..., i0:i1, j0:j1], alpha=LOG2E)  # noqa: B023
+                if not full:  # noqa: B023
+                    masks.apply(s, i0, i1, j0, j1)  # noqa: B023
+                return s  # noqa: B023
+
+            # against the rows' m as it stands: no maximum of the block, no rescaling
+            if settled and run.add_if_finite(scores().sub_(run.m).exp2_(), vs[j]):
+                continue
+            shift = run.rebase(scores().amax(dim=-1, keepdim=True))
             run.add_weights(s.sub_(shift).exp2_(), vs[j])  # in place: s is not needed again
+            settled = settled or bool((run.total > 0).all())
 
     rows = _heaviest_first(blocks.rows)
     parallel_for(row, rows, min(threads_for(q.device), len(rows)))
