@@ -272,57 +272,77 @@ def accumulate_grads(
     grads: tuple[Tensor, Tensor, Tensor],
 ) -> None:
     """Add these keys' share of (dq, dk, dv) into grads (broadcast shapes), recomputing each
-    block's weights from the final logsumexp; delta comes from :func:`delta`.
+    block's weights from the final logsumexp; delta comes from :func:`delta`."""
+    blocks = tiling.blocks(q, k)
+    # -lse in base 2; an empty row (lse = -inf) gets -inf, so that its p is 0
+    neg_lse2 = torch.where(torch.isfinite(lse), lse * -LOG2E, NEG_INF)
+    masks = tiling.masks(q, k, neg_lse2)
+    work = _Backward(q, k, v, neg_lse2, delta, dout, tiling, grads, blocks, masks)
+    cols = _heaviest_first(blocks.cols)
+    parallel_for(work.column, cols, min(threads_for(q.device), len(cols)))
+
+
+@dataclass
+class _Backward:
+    """One backward call's blocks, a key block (a column) at a time.
 
     Two subtractions ride in the matrix products: q carries a last column -lse and k one of
     1s, so that q kᵀ comes out as s - lse; dout carries -delta and v 1s, so that dout vᵀ comes
     out as dp - delta. What is left for each block is exp2 and one product."""
-    bias, scale = tiling.bias, tiling.scale
-    n_q, n_k = q.shape[-2], k.shape[-2]
-    dq, dk, dv = grads
-    blocks = tiling.blocks(q, k)
-    bq, bk = blocks.block_q, blocks.block_k
-    # -lse in base 2; an empty row (lse = -inf) gets -inf, so that its p is 0
-    neg_lse2 = torch.where(torch.isfinite(lse), lse * -LOG2E, NEG_INF)
-    masks = tiling.masks(q, k, neg_lse2)
-    c = scale * LOG2E
-    cols = _heaviest_first(blocks.cols)
-    threads = min(threads_for(q.device), len(cols))
-    locks = [threading.Lock() for _ in blocks.rows]  # dq's rows are shared by key blocks
 
-    batch = tuple(dq.shape[:-2])
-    scratch = _Scratch()
+    q: Tensor
+    k: Tensor
+    v: Tensor
+    neg_lse2: Tensor
+    delta: Tensor
+    dout: Tensor
+    tiling: Tiling
+    grads: tuple[Tensor, Tensor, Tensor]
+    blocks: BlockMap
+    masks: _Masks
 
-    def col(j: int) -> None:
-        j0, j1 = j * bk, min(j * bk + bk, n_k)
+    def __post_init__(self) -> None:
+        self.locks = [threading.Lock() for _ in self.blocks.rows]  # dq's rows: every column's
+        self.scratch = _Scratch()
+        self.batch = tuple(self.grads[0].shape[:-2])
+
+    def column(self, j: int) -> None:
+        """dk and dv of key block j, and its share of dq."""
+        k, v, scale, take = self.k, self.v, self.tiling.scale, self.scratch.take
+        bq, bk, n_q = self.blocks.block_q, self.blocks.block_k, self.q.shape[-2]
+        j0, j1 = j * bk, min(j * bk + bk, k.shape[-2])
         kb, vb = k[..., j0:j1, :], v[..., j0:j1, :]
-        kat = _with_column(kb, 1.0, out=scratch.take("k", _rows(kb, j1 - j0, 1), q))
-        vat = _with_column(vb, 1.0, out=scratch.take("v", _rows(vb, j1 - j0, 1), q))
-        kat, vat = kat.transpose(-1, -2), vat.transpose(-1, -2)  # (..., d + 1, Sb)
+        kat = _with_column(kb, 1.0, out=take("k", _rows(kb, j1 - j0, 1), k)).transpose(-1, -2)
+        vat = _with_column(vb, 1.0, out=take("v", _rows(vb, j1 - j0, 1), k)).transpose(-1, -2)
+        dq, dk, dv = self.grads
         dk_j, dv_j = dk[..., j0:j1, :], dv[..., j0:j1, :]
-        for i, full in blocks.cols[j]:
+        for i, full in self.blocks.cols[j]:
             i0, i1 = i * bq, min(i * bq + bq, n_q)
-            rows = i1 - i0
-            qb, do = q[..., i0:i1, :], dout[..., i0:i1, :]
-            qa = scratch.take("qa", (*batch, rows, qb.shape[-1] + 1), q)
-            p = scratch.take("p", (*batch, rows, j1 - j0), q)
-            torch.matmul(_with_column(qb, neg_lse2[..., i0:i1], c, out=qa), kat, out=p)  # s - lse
-            if bias is not None:
-                p.add_(bias[..., i0:i1, j0:j1], alpha=LOG2E)
-            if not full:
-                masks.apply(p, i0, i1, j0, j1)
-            p.exp2_()  # the block's weights, recomputed
-            _add_product(dv_j, p.transpose(-1, -2), do, 1.0, scratch.take("dv", dv_j.shape, q))
-            doa = scratch.take("do", (*batch, rows, do.shape[-1] + 1), q)
-            ds = scratch.take("ds", (*batch, rows, j1 - j0), q)
-            torch.matmul(_with_column(do, -delta[..., i0:i1], out=doa), vat, out=ds)  # dp - delta
-            ds.mul_(p)
-            _add_product(dk_j, ds.transpose(-1, -2), qb, scale, scratch.take("dk", dk_j.shape, q))
-            part = torch.matmul(ds, kb, out=scratch.take("dq", (*batch, rows, kb.shape[-1]), q))
-            with locks[i]:
+            qb, do = self.q[..., i0:i1, :], self.dout[..., i0:i1, :]
+            p = self.weights(qb, kat, i0, i1, j0, j1, full)
+            _add_product(dv_j, p.transpose(-1, -2), do, 1.0, take("dv", dv_j.shape, k))
+            doa = take("do", (*self.batch, i1 - i0, do.shape[-1] + 1), k)
+            ds = take("ds", (*self.batch, i1 - i0, j1 - j0), k)
+            torch.matmul(_with_column(do, -self.delta[..., i0:i1], out=doa), vat, out=ds)
+            ds.mul_(p)  # (dp - delta) ∘ p
+            _add_product(dk_j, ds.transpose(-1, -2), qb, scale, take("dk", dk_j.shape, k))
+            part = torch.matmul(ds, kb, out=take("dq", (*self.batch, i1 - i0, kb.shape[-1]), k))
+            with self.locks[i]:
                 dq[..., i0:i1, :].add_(part, alpha=scale)
 
-    parallel_for(col, cols, threads)
+    def weights(
+        self, qb: Tensor, kat: Tensor, i0: int, i1: int, j0: int, j1: int, full: bool
+    ) -> Tensor:
+        """The block's weights p = exp2(s - lse), recomputed (masked, and the float mask)."""
+        take, c = self.scratch.take, self.tiling.scale * LOG2E
+        qa = take("qa", (*self.batch, i1 - i0, qb.shape[-1] + 1), qb)
+        p = take("p", (*self.batch, i1 - i0, j1 - j0), qb)
+        torch.matmul(_with_column(qb, self.neg_lse2[..., i0:i1], c, out=qa), kat, out=p)
+        if self.tiling.bias is not None:
+            p.add_(self.tiling.bias[..., i0:i1, j0:j1], alpha=LOG2E)
+        if not full:
+            self.masks.apply(p, i0, i1, j0, j1)
+        return p.exp2_()
 
 
 def backward(
