@@ -238,6 +238,9 @@ def test_needs_cleaning_is_right_about_bands(built):
         assert everyone
 
 
+BIG = routes.CPU_TILED_WORK
+
+
 def row(**kw):
     base = dict(
         device="cuda",
@@ -267,12 +270,38 @@ def row(**kw):
         (row(mask="bool"), "sdpa"),
         (row(structured=True, flex=False), "sdpa"),
         (row(lse=True, flex=False), "tiled"),
-        (row(device="cpu", structured=True), "sdpa"),
+        (row(device="cpu", structured=True), "sdpa"),  # small: SDPA with its mask
         (row(device="cpu", lse=True), "tiled"),
+        # the CPU's table: tiled where it skips enough, SDPA where the mask costs it little
+        (row(device="cpu", structured=True, work=BIG, share=0.2), "tiled"),
+        (row(device="cpu", bottom_right=True, work=BIG, share=0.75), "tiled"),
+        (row(device="cpu", structured=True, work=BIG, share=0.9), "sdpa"),
+        (row(device="cpu", structured=True, work=BIG, share=0.4, keys_only=True), "tiled"),
+        (row(device="cpu", structured=True, work=BIG, share=0.75, keys_only=True), "sdpa"),
+        (row(device="cpu", structured=True, work=BIG // 4, share=0.2), "sdpa"),
+        (row(device="cpu", structured=True, work=BIG, share=0.2, mask="float"), "sdpa"),
+        (row(device="cpu", structured=True, work=BIG, share=0.2, dropout=True), "sdpa"),
     ],
 )
 def test_auto_routes(call, backend):
     assert routes.auto(call) == backend
+
+
+@pytest.mark.parametrize(
+    "kw, n, want",
+    [
+        (dict(window=(128, 0), causal=True), 1024, "tiled"),  # share 0.25 of 8 x 1024 x 1024
+        (dict(window=(16, 0), causal=True), 128, "sdpa"),  # small: the mask is cheap
+        (dict(lengths=[1024, 1024]), 1024, "sdpa"),  # lengths at full length: nothing skipped
+        (dict(lengths=[128, 256]), 1024, "tiled"),
+        (dict(causal=True), 1024, "sdpa"),  # square causal: SDPA's is_causal
+    ],
+)
+def test_route_on_the_cpu_follows_the_table(kw, n, want):
+    q = torch.randn(2, 4, n, 8)
+    assert F.route(q, q, q, **kw) == want
+    assert F.route(q, q, q, return_lse=True, **kw) == "tiled"
+    assert F.route(q, q, q, return_weights=True, **kw) == "math"
 
 
 def test_flex_without_a_compiler_is_a_clear_error(monkeypatch):
