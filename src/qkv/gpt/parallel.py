@@ -126,12 +126,6 @@ def mean(value: torch.Tensor, ranks: Ranks) -> torch.Tensor:
     return value
 
 
-def threads(cpus: int) -> int:
-    """Threads for one of the processes torchrun started on this machine: a share of the CPUs."""
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-    return max(1, cpus // max(1, local))
-
-
 def launch(nproc: int, argv: Sequence[str]) -> int:
     """Run ``python -m qkv <argv>`` in nproc processes with torch's elastic launcher (what
     torchrun --standalone does); the first failing process's exit code, or 0."""
