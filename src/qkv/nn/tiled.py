@@ -105,6 +105,12 @@ class _Masks:
         return torch.where(mask, zero, torch.full_like(zero, NEG_INF))
 
 
+def _largest(t: torch.Tensor) -> float:
+    """max |t| (NaN if t holds one), without a copy of t (abs() would make one)."""
+    low, high = torch.aminmax(t)
+    return max(-float(low), float(high)) if bool(low == low) and bool(high == high) else math.nan
+
+
 def _finite_scores(q: torch.Tensor, k: torch.Tensor, c: float, *more: torch.Tensor | None) -> bool:
     """Whether every score q kᵀ · c (plus the other terms, e.g. a float mask, which may hold
     -inf) is finite or -inf: then a -inf bias masks exactly as masked_fill would (inf - inf
@@ -112,9 +118,7 @@ def _finite_scores(q: torch.Tensor, k: torch.Tensor, c: float, *more: torch.Tens
     every dot product: two passes over q and k, not over the scores."""
     if q.numel() == 0 or k.numel() == 0:
         return True
-    qmax = float(q.abs().amax()) if q.is_floating_point() else math.inf
-    kmax = float(k.abs().amax())
-    top = qmax * kmax * q.shape[-1] * abs(c)
+    top = _largest(q) * _largest(k) * q.shape[-1] * abs(c)
     for t in more:
         if t is not None and t.numel():
             top += max(0.0, float(t.amax()))
