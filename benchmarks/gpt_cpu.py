@@ -12,8 +12,13 @@
    figure is val loss 1.88), and on the Tang poems (val loss in bits per character, and the
    share of sampled poems with the 5-5-punctuation shape).
 
-    python benchmarks/gpt_cpu.py [--skip-corpora | --only-corpora] [--seed S] [--lr LR]
+    python benchmarks/gpt_cpu.py [--skip-corpora | --only-corpora] [--skip-generation]
+                                 [--threads N] [--rounds R] [--seed S] [--lr LR]
                                  [--json out.json]
+
+--threads sets torch's threads for every model alike (default: qkv.cpus' choice,
+OMP_NUM_THREADS when set, else the CPUs this process may run on): `--threads 1` is the
+comparison that a loaded machine cannot skew by stalling a second thread.
 """
 
 from __future__ import annotations
@@ -216,7 +221,9 @@ def throughput(rounds: int = 8, steps: int = 20) -> dict:
         for name in models:
             rates[name].append(run(name, steps))
     q, p, m = (statistics.median(rates[k]) for k in ("qkv", "plain", "qkv_model"))
+    per_round = [a / b for a, b in zip(rates["qkv"], rates["plain"], strict=True)]
     return {
+        "ratio_range": [min(per_round), max(per_round)],
         "qkv_tokens_per_s": q,
         "plain_tokens_per_s": p,
         "qkv_model_tokens_per_s": m,
@@ -307,14 +314,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-corpora", action="store_true")
     ap.add_argument("--only-corpora", action="store_true")
+    ap.add_argument("--skip-generation", action="store_true")
+    ap.add_argument("--threads", type=int, help="torch threads (default: qkv.cpus' choice)")
+    ap.add_argument("--rounds", type=int, default=8, help="interleaved training rounds")
     ap.add_argument("--seed", type=int, default=0, help="for the corpus runs")
     ap.add_argument("--lr", type=float, help="for the corpus runs (default: the preset's)")
     ap.add_argument("--json", default="benchmarks/results/gpt_cpu.json")
     args = ap.parse_args()
-    threads = configure_cpu()  # for both models: threads, denormals flushed
+    threads = configure_cpu(args.threads)  # for both models: threads, denormals flushed
     results: dict[str, object] = {"threads": threads}
+    print(f"torch threads: {threads}", flush=True)
     if not args.only_corpora:
-        speed(results)
+        speed(results, args.rounds, generate_too=not args.skip_generation)
     if not args.skip_corpora and DATA.exists():
         for name in ("tinyshakespeare.txt", "tang_wuyan_lushi.txt"):
             r = results[name] = corpus(name, seed=args.seed, lr=args.lr)
@@ -333,15 +344,16 @@ def main() -> None:
     Path(args.json).write_text(json.dumps(results, indent=2))
 
 
-def speed(results: dict[str, object]) -> None:
-    tp = results["throughput"] = throughput()
+def speed(results: dict[str, object], rounds: int, generate_too: bool) -> None:
+    tp = results["throughput"] = throughput(rounds)
     print(
         f"training tokens/s, baby: qkv {tp['qkv_tokens_per_s']:,.0f}, plain PyTorch GPT "
         f"{tp['plain_tokens_per_s']:,.0f}, ratio {tp['ratio']:.2f}×; the models alone (the "
-        f"same optimizer): {tp['model_ratio']:.2f}×",
+        f"same optimizer): {tp['model_ratio']:.2f}×; per round {tp['ratio_range'][0]:.2f}–"
+        f"{tp['ratio_range'][1]:.2f}×",
         flush=True,
     )
-    for name in ("baby", "small"):
+    for name in ("baby", "small") if generate_too else ():
         g = results[f"generation_{name}"] = generation(name)
         print(
             f"256 new tokens, {name}: KV cache {g['qkv_cached_s'] * 1000:.0f} ms, without "

@@ -212,7 +212,8 @@ def structures(draw):
 @given(structures(), st.integers(1, 6), st.integers(1, 6))
 def test_block_classes_never_hide_a_visible_key_or_show_a_hidden_one(built, bq, bk):
     """flex_attention's block mask: an empty block holds no visible pair; a full block lies
-    inside the sequences and every pair in it is visible; spans skip only empty blocks."""
+    inside the sequences and every pair in it is visible (the blocks tiled computes are
+    tested with these structures in tests/test_nn_tiled.py)."""
     s, batch = built
     dense = s.dense(torch.device("cpu")).expand(batch, 1, s.n_q, s.n_k)[:, 0]
     partial, full = (t[:, 0] for t in s.blocks(bq, bk, batch, torch.device("cpu")))
@@ -225,14 +226,6 @@ def test_block_classes_never_hide_a_visible_key_or_show_a_hidden_one(built, bq, 
                     assert partial[b, i, j] or full[b, i, j]
                 if full[b, i, j]:
                     assert block.shape == (bq, bk) and block.all()
-    for i0 in range(0, s.n_q, bq):
-        start, end = s.key_span(i0, min(i0 + bq, s.n_q))
-        rows = dense[:, i0 : i0 + bq]
-        assert not rows[..., :start].any() and not rows[..., end:].any()
-    for j0 in range(0, s.n_k, bk):
-        start, end = s.query_span(j0, min(j0 + bk, s.n_k))
-        cols = dense[..., j0 : j0 + bk]
-        assert not cols[:, :start].any() and not cols[:, end:].any()
 
 
 @settings(max_examples=200, deadline=None)
@@ -243,6 +236,9 @@ def test_needs_cleaning_is_right_about_bands(built):
     everyone = bool(dense.any(-1).all()) and bool(dense.any(-2).all())
     if not s.needs_cleaning():
         assert everyone
+
+
+BIG = routes.CPU_TILED_WORK
 
 
 def row(**kw):
@@ -274,12 +270,38 @@ def row(**kw):
         (row(mask="bool"), "sdpa"),
         (row(structured=True, flex=False), "sdpa"),
         (row(lse=True, flex=False), "tiled"),
-        (row(device="cpu", structured=True), "sdpa"),
+        (row(device="cpu", structured=True), "sdpa"),  # small: SDPA with its mask
         (row(device="cpu", lse=True), "tiled"),
+        # the CPU's table: tiled where it skips enough, SDPA where the mask costs it little
+        (row(device="cpu", structured=True, work=BIG, share=0.2), "tiled"),
+        (row(device="cpu", bottom_right=True, work=BIG, share=0.75), "tiled"),
+        (row(device="cpu", structured=True, work=BIG, share=0.9), "sdpa"),
+        (row(device="cpu", structured=True, work=BIG, share=0.4, keys_only=True), "tiled"),
+        (row(device="cpu", structured=True, work=BIG, share=0.75, keys_only=True), "sdpa"),
+        (row(device="cpu", structured=True, work=BIG // 4, share=0.2), "sdpa"),
+        (row(device="cpu", structured=True, work=BIG, share=0.2, mask="float"), "sdpa"),
+        (row(device="cpu", structured=True, work=BIG, share=0.2, dropout=True), "sdpa"),
     ],
 )
 def test_auto_routes(call, backend):
     assert routes.auto(call) == backend
+
+
+@pytest.mark.parametrize(
+    "kw, n, want",
+    [
+        (dict(window=(128, 0), causal=True), 1024, "tiled"),  # share 0.25 of 8 x 1024 x 1024
+        (dict(window=(16, 0), causal=True), 128, "sdpa"),  # small: the mask is cheap
+        (dict(lengths=[1024, 1024]), 1024, "sdpa"),  # lengths at full length: nothing skipped
+        (dict(lengths=[128, 256]), 1024, "tiled"),
+        (dict(causal=True), 1024, "sdpa"),  # square causal: SDPA's is_causal
+    ],
+)
+def test_route_on_the_cpu_follows_the_table(kw, n, want):
+    q = torch.randn(2, 4, n, 8)
+    assert F.route(q, q, q, **kw) == want
+    assert F.route(q, q, q, return_lse=True, **kw) == "tiled"
+    assert F.route(q, q, q, return_weights=True, **kw) == "math"
 
 
 def test_flex_without_a_compiler_is_a_clear_error(monkeypatch):

@@ -191,3 +191,18 @@ def test_trace_page_shows_the_hand_calculation(browser, tmp_path):
     tab = browser.new_page()
     tab.goto(out.as_uri())
     assert "0.0634" in tab.locator("#step-weights").inner_text()
+
+
+@pytest.mark.parametrize("k", [1, 3, 8, 19, 20, 25])
+def test_the_strongest_keys_are_those_a_stable_sort_keeps_in_its_order(k):
+    """argpartition keeps what a stable argsort keeps, in the same order, ties included: on
+    weights with many equal values (quantised), a row of all-equal weights, NaN and -0.0."""
+    from qkv.viz.page import strongest_keys
+
+    rng = np.random.default_rng(k)
+    w = np.round(rng.random((3, 40, 20)) * 8).astype(np.float32) / 8  # many ties
+    w[0, 0] = 0.25  # a whole row of equals
+    w[0, 1, ::3] = np.nan
+    w[1, 2, :5] = -0.0
+    want = np.argsort(-w, axis=-1, kind="stable")[..., :k]
+    np.testing.assert_array_equal(strongest_keys(w, k), want)

@@ -76,6 +76,7 @@ def add_parser(sub: Any) -> None:
         help="cut each process's share of the batch into K micro-batches (the same global batch)",
     )
     _device_arg(t)
+    _threads_arg(t, "per process")
     t.add_argument(
         "--compile", action="store_true", help="compile the model with torch.compile (faster)"
     )
@@ -107,6 +108,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     s.add_argument("--no-cache", action="store_true", help="recompute the context every token")
     _device_arg(s)
+    _threads_arg(s, "")
     s.set_defaults(run=run_sample)
 
     pr = verbs.add_parser(
@@ -187,6 +189,19 @@ def _device_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _threads_arg(p: argparse.ArgumentParser, each: str) -> None:
+    from qkv.cpus import default_threads
+
+    shared = ", shared among --nproc processes" if each else ""
+    p.add_argument(
+        "--threads",
+        type=positive,
+        metavar="N",
+        help=f"torch's CPU threads{' ' + each if each else ''} (default: OMP_NUM_THREADS when "
+        f"it is set, else the CPUs this process may run on{shared}: {default_threads()} here)",
+    )
+
+
 def seed(text: str) -> int:
     """A seed torch accepts: a whole number 0 .. 2**63 - 1."""
     try:
@@ -215,13 +230,13 @@ def _checkpoint_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(path: str, device_name: str) -> tuple[Any, Any]:
+def _load(path: str, device_name: str, threads: int | None = None) -> tuple[Any, Any]:
     """The checkpoint's model on --device (checkpoints load on the CPU, from any device)."""
     from qkv.gpt import checkpoint, device
     from qkv.gpt.train import configure_cpu
 
     where = device.resolve(device_name)
-    configure_cpu()
+    configure_cpu(threads)
     model, tok = checkpoint.restore(checkpoint.load(Path(path)))
     return model.to(where), tok
 
@@ -347,6 +362,7 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
     argv += [] if args.steps is None else ["--steps", str(args.steps)]
     argv += ["--resume"] if args.resume else []
     argv += ["--device", args.device] + (["--compile"] if args.compile else [])
+    argv += [] if args.threads is None else ["--threads", str(args.threads)]
     for flag, _, _ in OVERRIDES:
         value = getattr(args, flag.replace("-", "_"))
         argv += [] if value is None else [f"--{flag}", repr(value)]
@@ -366,7 +382,7 @@ def _train(
     from qkv.gpt import parallel
     from qkv.gpt.train import configure_cpu, train
 
-    threads = configure_cpu()
+    threads = configure_cpu(args.threads)
     world = parallel.current().world
     if where.type == "cuda":
         import torch
@@ -438,7 +454,7 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.seed + args.num_samples - 1 > limits.MAX_SEED:
         raise InputError("--seed + --num-samples goes past 2**63 - 1")
     prompt = args.prompt if args.start is None else _start_file(args.start)
-    model, tok = _load(args.checkpoint, args.device)
+    model, tok = _load(args.checkpoint, args.device, args.threads)
     prompt_ids = _prompt_ids(tok, prompt)
     for i in range(args.num_samples):
         if i:

@@ -133,7 +133,3 @@ def mean(value: torch.Tensor, ranks: Ranks) -> torch.Tensor:
     return value
 
 
-def threads(cpus: int) -> int:
-    """Threads for one of the processes torchrun started on this machine: a share of the CPUs."""
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-    return max(1, cpus // max(1, local))

@@ -14,6 +14,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from qkv import limits
+from qkv.cpus import default_threads
 from qkv.errors import InputError
 from qkv.gpt import checkpoint, parallel, run_folder
 from qkv.gpt.config import GPTConfig, TrainConfig
@@ -40,16 +41,21 @@ class Progress:
     elapsed: float = 0.0  # wall seconds since this run's first step began
 
 
-def configure_cpu() -> int:
-    """Threads for the CPUs this process may run on (containers often allow fewer than
-    exist; several processes started by torchrun share them), and denormals flushed to zero:
-    tiny gradients otherwise take the slow path of the floating-point unit, which costs a CPU
-    training step much time. Returns the threads."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:
-        n = os.cpu_count() or 1
-    n = parallel.threads(n)
+def cpu_threads(threads: int | None = None) -> int:
+    """torch's CPU threads for this process: ``threads`` when given, else qkv.cpus'
+    default (OMP_NUM_THREADS when set, else this process's share of its CPUs)."""
+    if threads is None:
+        return default_threads()
+    if threads < 1:
+        raise InputError(f"threads must be at least 1, not {threads}")
+    return threads
+
+
+def configure_cpu(threads: int | None = None) -> int:
+    """Threads as :func:`cpu_threads` says, and denormals flushed to zero: tiny gradients
+    otherwise take the slow path of the floating-point unit, which costs a CPU training step
+    much time. Returns the threads."""
+    n = cpu_threads(threads)
     torch.set_num_threads(n)
     torch.set_flush_denormal(True)
     return n

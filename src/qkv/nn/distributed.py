@@ -32,7 +32,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from qkv.nn import shards, tiled
+from qkv.nn import shards
 from qkv.nn.functional import attention
 from qkv.nn.gqa import group_heads, ungroup_heads
 from qkv.nn.masks import causal_offset, combine, normalize_causal
@@ -41,6 +41,8 @@ from qkv.nn.shards import LAYOUTS, zigzag_shard, zigzag_unshard
 from qkv.nn.validate import validate_mask, validate_scale, validate_tensors
 
 __all__ = ["LAYOUTS", "ring_attention", "zigzag_shard", "zigzag_unshard"]
+
+LEAST_PIECE = 512  # key rows per segment of a piece, at least: fewer, larger messages
 
 
 def ring_attention(
@@ -266,7 +268,7 @@ def _plan(
     if offset is not None and offset >= world * n_k - 1:
         offset = None  # every query sees every key
     segs = [shards.segments(lay, r, world, n_k) for r in range(world)]
-    size = piece_keys or shards.default_piece(n_k, len(segs[0]), tiled.BLOCK_K)
+    size = piece_keys or shards.default_piece(n_k, len(segs[0]), LEAST_PIECE)
     allowed, bias, q_shape = masks
     return Plan(
         ring,

@@ -29,7 +29,7 @@ import torch
 from qkv.core.attention import pack
 from qkv.nn import explicit, flex, routes, sdpa, tiled
 from qkv.nn.gqa import group_heads, ungroup_heads
-from qkv.nn.masks import Align, causal_offset, combine, normalize_causal
+from qkv.nn.masks import Align, broadcast_shape, causal_offset, combine, normalize_causal
 from qkv.nn.sanitize import causal_reach, mask_reach, sanitize
 from qkv.nn.structure import Structure
 from qkv.nn.validate import validate_mask, validate_scale, validate_tensors
@@ -88,15 +88,9 @@ def attention(
     when ``training``. ``scale`` defaults to 1/sqrt(d).
     """
     _validate(q, k, v, mask, dropout_p, scale, backend)
-    n_q, n_k = q.shape[-2], k.shape[-2]
-    where = normalize_causal(causal)  # also places windows and documents
-    align = _causal_that_hides(where, n_q, n_k)
-    structure = Structure.build(
-        q, k, causal=align, align=where, window=window, lengths=lengths, document_ids=document_ids
+    call = _prepare(
+        q, k, v, mask, causal, window, lengths, document_ids, scale, dropout_p, training
     )
-    s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    p = float(dropout_p) if training else 0.0
-    call = _Call(q, k, v, mask, align, structure, s, p)
     chosen = _choose_backend(backend, call, return_weights, return_lse)
     if chosen == "flex":
         out, lse = _flex(call, return_lse, fallback=backend == "auto")
@@ -109,6 +103,55 @@ def attention(
         out, lse = _tiled(call)
         weights = None
     return pack(out, weights, lse, return_weights, return_lse)
+
+
+def route(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    mask: torch.Tensor | None = None,
+    causal: bool | str = False,
+    window: int | Sequence[int] | None = None,
+    lengths: Any = None,
+    document_ids: Any = None,
+    scale: float | None = None,
+    dropout_p: float = 0.0,
+    training: bool = False,
+    return_weights: bool = False,
+    return_lse: bool = False,
+) -> str:
+    """The backend ``attention(..., backend="auto")`` runs for these arguments (and whether
+    gradients are wanted: torch.is_grad_enabled() and requires_grad, as there)."""
+    _validate(q, k, v, mask, dropout_p, scale, "auto")
+    call = _prepare(
+        q, k, v, mask, causal, window, lengths, document_ids, scale, dropout_p, training
+    )
+    return _choose_backend("auto", call, return_weights, return_lse)
+
+
+def _prepare(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    causal: bool | str,
+    window: int | Sequence[int] | None,
+    lengths: Any,
+    document_ids: Any,
+    scale: float | None,
+    dropout_p: float,
+    training: bool,
+) -> _Call:
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    where = normalize_causal(causal)  # also places windows and documents
+    align = _causal_that_hides(where, n_q, n_k)
+    structure = Structure.build(
+        q, k, causal=align, align=where, window=window, lengths=lengths, document_ids=document_ids
+    )
+    s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    p = float(dropout_p) if training else 0.0
+    return _Call(q, k, v, mask, align, structure, s, p)
 
 
 @dataclass(frozen=True)
@@ -162,16 +205,48 @@ def _route(call: _Call, return_weights: bool, return_lse: bool) -> routes.Call:
     on_flex = return_lse or call.structure is not None or bottom_right
     wants_flex = q.is_cuda and mask != "float" and on_flex
     flex_ok = wants_flex and _flex_refuses(call, return_lse) is None
+    batch = 1
+    for size in broadcast_shape(q.shape[:-2], k.shape[:-2]) or ():
+        batch *= size
+    work = batch * q.shape[-2] * k.shape[-2]
+    structured = call.structure is not None
+    # the share of the blocks tiled would compute: asked only where the CPU table looks at it
+    share = 1.0
+    if q.device.type == "cpu" and (structured or bottom_right) and routes.worth_asking(work):
+        share = _tiled_share(call)
     return routes.Call(
         device=q.device.type,
         weights=return_weights,
         lse=return_lse,
         dropout=call.dropout_p > 0,
         mask=mask,
-        structured=call.structure is not None,
+        structured=structured,
         bottom_right=bottom_right,
         flex=flex_ok,
+        work=work,
+        share=share,
+        keys_only=_keys_only(call),
     )
+
+
+def _keys_only(call: _Call) -> bool:
+    """Lengths are the only structure: the mask SDPA gets is (B, 1, 1, S)."""
+    s = call.structure
+    if s is None or call.mask is not None or call.align is not None:
+        return False
+    return s.lengths is not None and s.key_docs is None and not s.has_band
+
+
+def _tiled_share(call: _Call) -> float:
+    """The share of the score blocks that the tiled backend computes (it skips those that
+    a causal mask or a structure hides entirely; a user's mask is not looked at here)."""
+    q, k = call.q, call.k
+    offset = None
+    if call.structure is None and call.align is not None:
+        offset = causal_offset(q.shape[-2], k.shape[-2], call.align)
+    tiling = tiled.Tiling(None, None, call.scale, offset, structure=call.structure)
+    blocks = tiling.blocks(q, k)
+    return blocks.live / max(1, len(blocks.rows) * len(blocks.cols))
 
 
 def _flex_refuses(call: _Call, return_lse: bool) -> str | None:

@@ -2,9 +2,9 @@
 at the end of each batch row) and document ids (packed sequences), kept as rules, not tensors.
 
 Every backend asks the same object for what it needs: a block of the mask (tiled), the whole
-mask (math, SDPA with a mask tensor), which key blocks a query block can see at all (tiled skips
-the others), which blocks are empty, partial or full (flex_attention's block mask) and the
-rule itself for flex_attention's mask_mod. The rules are qkv.core.masks': written once, for
+mask (math, SDPA with a mask tensor), which blocks are empty, partial or full (flex_attention's
+block mask, and the blocks tiled computes: qkv.nn.blocks) and the rule itself for
+flex_attention's mask_mod. The rules are qkv.core.masks': written once, for
 NumPy, torch and flex alike. No (L, S) tensor is formed except by ``dense()``.
 """
 
@@ -132,34 +132,6 @@ class Structure:
         """The whole (..., L, S) mask: for the backends that need one (math, SDPA)."""
         mask = self.block(0, self.n_q, 0, self.n_k, device)
         return torch.ones((), dtype=torch.bool, device=device) if mask is None else mask
-
-    def key_span(self, i0: int, i1: int) -> tuple[int, int]:
-        """Keys outside [start, end) are hidden from every query in i0:i1: skip their blocks."""
-        start, end = 0, self.n_k
-        if self.lo is not None:
-            start = max(start, i0 + self.lo)
-        if self.hi is not None:
-            end = min(end, i1 - 1 + self.hi + 1)
-        if self.lengths is not None:
-            end = min(end, self.longest)
-        return start, max(start, end)
-
-    def query_span(self, j0: int, j1: int) -> tuple[int, int]:
-        """Queries outside [start, end) see none of the keys j0:j1."""
-        start, end = 0, self.n_q
-        if self.hi is not None:
-            start = max(start, j0 - self.hi)
-        if self.lo is not None:
-            end = min(end, j1 - 1 - self.lo + 1)
-        if self.lengths is not None and j0 >= self.longest:
-            end = start
-        return start, max(start, end)
-
-    @property
-    def longest(self) -> int:
-        """The largest length (a value read from the device: only the tiled backend asks)."""
-        assert self.lengths is not None
-        return int(self.lengths.max()) if self.lengths.numel() else 0
 
     def reach(self, q: Tensor, k: Tensor, allowed: Tensor | None, rows: int = 1024) -> Reach:
         """(asks, seen) for qkv.nn.sanitize, of this structure ANDed with a user's boolean mask,

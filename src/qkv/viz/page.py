@@ -37,8 +37,8 @@ def encode(
 ) -> dict[str, object]:
     """The data the page draws: sparse rows, thumbnails, tokens, shape.
 
-    One layer at a time, so that the sort's memory stays that of one layer (maps may be read
-    in place from a large file)."""
+    One layer at a time, so that the selection's memory stays that of one layer (maps may be
+    read in place from a large file)."""
     w = maps.maps
     layers, heads, n, s = w.shape
     k = min(s if top is None and s <= FULL else (top or 8), s, 255)
@@ -47,7 +47,7 @@ def encode(
     masked = np.ones((n, s), dtype=bool)  # 0 in every layer and head
     for layer in range(layers):
         lw = np.asarray(w[layer], dtype=np.float32)
-        order = np.argsort(-lw, axis=-1, kind="stable")[..., :k]  # (H, N, k) strongest keys
+        order = strongest_keys(lw, k)  # (H, N, k)
         strongest = np.take_along_axis(lw, order, axis=-1)
         keep = strongest >= min_weight
         count = keep.sum(-1).astype(np.uint8)  # (H, N)
@@ -77,6 +77,27 @@ def encode(
         "masked": _b64(np.packbits(masked)),
         "thumbs": _b64(_thumbnails(w, t)),
     }
+
+
+def strongest_keys(w: np.ndarray, k: int) -> np.ndarray:
+    """The indices of each row's k largest weights (..., S) -> (..., k), largest first and
+    equal weights by index: what a stable argsort of -w keeps, found with argpartition (a
+    pass a row, not a sort of S keys) and only the k kept sorted. Where the k-th weight has
+    equals that were left out, argpartition may have kept others than the sort would: those
+    rows are sorted whole."""
+    s = w.shape[-1]
+    if k >= s:
+        return np.argsort(-w, axis=-1, kind="stable")
+    kept = np.sort(np.argpartition(-w, k - 1, axis=-1)[..., :k], axis=-1)  # by index
+    values = np.take_along_axis(w, kept, axis=-1)
+    order = np.argsort(-values, axis=-1, kind="stable")  # by weight, equals by index
+    top = np.take_along_axis(kept, order, axis=-1)
+    last = np.take_along_axis(values, order[..., -1:], axis=-1)  # the smallest kept
+    ties = (w == last).sum(axis=-1) > (values == last).sum(axis=-1)
+    redo = ties | np.isnan(last[..., 0])
+    if redo.any():
+        top[redo] = np.argsort(-w[redo], axis=-1, kind="stable")[..., :k]
+    return top
 
 
 def _thumbnails(w: np.ndarray, t: int) -> np.ndarray:
