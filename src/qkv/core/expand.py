@@ -75,6 +75,9 @@ def _product(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion
     result = _num(step, i, j, digits)
     plain = " + ".join(f"{x}·{_paren(y)}" for x, y in pairs)
     latex = " + ".join(f"{x} \\cdot {y}" for x, y in pairs)
+    if step.bias is not None:  # Q = X·W_Q + b_Q: the bias's entry ends the sum
+        term = _num(trace[step.bias], 0, j, digits)
+        plain, latex = f"{plain} + {_paren(term)}", f"{latex} + {term}"
     return Expansion(f"{plain} = {result}", f"{latex} = {result}")
 
 
