@@ -148,11 +148,11 @@ def explain_model(
     ``model``: "minilm" (offline), a Hugging Face folder, a `qkv gpt` run folder or
     checkpoint, or a loaded model (with ``tokenizer``). ``query``: a number from 1 or a token:
     its row is written out entry by entry. Raises Mismatch when the model disagrees."""
-    from qkv.inside.capture import capture, family_of
-
     if not isinstance(text, str) or not text.strip():
         raise InputError("the text is empty")
-    loaded = _loaded(model, tokenizer)
+    loaded = _loaded(model, tokenizer)  # first: a missing extra is named for the model
+    from qkv.inside.capture import capture, family_of
+
     fam, modules = family_of(loaded.model)
     _in_range("layer", layer, len(modules), f"{loaded.name} has {len(modules)} layers")
     _in_range("head", head, fam.heads, f"each layer of {loaded.name} has {fam.heads} heads")
@@ -285,9 +285,9 @@ def _share(t: Trace, wo: np.ndarray, head: int, d: int) -> tuple[Step, Step]:
 def check_heads(model: Any = "minilm", text: str = "", *, tokenizer: Any = None) -> list[Check]:
     """Every layer's and head's check, in order (one forward pass); Mismatch for the first
     head that disagrees."""
+    loaded = _loaded(model, tokenizer)
     from qkv.inside.capture import capture
 
-    loaded = _loaded(model, tokenizer)
     cap = capture(loaded, text)
     return [
         explain_capture(cap, loaded.name, layer, head).check

@@ -113,8 +113,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "after each residual sum: post-LN)",
         "model.x.pre1": "the token and position embeddings, normalised by {norm} (the model "
         "normalises before attention: pre-LN)",
-        "model.x.pre": "the residual stream (the embeddings plus what layers 1–{prev} added), "
+        "model.x.pre": "the residual stream (the embeddings plus what {before} added), "
         "normalised by {norm} (the model normalises before attention: pre-LN)",
+        "model.before.one": "layer 1",
+        "model.before.many": "layers 1–{prev}",
         "model.nopad": "One text, so no padding: every query sees every key.",
         "model.causal": "A decoder: each token sees itself and the tokens before it (a causal "
         "mask; the keys after it get −∞).",
@@ -259,8 +261,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "model.x.bert": "第 {prev} 层的输出,它以 LayerNorm 结束(BERT 在每次残差相加之后归一化:"
         "post-LN)",
         "model.x.pre1": "词向量和位置向量之和,经过 {norm} 归一化(模型在注意力之前归一化:pre-LN)",
-        "model.x.pre": "残差流(词向量加上第 1–{prev} 层加上的东西),经过 {norm} 归一化(模型在"
+        "model.x.pre": "残差流(词向量加上{before}加上的东西),经过 {norm} 归一化(模型在"
         "注意力之前归一化:pre-LN)",
+        "model.before.one": "第 1 层",
+        "model.before.many": "第 1–{prev} 层",
         "model.nopad": "只有一段文字,没有填充:每个查询都看得见每个键。",
         "model.causal": "解码器:每个字只看得见自己和前面的字(因果掩码;后面的键记为 −∞)。",
         "model.gqa": "键和值由几个头共用(分组查询注意力):第 {head} 个头读第 {group} 个键值头"

@@ -165,7 +165,8 @@ def _source(e: Any, lang: str) -> Section:
     else:
         norm = "ln_1" if e.family == "gpt2" else "ln1"
         key = "model.x.pre1" if e.layer == 1 else "model.x.pre"
-        x = t(lang, key, norm=norm, prev=e.layer - 1)
+        many = "model.before.one" if e.layer == 2 else "model.before.many"
+        x = t(lang, key, norm=norm, before=t(lang, many, prev=e.layer - 1))
     text = t(lang, "model.source.text", layer=e.layer, x=x, head=h, heads=e.heads, span=span, d=d)
     notes = [t(lang, "model.causal" if e.causal else "model.nopad")]
     if e.kv_heads != e.heads:
