@@ -57,6 +57,8 @@ def run_without(blocked: str, argv: list[str], cwd: Path) -> subprocess.Complete
         ("transformers", ["viz", "--model", "minilm", "--text", "a b", "--view", "summary"], "hf"),
         # the hf extra brings torch too: the one install that makes --model work
         ("torch", ["viz", "--model", "minilm", "--text", "a b", "--view", "summary"], "hf"),
+        ("transformers", ["explain", "--model", "minilm", "--text", "a b"], "hf"),
+        ("torch", ["explain", "--model", "minilm", "--text", "a b"], "hf"),
     ],
 )
 def test_missing_extra_is_one_line(blocked: str, argv: list[str], extra: str, tmp_path: Path):
@@ -67,6 +69,15 @@ def test_missing_extra_is_one_line(blocked: str, argv: list[str], extra: str, tm
     assert len(lines) == 1, lines
     assert f"pip install 'qkv[{extra}]'" in lines[0]
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_gpt_run_without_torch_names_its_extra(tmp_path: Path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"")
+    done = run_without("torch", ["explain", "--model", str(run), "--text", "我爱"], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "pip install 'qkv[torch]'" in done.stderr
 
 
 def test_a_missing_module_of_qkv_itself_is_still_a_bug(tmp_path: Path):

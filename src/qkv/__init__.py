@@ -21,6 +21,7 @@ _LAZY = {
     "InputError": "qkv.errors",
     "explain": "qkv.core.examples",
     "check": "qkv.review.api",
+    "explain_model": "qkv.inside.explain",
 }
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "causal_mask",
     "check",
     "explain",
+    "explain_model",
     "softmax",
     "trace",
 ]
@@ -43,12 +45,15 @@ if TYPE_CHECKING:
     from qkv.core.softmax import softmax
     from qkv.core.trace import Step, Trace, trace
     from qkv.errors import InputError
+    from qkv.inside.explain import explain_model
     from qkv.review.api import check
 
 # How the faces show core objects (the core itself imports no face): loaded when first shown.
 _display.register("text", "qkv.core.trace.record.Trace", "qkv.render:text_of")
 _display.register("html", "qkv.core.trace.record.Trace", "qkv.render.html:render_fragment")
 _display.register("html", "qkv.maps.AttentionMaps", "qkv.viz.notebook:maps_html")
+_display.register("text", "qkv.inside.explain.ModelExplanation", "qkv.render.model:text_of")
+_display.register("html", "qkv.inside.explain.ModelExplanation", "qkv.render.model:html_of")
 
 
 def __getattr__(name: str) -> Any:

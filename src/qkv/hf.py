@@ -159,7 +159,7 @@ def attention_maps(
         raise InputError(f"part must be one of {', '.join(PARTS)}, not {part[:20]!r}")
     if not both and (part is not None or target is not None):
         raise InputError("--part and --target are for encoder–decoder models (T5, BART)")
-    enc, tokens, special = _encode(tokenizer, text)
+    enc, tokens, special = encode(tokenizer, text)
     meta: dict[str, Any] = {
         "source": "hf",
         "model": getattr(model.config, "_name_or_path", ""),
@@ -168,7 +168,7 @@ def attention_maps(
     if not both:
         out = _run(model, **enc)
         return from_outputs(out.attentions, tokens, meta={**meta, "special": special})
-    dec, dec_tokens, dec_special = _encode(tokenizer, target or text)
+    dec, dec_tokens, dec_special = encode(tokenizer, target or text)
     out = _run(model, **enc, decoder_input_ids=dec["input_ids"])
     part = part or "cross"
     meta["part"] = part
@@ -187,7 +187,7 @@ def _run(model: Any, **inputs: Any) -> Any:
         return model(**inputs, output_attentions=True)
 
 
-def _encode(tokenizer: Any, text: str) -> tuple[Any, list[str], list[int]]:
+def encode(tokenizer: Any, text: str) -> tuple[Any, list[str], list[int]]:
     """The tokenizer's tensors, the tokens, and the positions of special tokens; InputError
     when most of the text is unknown to the vocabulary."""
     enc = tokenizer(text, return_tensors="pt", truncation=True)

@@ -24,9 +24,16 @@ examples:
   qkv explain --x "[[1,0,1,0],[0,1,1,1]]" --heads 2 --wo "[[1,0],[0,1],[1,1],[0,0]]"
   qkv explain --lengths 2,3,3                  padding: query i sees its first n_i keys
   qkv explain --score additive                 Bahdanau: v_a·tanh(W_a^q q + W_a^k k)
+  qkv explain --model minilm --text "The cat sat on the mat" --layer 1 --head 1
+                                               one head of a real model, its own numbers
+  qkv explain --model qkv-gpt --text 我爱吃苹果 --layer 2 --head 1 --query 吃
+                                               a qkv gpt run; one query's row written out
 
 matrices: JSON rows "[[1,2],[3,4]]", bracket rows one per line, or CSV; @FILE reads a file.
 --expand takes 1-based numbers or token labels (--expand 本,笔).
+--model: layers, heads and --query are numbered from 1, as in qkv viz; the result is checked
+against the model's own attention weights and head output (a difference beyond float32
+rounding is an error, exit 2).
 """
 
 
@@ -115,13 +122,15 @@ def add_parser(sub: Any) -> None:
     )
     opt.add_argument(
         "--expand",
-        default="1,1",
         metavar="ROW,COL",
         help="show the arithmetic of this entry in every step (default 1,1; 'none' hides it)",
     )
     opt.add_argument("--lang", choices=("zh", "en"), help="language (default: from the locale)")
     opt.add_argument("--format", choices=FORMATS, default="text", help="output format")
     opt.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    from qkv.cli import explain_model
+
+    explain_model.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -308,12 +317,16 @@ def run(args: argparse.Namespace) -> int:
         return _list_examples(lang)
     if not 1 <= args.digits <= 15:
         raise InputError(f"--digits must be between 1 and 15, not {args.digits}")
+    from qkv.cli import explain_model
+
+    if explain_model.wanted(args):
+        return explain_model.run(args, lang)
     from qkv.cli.output import check_outputs
 
     check_outputs(args.output)
     trace = _make_trace(args, lang)
     _warn_duplicates(trace)
-    entry = _entry(args.expand, trace)
+    entry = _entry(args.expand or "1,1", trace)
     if args.format == "text" and args.output is None:
         from qkv.render import show
 

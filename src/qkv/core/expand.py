@@ -32,8 +32,13 @@ def _power(e: Fraction | float, digits: int) -> tuple[str, str]:
     return f"e^{text}", f"e^{{{text}}}"
 
 
-def expand(trace: Trace, step_id: str, i: int, j: int, digits: int = 3) -> Expansion | None:
-    """The arithmetic behind entry (i, j) (0-based) of a step, or None where there is none."""
+def expand(
+    trace: Trace, step_id: str, i: int, j: int, digits: int = 3, most: int | None = None
+) -> Expansion | None:
+    """The arithmetic behind entry (i, j) (0-based) of a step, or None where there is none.
+
+    ``most``: a dot product of more terms than this writes out the first most − 1 and the
+    last, with "…" between (a model's 384 products are no line to read)."""
     step = trace[step_id]
     n, m = step.shape
     if not (0 <= i < n and 0 <= j < m) or step.same_as is not None:
@@ -43,7 +48,7 @@ def expand(trace: Trace, step_id: str, i: int, j: int, digits: int = 3) -> Expan
     if step.base == "scores" and trace.score == "additive":
         return _additive(trace, step, i, j, digits)
     if step.operands is not None:
-        return _product(trace, step, i, j, digits)
+        return _product(trace, step, i, j, digits, most)
     if step.base == "scaled":
         return _scaled(trace, step, i, j, digits)
     if step.base == "masked":
@@ -62,7 +67,9 @@ def _weighted(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansio
     return Expansion(f"{left}·{_paren(right)} = {result}", rf"{left} \cdot {right} = {result}")
 
 
-def _product(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion:
+def _product(
+    trace: Trace, step: Step, i: int, j: int, digits: int, most: int | None = None
+) -> Expansion:
     """A dot product: row i of the first operand with row j (scores) or column j (others)."""
     assert step.operands is not None
     a, b = trace[step.operands[0]], trace[step.operands[1]]
@@ -73,9 +80,20 @@ def _product(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion
     if a.mask is not None:  # A·V: keys a query may not see add nothing
         pairs = [p for t, p in enumerate(pairs) if a.mask[i, t]] or [("0", "0")]
     result = _num(step, i, j, digits)
-    plain = " + ".join(f"{x}·{_paren(y)}" for x, y in pairs)
-    latex = " + ".join(f"{x} \\cdot {y}" for x, y in pairs)
+    shown = _elide(pairs, most)
+    plain = " + ".join("…" if x == "…" else f"{x}·{_paren(y)}" for x, y in shown)
+    latex = " + ".join(r"\dots" if x == "…" else f"{x} \\cdot {y}" for x, y in shown)
+    if step.bias is not None:  # Q = X·W_Q + b_Q: the bias's entry ends the sum
+        term = _num(trace[step.bias], 0, j, digits)
+        plain, latex = f"{plain} + {_paren(term)}", f"{latex} + {term}"
     return Expansion(f"{plain} = {result}", f"{latex} = {result}")
+
+
+def _elide(pairs: list[tuple[str, str]], most: int | None) -> list[tuple[str, str]]:
+    """The first most − 1 terms, "…", and the last."""
+    if most is None or len(pairs) <= most:
+        return pairs
+    return [*pairs[: max(1, most - 1)], ("…", "…"), pairs[-1]]
 
 
 def _scaled(trace: Trace, step: Step, i: int, j: int, digits: int) -> Expansion:

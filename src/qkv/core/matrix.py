@@ -94,3 +94,23 @@ def as_matrix(value: Any, name: str, max_rows: int | None = None) -> tuple[np.nd
     ]
     matrix = np.array([[float(q) for q in r] for r in exact_rows], dtype=np.float64)
     return matrix, ex.exact_array(exact_rows)
+
+
+def as_floats(value: Any, name: str, max_rows: int | None = None) -> np.ndarray:
+    """A 2-D float64 matrix without an exact form: numbers a model computed (float32 weights,
+    hidden states), where Fractions of 17-digit decimals would cost time and help no one
+    writing by hand. Held to the same limits as :func:`as_matrix`; a bad value gets its
+    message (row i, column j)."""
+    try:
+        m = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        m = np.empty((0, 0))
+    if m.ndim == 1:
+        m = m[None, :]
+    if m.ndim != 2 or m.size == 0 or not np.all(np.isfinite(m)):
+        as_matrix(value, name, max_rows)  # says what is wrong, and where
+        raise InputError(f"{name} is not a matrix of finite numbers")
+    check_size(m.shape[0], m.shape[1], name)
+    if max_rows is not None and m.shape[0] > max_rows:
+        raise InputError(f"{name} has {m.shape[0]:,} rows (tokens); at most {max_rows:,}")
+    return m

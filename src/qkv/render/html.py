@@ -20,14 +20,19 @@ def _env() -> Environment:
     )
 
 
-def render(doc: Document) -> str:
-    """A whole page."""
-    return _env().get_template("trace.html").render(doc=doc, page=True)
+def render(doc: Document, wide: bool = False) -> str:
+    """A whole page; ``wide``: tables wider than the page scroll sideways (a model's 384
+    dimensions), none is cut."""
+    return _env().get_template("trace.html").render(doc=doc, page=True, wide=wide)
+
+
+def fragment(doc: Document, wide: bool = False) -> str:
+    """A <div> for Jupyter (no <html>, no scripts)."""
+    return _env().get_template("trace.html").render(doc=doc, page=False, wide=wide)
 
 
 def render_fragment(trace: Trace, lang: str | None = None, digits: int = 3) -> str:
     """A <div> for Jupyter (no <html>, no scripts)."""
     from qkv.core.lang import default_lang
 
-    doc = build(trace, lang or trace.lang or default_lang(), digits)
-    return _env().get_template("trace.html").render(doc=doc, page=False)
+    return fragment(build(trace, lang or trace.lang or default_lang(), digits))

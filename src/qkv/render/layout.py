@@ -62,8 +62,8 @@ def _step_text(step: Step, trace: Trace, lang: str) -> str:
         return t(lang, "step.same.text", id=step.id.upper())
     if step.head is not None and (step.base in ("q", "k", "v") or step.head > 1):
         return _head_text(step, lang)
-    if step.id in ("wq", "wk", "wv"):
-        return t(lang, "step.w.text", what=t(lang, f"what.{step.id[1]}"))
+    if step.id in ("wq", "wk", "wv", "bq", "bk", "bv"):  # a projection, or its bias
+        return t(lang, f"step.{step.id[0]}.text", what=t(lang, f"what.{step.id[1]}"))
     if step.id in ("wa_q", "wa_k"):
         return t(lang, "step.wa.text", what=step.id[-1].upper())
     if step.id == "x":

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from qkv.serve import check_api, errors, hand_api, limits, model_api
+from qkv.serve import check_api, errors, hand_api, head_api, limits, model_api
 from qkv.serve.gate import Gate, Shed
 from qkv.serve.guard import Bodies, Guard
 from qkv.serve.models import GPTHolder, GPTSource, cache_dir, find_gpt
@@ -61,7 +61,7 @@ def create_app(gpt: GPTSource | None = None, hosts: Sequence[str] | None = None)
     app.add_middleware(PageOnly, hosts=hosts)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
     app.add_middleware(Guard)
-    for router in (hand_api.router, check_api.router, model_api.router):
+    for router in (hand_api.router, check_api.router, model_api.router, head_api.router):
         app.include_router(router)
     _pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -75,6 +75,7 @@ POST_GATES = {
     "/api/layout": "compute",
     "/api/expand": "compute",
     "/api/maps": "compute",
+    "/api/head": "compute",
 }
 
 

@@ -130,17 +130,25 @@ class MapsRequest(BaseModel):
     text: Annotated[str, Field(description=f"at most {limits.MAX_MAP_TOKENS} tokens")]
 
 
-_hf_lock = threading.Lock()
+hf_lock = threading.Lock()  # one load, then one forward pass at a time (maps and heads)
 _hf: dict[str, tuple[Any, Any]] = {}
+
+
+def real_model(name: str) -> tuple[Any, Any]:
+    """The model ``name`` (one of limits.MODELS) and its tokenizer, loaded on first use; call
+    it with hf_lock held."""
+    from qkv import hf
+
+    if name not in _hf:
+        _hf[name] = hf.load(name)
+    return _hf[name]
 
 
 def _real_maps(name: str, text: str) -> bytes:
     from qkv import hf
 
-    with _hf_lock:  # one load, then one forward pass at a time
-        if name not in _hf:
-            _hf[name] = hf.load(name)
-        model, tokenizer = _hf[name]
+    with hf_lock:
+        model, tokenizer = real_model(name)
         n = len(tokenizer(text, truncation=False)["input_ids"])
         if n > limits.MAX_MAP_TOKENS:
             raise InputError(f"the text is {n} tokens; at most {limits.MAX_MAP_TOKENS}")

@@ -23,13 +23,17 @@ result, as multi-head attention's W_O.
 ``score``: "dot" (Q·Kᵀ) or "additive" (Bahdanau: v_aᵀ tanh(W_a^q q + W_a^k k), with
 ``wa_q`` (d_q x h), ``wa_k`` (d_k x h) and ``va`` (h) defaulting to identities and ones;
 additive scores are not scaled unless ``scale`` is a number).
+``bq``, ``bk``, ``bv``: biases (d_k numbers) added to X·W_Q, X·W_K, X·W_V, as a model's
+projections have them (Q = X·W_Q + b_Q).
+``exact``: False keeps every number a float (a model's weights and hidden states): no
+Fractions, which cost time there and give no number a person writes.
 ``contrast``: when unscaled, also show what 1/sqrt(d_k) would change.
 ``rank``: for a single query, add each key's weighted value and rank the keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -47,7 +51,7 @@ from qkv.core.masks import (
     normalize_causal,
     structure_mask,
 )
-from qkv.core.matrix import as_matrix, count
+from qkv.core.matrix import as_floats, as_matrix, count
 from qkv.core.scale import ScaleArg, is_sqrt, resolve_scale
 from qkv.core.softmax import masked_softmax
 from qkv.core.text import ensure_text
@@ -66,6 +70,9 @@ def trace(
     wq: Any = None,
     wk: Any = None,
     wv: Any = None,
+    bq: Any = None,
+    bk: Any = None,
+    bv: Any = None,
     tokens: Sequence[str] | None = None,
     key_tokens: Sequence[str] | None = None,
     columns: Sequence[str] | None = None,
@@ -84,28 +91,21 @@ def trace(
     wa_q: Any = None,
     wa_k: Any = None,
     va: Any = None,
+    exact: bool = True,
 ) -> Trace:
     """Compute attention step by step and keep every intermediate; the arguments are described
     in this module's docstring (``help(qkv.core.trace.pipeline)``)."""
     align = normalize_causal(causal)
     additive = _check_score(score, {"W_a^q": wa_q, "W_a^k": wa_k, "v_a": va})
     n_heads = _check_heads(heads, additive)
-    chain = _inputs(
-        x, q, k, v, {"wq": wq, "wk": wk, "wv": wv}, tokens, key_tokens, columns, additive
-    )
+    weights = {"wq": wq, "wk": wk, "wv": wv, "bq": bq, "bk": bk, "bv": bv}
+    chain = _inputs(x, q, k, v, weights, tokens, key_tokens, columns, additive, exact)
     valid_lengths, valid = _allowed(chain, align, lengths, window, document_ids)
     scale = "none" if additive and is_sqrt(scale) else scale  # no dot product grows with d_k
-    ranking: list[tuple[str, float, float]] = []
-    if n_heads == 1:
-        scores = (wa_q, wa_k, va) if additive else None
-        attended, s_value, s_text, ranking = one_head(
-            chain, scores, scale, mask, align, valid, rank=rank, last=wo is None
-        )
-        d_k = chain.d_k
-    else:
-        attended, s_value, s_text, d_k = multi_head(
-            chain, n_heads, scale, mask, align, valid, last=wo is None
-        )
+    scores = (wa_q, wa_k, va) if additive else None
+    attended, s_value, s_text, d_k, ranking = _attend(
+        chain, n_heads, scores, scale, mask, align, valid, rank, last=wo is None
+    )
     if wo is not None:
         add_wo(chain, wo, attended)
     # the 1/sqrt(d_k) contrast is about one head's dot products
@@ -115,6 +115,28 @@ def trace(
         scale_contrast(chain) if shown else None, ranking, n_heads,
         "additive" if additive else "dot", valid_lengths,
     )  # fmt: skip
+
+
+def _attend(
+    chain: Chain,
+    n_heads: int,
+    additive: tuple[Any, Any, Any] | None,
+    scale: ScaleArg,
+    mask: Any,
+    align: Align | None,
+    valid: np.ndarray | None,
+    rank: bool,
+    last: bool,
+) -> tuple[Any, float, str, int, list[tuple[str, float, float]]]:
+    """One head or several: (the result, the scale and its text, d_k of a head, the
+    ranking)."""
+    if n_heads == 1:
+        attended, s_value, s_text, ranking = one_head(
+            chain, additive, scale, mask, align, valid, rank=rank, last=last
+        )
+        return attended, s_value, s_text, chain.d_k, ranking
+    attended, s_value, s_text, d_k = multi_head(chain, n_heads, scale, mask, align, valid, last)
+    return attended, s_value, s_text, d_k, []
 
 
 def one_head(
@@ -152,19 +174,29 @@ def _inputs(
     key_tokens: Sequence[str] | None,
     columns: Sequence[str] | None,
     additive: bool,
+    exact: bool = True,
 ) -> Chain:
     """X and its projections (self-attention), or Q, K, V given directly (cross-attention)."""
+    read = as_matrix if exact else _floats
     if x is not None:
         if q is not None or k is not None or v is not None:
             raise InputError("give either x (self-attention) or q, k, v (cross-attention)")
         if key_tokens is not None:
             raise InputError("key tokens apply to cross-attention (q, k, v), not to x")
-        return self_inputs(x, projections, tokens, columns, same_width=not additive)
+        return self_inputs(x, projections, tokens, columns, same_width=not additive, read=read)
     if columns is not None:
         raise InputError("column names apply to x, not to q, k, v given directly")
     if any(w is not None for w in projections.values()):
         raise InputError("projections W_Q, W_K, W_V apply to x, not to q, k, v given directly")
-    return cross_inputs(q, k, v, tokens, key_tokens, same_width=not additive)
+    return cross_inputs(q, k, v, tokens, key_tokens, same_width=not additive, read=read)
+
+
+Reader = Callable[..., tuple[np.ndarray, np.ndarray | None]]
+
+
+def _floats(value: Any, name: str, max_rows: int | None = None) -> tuple[np.ndarray, None]:
+    """as_matrix's reader for a model's numbers: floats, no exact form."""
+    return as_floats(value, name, max_rows), None
 
 
 def _check_score(score: str, weights: dict[str, Any]) -> bool:
@@ -276,21 +308,46 @@ def self_inputs(
     tokens: Sequence[str] | None,
     columns: Sequence[str] | None = None,
     same_width: bool = True,
+    read: Reader = as_matrix,
 ) -> Chain:
-    """X, then W_Q/W_K/W_V where given, then Q, K, V (each X·W, or X itself).
+    """X, then W_Q/W_K/W_V (each with its bias b_Q/b_K/b_V where given), then Q, K, V (each
+    X·W + b, X·W, or X itself).
 
     ``same_width``: Q and K must have as many columns (a dot product; additive scores
-    do not need it)."""
-    xm, xe = as_matrix(x, "X", limits.MAX_TOKENS)
+    do not need it). ``read``: as_matrix (exact) or floats."""
+    xm, xe = read(x, "X", limits.MAX_TOKENS)
     n, d = xm.shape
     tok = _check_tokens(tokens, n, "X") or _labels(n, "t")
     dims = _columns(columns, d)
     steps = [Step("x", xm, tok, dims, "X", "X", exact=xe)]
+    made = _weight_steps(steps, projections, dims, read)
+    for wid, label, sid in PROJECTIONS:
+        big = sid.upper()
+        if wid in made:
+            steps.append(_projected(steps[0], made[wid], made.get("b" + wid[1]), label, big))
+        else:
+            step = Step(sid, xm, tok, dims, f"{big} = X", f"{big} = X", exact=xe, same_as="x")
+            steps.append(step)
+    q, k = steps[-3], steps[-2]
+    if same_width:
+        _check_q_k(q, k, [label for wid, label, _ in PROJECTIONS[:2] if wid not in made], d)
+    return Chain(steps, q, k, steps[-1])
+
+
+def _weight_steps(
+    steps: list[Step], projections: dict[str, Any], dims: list[str], read: Reader
+) -> dict[str, Step]:
+    """W_Q, W_K, W_V where given (d rows each), each followed by its bias where given."""
+    d = len(dims)
     made: dict[str, Step] = {}
     for wid, label, _ in PROJECTIONS:
-        if projections[wid] is None:
+        bid = "b" + wid[1]
+        if projections.get(wid) is None:
+            if projections.get(bid) is not None:
+                big = wid[1].upper()
+                raise InputError(f"b_{big} needs W_{big} too ({big} = X·W_{big} + b_{big})")
             continue
-        wm, we = as_matrix(projections[wid], label)
+        wm, we = read(projections[wid], label)
         if wm.shape[0] != d:
             rows = f"row{'s' * (wm.shape[0] != 1)}"
             raise InputError(
@@ -300,27 +357,44 @@ def self_inputs(
         tex = label.replace("_", "_{") + "}"
         made[wid] = Step(wid, wm, dims, _labels(wm.shape[1], ""), label, tex, exact=we)
         steps.append(made[wid])
-    for wid, label, sid in PROJECTIONS:
-        big = sid.upper()
-        if wid in made:
-            w = made[wid]
-            step = Step(
-                sid,
-                xm @ w.matrix,
-                tok,
-                list(w.cols),
-                f"{big} = X·{label}",
-                f"{big} = X{w.latex}",
-                exact=ex.matmul(xe, w.exact),
-                operands=("x", wid),
-            )
-        else:
-            step = Step(sid, xm, tok, dims, f"{big} = X", f"{big} = X", exact=xe, same_as="x")
-        steps.append(step)
-    q, k = steps[-3], steps[-2]
-    if same_width:
-        _check_q_k(q, k, [label for wid, label, _ in PROJECTIONS[:2] if wid not in made], d)
-    return Chain(steps, q, k, steps[-1])
+        if projections.get(bid) is not None:
+            made[bid] = _bias_step(projections[bid], made[wid], bid, read)
+            steps.append(made[bid])
+    return made
+
+
+def _bias_step(value: Any, w: Step, bid: str, read: Reader) -> Step:
+    """b_Q (or b_K, b_V): one number per column of its W, as one row."""
+    label = f"b_{bid[1].upper()}"
+    bm, be = read(value, label)
+    if bm.shape[0] != 1 and bm.shape[1] == 1:  # a column is fine too
+        bm, be = bm.T, None if be is None else be.T
+    if bm.shape != (1, w.shape[1]):
+        columns = count(w.shape[1], "column")
+        raise InputError(f"{label} has {count(bm.size)}; {w.formula} has {columns}")
+    tex = f"b_{{{bid[1].upper()}}}"
+    return Step(bid, bm, [label], list(w.cols), label, tex, exact=be)
+
+
+def _projected(x: Step, w: Step, bias: Step | None, label: str, big: str) -> Step:
+    """Q = X·W_Q (+ b_Q): the bias is added to every row."""
+    matrix, exact = x.matrix @ w.matrix, ex.matmul(x.exact, w.exact)
+    formula, latex = f"{big} = X·{label}", f"{big} = X{w.latex}"
+    if bias is not None:
+        matrix = matrix + bias.matrix
+        exact = None if exact is None or bias.exact is None else exact + bias.exact
+        formula, latex = f"{formula} + {bias.formula}", f"{latex} + {bias.latex}"
+    return Step(
+        big.lower(),
+        matrix,
+        list(x.rows),
+        list(w.cols),
+        formula,
+        latex,
+        exact=exact,
+        operands=("x", w.id),
+        bias=None if bias is None else bias.id,
+    )
 
 
 def _columns(columns: Sequence[str] | None, d: int) -> list[str]:
@@ -358,14 +432,15 @@ def cross_inputs(
     tokens: Sequence[str] | None,
     key_tokens: Sequence[str] | None,
     same_width: bool = True,
+    read: Reader = as_matrix,
 ) -> Chain:
     """Q, K and V given directly (cross-attention)."""
     missing = [n for n, m in (("q", q), ("k", k), ("v", v)) if m is None]
     if missing:
         raise InputError(f"missing {', '.join(missing)}: give x, or all of q, k and v")
-    qm, qe = as_matrix(q, "Q", limits.MAX_TOKENS)
-    km, ke = as_matrix(k, "K", limits.MAX_TOKENS)
-    vm, ve = as_matrix(v, "V", limits.MAX_TOKENS)
+    qm, qe = read(q, "Q", limits.MAX_TOKENS)
+    km, ke = read(k, "K", limits.MAX_TOKENS)
+    vm, ve = read(v, "V", limits.MAX_TOKENS)
     if same_width and qm.shape[1] != km.shape[1]:
         raise InputError(
             f"Q and K do not fit: Q has {count(qm.shape[1], 'column')}, K has {km.shape[1]}"

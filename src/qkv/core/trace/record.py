@@ -24,7 +24,8 @@ class Step:
     ``exact`` holds Fractions where the value is exact (integers and rationals a person can
     write down); ``mask`` is True where a query may attend (masked and weights steps);
     ``exponents`` holds s - m for each softmax term (weights step), None where masked;
-    ``operands`` names the steps whose product this is, for expansions.
+    ``operands`` names the steps whose product this is, for expansions, and ``bias`` the
+    step added to it (Q = X·W_Q + b_Q).
     Multi-head steps are named "h2.scores": head 2's step "scores" (see ``base``, ``head``).
     """
 
@@ -39,6 +40,7 @@ class Step:
     exponents: np.ndarray | None = None
     operands: tuple[str, str] | None = None
     same_as: str | None = None
+    bias: str | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -90,6 +92,8 @@ class Step:
             d["operands"] = list(self.operands)
         if self.same_as is not None:
             d["same_as"] = self.same_as
+        if self.bias is not None:
+            d["bias"] = self.bias
         return d
 
     @classmethod
@@ -121,6 +125,7 @@ class Step:
             exponents=exponents,
             operands=(d["operands"][0], d["operands"][1]) if "operands" in d else None,
             same_as=d.get("same_as"),
+            bias=d.get("bias"),
         )
 
 

@@ -27,6 +27,12 @@ const ctx = {
     const p = document.getElementById("error");
     p.textContent = message || ""; p.hidden = !message;
   },
+  // the hand calculation of one cell of a model's attention: {hm, ht, hl, hh, hq, hk}
+  openHead(where) {
+    for (const [k, v] of Object.entries(where)) state[k] = v === undefined ? undefined : String(v);
+    if (mounted.trace) PANELS.trace.openHead();
+    show("trace");
+  },
 };
 const mounted = {};
 

@@ -91,6 +91,8 @@ function drawNext(r) {
 
 function drawMaps(r) {
   lastMaps = r;
-  const box = root.querySelector(".maps");
-  window.qkvMapsView(box, r.view, { view, lang: S.lang });
+  const box = root.querySelector(".maps"), prompt = r.meta?.prompt ?? S.p;
+  // a cell opens its hand calculation, with the tiny GPT's own numbers
+  const onCell = (l, h, i, j) => ctx.openHead({ hm: "gpt", ht: prompt, hl: l + 1, hh: h + 1, hq: i + 1, hk: j + 1 });
+  window.qkvMapsView(box, r.view, { view, lang: S.lang, onCell });
 }

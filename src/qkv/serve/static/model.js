@@ -37,6 +37,8 @@ async function run() {
 function draw(r) {
   last = r;
   const box = root.querySelector(".maps");
-  window.qkvMapsView(box, r.view, { view, lang: S.lang });
+  // a cell (or a key of a chosen query) opens its hand calculation with the real numbers
+  const onCell = (l, h, i, j) => ctx.openHead({ hm: "minilm", ht: r.text, hl: l + 1, hh: h + 1, hq: i + 1, hk: j + 1 });
+  window.qkvMapsView(box, r.view, { view, lang: S.lang, onCell });
   box.dataset.text = r.text;
 }

@@ -3,20 +3,32 @@
 // /api/expand for its arithmetic and lights up the row and column it came from.
 import { api } from "./api.js";
 import { download, el } from "./dom.js";
+import * as head from "./head.js";
 
 const MAX = 64;
 let root, ctx, S, m, last = null, inflight = null, editT0 = null;
 
 export async function mount(section, context) {
   root = section; ctx = context; S = ctx.state;
+  if (S.hm) { head.mount(root, ctx, leaveHead); return; }  // a model's head (head.js)
   S.ex = S.ex ?? "笔记本";
   m = fromState();
   if (m) { build(); await recompute(); } else await loadPreset(S.ex);
 }
 
 export function relabel() {
+  if (S.hm) { head.relabel(); return; }
   // a preset nobody edited takes the new language's tokens; edited numbers stay as typed
   if (S.ex && !S.x && !S.q) loadPreset(S.ex); else { build(); recompute(); }
+}
+
+// the model and head views: a cell's hand calculation (the state already names it)
+export function openHead() { head.mount(root, ctx, leaveHead); }
+
+function leaveHead(name) {
+  for (const k of ["hm", "ht", "hl", "hh", "hq", "hk", "hc"]) S[k] = undefined;
+  S.ex = name; last = null;
+  if (name) loadPreset(name); else { m = m || { x: eye(2, 2), tok: ["t1", "t2"] }; S.mode = "self"; build(); toState(); recompute(); }
 }
 
 function parse(key) { try { return S[key] ? JSON.parse(S[key]) : undefined; } catch (e) { return undefined; } }
@@ -115,8 +127,11 @@ function build() {
   if (S.mode === "cross" && !m.q) m = { q: [["1", "0"]], k: eye(2, 2), v: [["1"], ["2"]], tok: ["q1"], ktok: ["k1", "k2"] };
   if (S.mode !== "cross" && !m.x) m = { x: eye(2, 2), tok: ["t1", "t2"] };
   if (S.proj && S.mode !== "cross" && !m.wq) { const d = cols(m.x); m.wq = eye(d, d); m.wk = eye(d, d); m.wv = eye(d, d); }
-  const presets = el("select", { class: "preset", onchange: e => { S.ex = e.target.value; if (S.ex) loadPreset(S.ex); else { toState(); recompute(); } } },
-    ...["笔记本", "search"].map(n => el("option", { value: n, text: n })), el("option", { value: "", text: t("preset.custom") }));
+  const presets = el("select", { class: "preset", onchange: e => {
+    if (e.target.value === "model") { S.hm = "minilm"; head.mount(root, ctx, leaveHead); return; }
+    S.ex = e.target.value; if (S.ex) loadPreset(S.ex); else { toState(); recompute(); } } },
+    ...["笔记本", "search"].map(n => el("option", { value: n, text: n })), el("option", { value: "", text: t("preset.custom") }),
+    el("option", { value: "model", text: t("preset.model") }));
   presets.value = S.ex || "";
   const mode = el("select", { class: "mode", onchange: e => { S.mode = e.target.value; S.ex = ""; S.grid = undefined; m.grid = undefined; build(); edited(); } },
     el("option", { value: "self", text: t("mode.self") }), el("option", { value: "cross", text: t("mode.cross") }));

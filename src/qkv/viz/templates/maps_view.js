@@ -104,6 +104,12 @@
       body.append(grid, side); buildGrid();
       heat.addEventListener("mousemove", ev => { const c = heatCell(ev); hover.textContent = c || ""; });
       heat.addEventListener("mouseleave", () => { hover.textContent = ""; });
+      // opts.onCell(layer, head, query, key), 0-based: qkv serve opens that cell's hand
+      // calculation; the offline pages pass none
+      if (opts.onCell) heat.addEventListener("click", ev => {
+        const at = heatIndex(ev);
+        if (at) opts.onCell(cur.layer, cur.head, at[0], at[1]);
+      });
     } else {
       chips = el("div", "chips"); lines = el("div", "headbox");
       body.append(chips, lines, hover); buildChips();
@@ -215,11 +221,16 @@
         ctx.beginPath(); ctx.moveTo(x, y + g.c); ctx.lineTo(x + g.c, y); ctx.stroke();
       }
     }
-    function heatCell(ev) {
+    function heatIndex(ev) {  // the (query, key) under the mouse, or null
       const g = heatGeometry(), r = heat.getBoundingClientRect();
       const x = (ev.clientX - r.left) * heat.width / r.width, y = (ev.clientY - r.top) * heat.height / r.height;
       const i = Math.floor((y - g.top) / g.c), j = Math.floor((x - g.left) / g.c);
-      if (i < 0 || j < 0 || i >= D.n || j >= D.s) return null;
+      return i < 0 || j < 0 || i >= D.n || j >= D.s ? null : [i, j];
+    }
+    function heatCell(ev) {
+      const at = heatIndex(ev);
+      if (!at) return null;
+      const [i, j] = at;
       return `${D.tokens[i]} → ${KT[j]}: ${cellText(cell(cur.layer, cur.head, i, j))}`;
     }
     function describe(i, j) {
@@ -251,6 +262,10 @@
           d.addEventListener("click", () => { cur.token = cur.token === i ? -1 : i; drawLines(); });
         } else {
           d.addEventListener("mouseenter", () => { if (cur.token >= 0) hover.textContent = describe(cur.token, i); });
+          // a key clicked while a query is chosen: the first shown head's hand calculation
+          if (opts.onCell) d.addEventListener("click", () => {
+            if (cur.token >= 0) opts.onCell(cur.layer, Math.min(...cur.shown), cur.token, i);
+          });
         }
         lines.append(d);
       };
