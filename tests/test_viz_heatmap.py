@@ -185,3 +185,158 @@ def test_fonts_installed_after_matplotlib_built_its_cache_are_found(monkeypatch)
         assert cjk_files <= {f.fname for f in stale.ttflist}  # added from the system's fonts
     finally:
         fonts.find_cjk_font.cache_clear()
+
+
+def colour_bar(fig):
+    """The colour bar's axes (the picture's second), or None when there is none."""
+    return fig.axes[1] if len(fig.axes) > 1 else None
+
+
+def _picture_kinds():
+    """(name, figure maker, rows, columns, colour-bar unit) for every kind qkv draws."""
+    from qkv.losslog import Row
+    from qkv.viz.loss import loss_figure
+    from qkv.viz.summary import summary_figure
+
+    causal = trace([[1, 0, 2], [0, 1, 1], [1, 1, 0]], causal=True, heads=1)
+    heads = trace([[1, 0, 2, 1], [0, 1, 1, 3]], heads=2, wo=np.eye(4).tolist())
+    search = find_example("search").trace("en")
+    maps = AttentionMaps(np.full((2, 3, 3, 3), 1 / 3), list("abc"))
+    kinds = [
+        ("weights", lambda: trace_heatmap(causal, "weights"), "query", "key", "weight"),
+        ("scores", lambda: trace_heatmap(causal, "scores"), "query", "key", "score"),
+        ("scaled", lambda: trace_heatmap(causal, "scaled"), "query", "key", "scaled score"),
+        ("masked", lambda: trace_heatmap(causal, "masked"), "query", "key", "score after the mask"),
+        ("x", lambda: trace_heatmap(causal, "x"), "token", "dimension", "entry"),
+        ("q", lambda: trace_heatmap(causal, "q"), "query", "dimension", "entry"),
+        ("k", lambda: trace_heatmap(causal, "k"), "key", "dimension", "entry"),
+        ("v", lambda: trace_heatmap(causal, "v"), "key", "dimension", "entry"),
+        ("h2.q", lambda: trace_heatmap(heads, "h2.q"), "query", "dimension", "entry"),
+        ("h2.weights", lambda: trace_heatmap(heads, "h2.weights"), "query", "key", "weight"),
+        ("wo", lambda: trace_heatmap(heads, "wo"), "input dimension", "output dimension", "entry"),
+        ("weighted", lambda: trace_heatmap(search, "weighted"), "key", "dimension", "entry"),
+        ("maps", lambda: maps_heatmap(maps, 1, 2), "query", "key", "weight"),
+    ]
+    units = {"entropy": "bits", "first": "weight", "previous": "weight", "same": "weight"}
+    units["distance"] = "tokens"
+    for measure, unit in units.items():
+        maker = lambda m=measure: summary_figure(maps, m)  # noqa: E731
+        kinds.append((f"summary {measure}", maker, "layer", "head", unit))
+    rows = [Row(10, 2.5, 2.6, 1000.0, 1.0), Row(20, 2.0, 2.2, 1000.0, 2.0)]
+    kinds.append(("loss", lambda: loss_figure(rows), "loss (cross-entropy, nats)", "step", None))
+    return kinds
+
+
+@pytest.mark.parametrize("kind", _picture_kinds(), ids=lambda k: k[0])
+def test_every_picture_names_its_axes_and_the_unit_of_its_colours(kind):
+    """The entropy summary's axes read "key" and "query" (they are heads and layers), and no
+    colour bar said what its colours measure."""
+    _, make, rows, cols, unit = kind
+    fig = make()
+    ax = fig.axes[0]
+    assert (ax.get_ylabel(), ax.get_xlabel()) == (rows, cols)
+    bar = colour_bar(fig)
+    if unit is None:
+        assert bar is None
+    else:
+        assert unit in bar.get_ylabel()
+
+
+def _cell_texts(fig) -> dict[tuple[int, int], str]:
+    """The digits written on each cell, by (row, column)."""
+    ax = fig.axes[0]
+    return {
+        (round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts
+    }
+
+
+def test_masked_cells_are_drawn_as_masked_never_as_a_weight_of_zero(tmp_path):
+    """A causal mask's cells were coloured and printed "0.00" like a real near-zero weight."""
+    t = trace([[1, 0, 2], [0, 1, 1], [1, 1, 0]], causal=True, tokens=list("abc"))
+    w = np.zeros((1, 1, 3, 3), dtype=np.float32)
+    w[0, 0] = [[1, 0, 0], [0.999, 0.001, 0], [0.5, 0.25, 0.25]]  # 0.001: a real weight
+    maps = AttentionMaps(w, list("abc"))
+    for fig, masked_text in [
+        (trace_heatmap(t, "weights"), ""),
+        (trace_heatmap(t, "masked"), "-∞"),  # the masked scores keep their -∞
+        (maps_heatmap(maps, 0, 0), ""),
+    ]:
+        texts = _cell_texts(fig)
+        for i, j in [(0, 1), (0, 2), (1, 2)]:
+            assert texts[i, j] == masked_text
+        assert texts[2, 0] not in ("", "-∞")
+        ax = fig.axes[0]
+        assert [x.get_text() for x in ax.get_legend().get_texts()] == ["masked"]
+        assert ax.images[0].get_array().mask.tolist() == [[0, 1, 1], [0, 0, 1], [0, 0, 0]]
+        hatched = [p for p in ax.patches if p.get_hatch()]
+        assert len(hatched) == 2  # a run a row: (0, 1..2) and (1, 2)
+    assert _cell_texts(maps_heatmap(maps, 0, 0))[1, 1] == "0.00"  # small, not masked
+    png = save(maps_heatmap(maps, 0, 0), tmp_path / "m.png")
+    from qkv.viz.heatmap import MASKED_COLOUR
+
+    assert MASKED_COLOUR.lower() == "#d4d4d4"
+    grey = np.array([0xD4, 0xD4, 0xD4]) / 255
+    picture = pixels(png)[..., :3]
+    assert (np.abs(picture - grey).max(axis=-1) < 0.01).sum() > 1000  # grey cells are drawn
+
+
+def test_unmasked_maps_and_summaries_have_no_masked_legend():
+    maps = AttentionMaps(np.full((1, 1, 2, 2), 0.5), ["a", "b"])
+    assert maps_heatmap(maps, 0, 0).axes[0].get_legend() is None
+
+
+def test_dpi_sets_the_pixels_and_bad_values_are_one_line(tmp_path, capsys):
+    from qkv.cli import viz as cli_viz
+    from qkv.cli.main import main
+    from qkv.viz import heatmap as hm
+
+    assert (cli_viz.DEFAULT_DPI, cli_viz.MIN_DPI, cli_viz.MAX_DPI) == (
+        hm.DEFAULT_DPI,
+        hm.MIN_DPI,
+        hm.MAX_DPI,
+    )
+    default, low = tmp_path / "d.png", tmp_path / "l.png"
+    assert main(["viz", "--step", "weights", "--lang", "en", "-o", str(default)]) == 0
+    assert main(["viz", "--step", "weights", "--lang", "en", "--dpi", "75", "-o", str(low)]) == 0
+    h, w = pixels(default).shape[:2]
+    assert w >= 500  # a 3 x 3 heatmap at the default 150 dpi (it was 333 px at 100)
+    lh, lw = pixels(low).shape[:2]
+    assert abs(lh - h / 2) <= 1 and abs(lw - w / 2) <= 1
+    capsys.readouterr()
+    for args, message in [
+        (["--dpi", "10", "-o", str(tmp_path / "x.png")], "--dpi 10: choose 50 to 600"),
+        (["--view", "trace", "--dpi", "200", "-o", str(tmp_path / "x.html")], "for pictures"),
+    ]:
+        assert main(["viz", *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    big = AttentionMaps(np.full((1, 1, 256, 256), 1 / 256, dtype=np.float32), ["t"] * 256)
+    with pytest.raises(InputError, match="choose a lower --dpi"):
+        save(maps_heatmap(big, 0, 0), tmp_path / "big.png", dpi=600)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.png", "l.png"]
+
+
+def test_whitespace_tokens_are_drawn_visibly_and_saved_as_they_are(tmp_path):
+    """A character-level model's " " and "\\n" were blank labels (and "\\n" a box)."""
+    tokens = [" ", "\n", "a b", "\t", "x"]
+    maps = AttentionMaps(np.full((1, 1, 5, 5), 0.2, dtype=np.float32), tokens)
+    ax = maps_heatmap(maps, 0, 0).axes[0]
+    shown = ["␣", "⏎", "a␣b", "⇥", "x"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == shown
+    assert [t.get_text() for t in ax.get_xticklabels()] == shown
+    t = trace(np.eye(2).tolist(), tokens=["é ", "\r\n"])
+    ax = trace_heatmap(t, "weights").axes[0]
+    assert [x.get_text() for x in ax.get_yticklabels()] == ["é␣", "⏎"]
+    again = AttentionMaps.load(maps.save(tmp_path / "m.npz"))
+    assert again.tokens == tokens  # the data keeps the real tokens
+
+
+def test_every_whitespace_character_gets_a_mark():
+    import sys
+
+    from qkv.viz.labels import visible
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    assert all(visible(c) in ("␣", "⏎", "⇥") for c in spaces)
+    assert visible("a\r\nb\u3000c\u2028") == "a⏎b␣c⏎"
+    assert visible("<b>&") == "<b>&"  # nothing else changes; escaping is the writer's

@@ -17,6 +17,7 @@ from qkv.viz.browser import CHROMIUM, launch
 from qkv.viz.neuron import neuron_data, neuron_page
 
 XSS = "<img src=x onerror=alert(1)>"
+SHOWN_XSS = "<img␣src=x␣onerror=alert(1)>"  # as labels show it (qkv.viz.labels)
 
 
 def test_products_sum_to_every_score_exactly():
@@ -103,7 +104,7 @@ def test_choosing_another_pair_redraws(tmp_path):
             assert "score = -5" in tab.inner_text("#result")  # 1·3 + 2·(-4)
             assert tab.locator("#rows tr").count() == 2
             assert tab.locator("#rows span.neg").count() == 1
-            assert XSS in tab.inner_text("#result") and not dialogs and not errors
+            assert SHOWN_XSS in tab.inner_text("#result") and not dialogs and not errors
         finally:
             b.close()
 
@@ -132,10 +133,19 @@ def test_cross_attention_pages_label_the_keys(tmp_path):
             tab.goto(path.as_uri())
             keys = tab.locator(".tok[data-side='k']").all_inner_texts()
             queries = tab.locator(".tok[data-side='q']").all_inner_texts()
-            assert keys == ["the", XSS, "mat"] and queries == ["a", "dog"]
+            assert keys == ["the", SHOWN_XSS, "mat"] and queries == ["a", "dog"]
             tab.locator(".tok[data-side='q'][data-index='1']").click()
             tab.locator(".tok[data-side='k'][data-index='2']").hover()
             assert tab.locator(".hover").inner_text().startswith("dog → mat: head 1 0.333")
             assert errors == []
         finally:
             b.close()
+
+
+def test_whitespace_tokens_show_visibly_and_the_data_keeps_them():
+    t = trace([[1, 2], [3, -4]], tokens=[" ", "a\tb"])
+    html = neuron_page(t, 1, 0)
+    data = json.loads(re.search(r'type="application/json">(.*?)</script>', html).group(1))
+    assert data["queries"] == [" ", "a\tb"] and data["query_labels"] == ["␣", "a⇥b"]
+    assert '<option value="0" selected>1: ␣</option>' in neuron_page(t)
+    assert "a⇥b · ␣: score = " in html

@@ -13,7 +13,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from qkv.archive import check_directory
 from qkv.core import display
 from qkv.core.text import ensure_text
 from qkv.errors import InputError
+
+if TYPE_CHECKING:
+    from qkv.core.trace import Trace
 
 SCHEMA = "qkv.maps/1"
 MEMBERS = ("maps", "tokens", "meta")
@@ -74,6 +77,7 @@ class AttentionMaps:
             for i in special
         ):
             raise InputError("attention maps: meta 'special' must list token positions")
+        _check_mask(self.meta.get("mask"), self.maps)
 
     @property
     def layers(self) -> int:
@@ -92,6 +96,37 @@ class AttentionMaps:
             return [str(t) for t in keys]
         s = self.maps.shape[-1]
         return list(self.tokens) if s == len(self.tokens) else [str(j + 1) for j in range(s)]
+
+    def masked(self) -> np.ndarray:
+        """(queries, keys) booleans, True where a mask hid the cell: meta["mask"] where the
+        maps say (a hand calculation knows its mask), else the cells that are exactly 0 in
+        every layer and head (as a causal mask leaves them; a weak weight is rarely 0 in all).
+        One layer at a time, so that maps read in place stay on disk."""
+        mask = self.meta.get("mask")
+        if mask is not None:
+            cells = np.frombuffer("".join(mask).encode("ascii"), dtype=np.uint8)
+            return (cells == ord("0")).reshape(self.maps.shape[-2:])
+        zero = np.ones(self.maps.shape[-2:], dtype=bool)
+        for layer in range(self.layers):
+            zero &= np.all(np.asarray(self.maps[layer]) == 0, axis=0)
+        return zero
+
+    @classmethod
+    def from_trace(cls, trace: Trace) -> AttentionMaps:
+        """A hand calculation's weights as maps of one layer (a map per head), so that the
+        views of maps draw a preset too; its mask goes along in meta["mask"] (1: may attend)."""
+        steps = [s for s in trace.steps if s.base == "weights"]  # "weights" or "h2.weights"
+        first = steps[0]
+        meta: dict[str, Any] = {"source": "qkv.explain"}
+        if trace.example:
+            meta["example"] = trace.example
+        if first.cols != first.rows:
+            meta["key_tokens"] = list(first.cols)
+        # always said: without it, a weight that underflowed to 0 would read as masked
+        allowed = np.ones(first.shape, bool) if first.mask is None else np.asarray(first.mask)
+        meta["mask"] = ["".join("1" if ok else "0" for ok in row) for row in allowed]
+        maps = np.stack([s.matrix for s in steps])[None].astype(np.float32)
+        return cls(maps, list(first.rows), meta)
 
     def save(self, path: str | Path) -> Path:
         """Write a .npz (complete or nothing, qkv.files), whatever the file's name."""
@@ -154,6 +189,23 @@ class AttentionMaps:
             return cls(arrays["maps"], [str(t) for t in arrays["tokens"]], meta)
         except InputError as e:
             raise InputError(f"{name}: {e}") from None
+
+
+def _check_mask(mask: Any, maps: np.ndarray) -> None:
+    """meta["mask"], where present: one text of 1 (may attend) and 0 (masked) per query, a
+    character per key."""
+    if mask is None:
+        return
+    n, s = maps.shape[-2:]
+    if not (
+        isinstance(mask, list)
+        and len(mask) == n
+        and all(isinstance(r, str) and len(r) == s and set(r) <= {"0", "1"} for r in mask)
+    ):
+        raise InputError(
+            f"attention maps: meta 'mask' must be {n} texts of {s} characters 0 or 1 "
+            "(one per query; 0: masked)"
+        )
 
 
 def check_shape(shape: tuple[int, ...], what: str) -> None:

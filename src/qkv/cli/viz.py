@@ -11,6 +11,10 @@ from qkv.cli.output import say
 from qkv.errors import InputError
 from qkv.terminal import printable
 
+# Also in qkv.viz.heatmap (asserted equal in tests): --help must not import matplotlib.
+DEFAULT_DPI, MIN_DPI, MAX_DPI = 150, 50, 600
+MAP_VIEWS = ("summary", "model", "head")  # views drawn from maps (a preset's too)
+
 # What the columns of --view summary mean (qkv.viz.summary.HeadSummary): under the table and in
 # --help, since "first" or "same" alone says little.
 LEGEND = (
@@ -27,12 +31,18 @@ def add_parser(sub: Any) -> None:
         "viz",
         help="pictures and pages: a hand-calculation step, saved or real-model attention",
         description="Draw attention: a heatmap (PNG, SVG or PDF, by -o's suffix), per-head "
-        "numbers (--view summary), or an offline HTML page (--view model, head or trace). "
-        "Sources: a preset (--example), saved maps (--maps), or a real model (--model, --text).",
+        "numbers (--view summary), or an offline HTML page (--view model, head, trace or "
+        "neuron). Sources: a preset's hand calculation (--example; every view), saved maps "
+        "(--maps), or a real model (--model, --text).",
         epilog=f"--view summary columns: {LEGEND}",
     )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--example", metavar="NAME", help="a preset of qkv explain (default 笔记本)")
+    src.add_argument(
+        "--example",
+        metavar="NAME",
+        help="a preset of qkv explain (default 笔记本, also spelt bijiben; or search); its "
+        "weights are one layer's maps for --view summary, model and head",
+    )
     src.add_argument("--maps", metavar="FILE.npz", help="attention maps saved by qkv")
     src.add_argument(
         "--model",
@@ -84,13 +94,21 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--format", choices=("text", "json"), default="text", help="for summary")
     p.add_argument(
+        "--dpi",
+        type=int,
+        metavar="N",
+        help=f"pixels per inch of a picture (default {DEFAULT_DPI}; {MIN_DPI} to {MAX_DPI}); "
+        "SVG and PDF are vector, their text stays sharp",
+    )
+    p.add_argument(
         "-o", "--output", metavar="FILE", help="the picture (.png, .svg, .pdf) or page (.html)"
     )
     p.set_defaults(run=run)
 
 
-def _maps(args: argparse.Namespace) -> Any:
-    """AttentionMaps from --maps or --model/--text, or None for a preset."""
+def _maps(args: argparse.Namespace, preset: bool = False) -> Any:
+    """AttentionMaps from --maps or --model/--text; with ``preset``, a preset's weights when
+    neither is given (one layer, a map per head); else None for a preset."""
     from qkv.maps import AttentionMaps
 
     if args.model is not None:
@@ -101,6 +119,12 @@ def _maps(args: argparse.Namespace) -> Any:
         maps = attention_maps(args.model, args.text, target=args.target, part=args.part)
     elif args.maps is not None:
         maps = AttentionMaps.load(args.maps)
+    elif preset:
+        from qkv.core.examples import DEFAULT_EXAMPLE, find_example
+
+        maps = AttentionMaps.from_trace(
+            find_example(args.example or DEFAULT_EXAMPLE).trace(args.lang)
+        )
     else:
         return None
     return maps
@@ -118,8 +142,12 @@ def _check_sources(args: argparse.Namespace) -> None:
         raise InputError("--target and --part are for --model (an encoder–decoder)")
     if args.text is not None and args.model is None:
         raise InputError("--text is the text for --model; give --model too (e.g. --model minilm)")
-    if args.save is not None and args.maps is None and args.model is None:
-        raise InputError("--save writes the maps of --maps or --model; there are none here")
+    preset = args.maps is None and args.model is None
+    if args.save is not None and preset and args.view not in MAP_VIEWS:
+        raise InputError(
+            "--save writes attention maps: of --maps, --model, or a preset with "
+            "--view summary, model or head"
+        )
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -139,11 +167,22 @@ def _check_args(args: argparse.Namespace) -> None:
     elif args.view == "heatmap":
         raise InputError("-o FILE is needed for a picture (.png, .svg or .pdf)")
     check_outputs(args.output, args.save)
+    _check_dpi(args)
     if args.output is not None and not args.output.endswith(".html"):
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise InputError("pictures need matplotlib: pip install 'qkv[viz]'") from None
+
+
+def _check_dpi(args: argparse.Namespace) -> None:
+    """--dpi goes with a picture, within MIN_DPI..MAX_DPI (its pixels are checked on save)."""
+    if args.dpi is None:
+        return
+    if args.output is None or args.output.endswith(".html"):
+        raise InputError("--dpi is for pictures: -o FILE.png (or .svg, .pdf)")
+    if not MIN_DPI <= args.dpi <= MAX_DPI:
+        raise InputError(f"--dpi {args.dpi}: choose {MIN_DPI} to {MAX_DPI} (default {DEFAULT_DPI})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
             example = find_example(args.example or DEFAULT_EXAMPLE)
             fig = trace_heatmap(example.trace(args.lang), args.step)
         _save_maps(args, maps)
-        path = save(fig, args.output)  # matplotlib warns while drawing (a missing glyph)
+        # matplotlib warns while drawing (a missing glyph)
+        path = save(fig, args.output, args.dpi or DEFAULT_DPI)
     say(str(path))
     return 0
 
@@ -201,7 +241,7 @@ def _loss(args: argparse.Namespace) -> int:
 
     rows = read(args.loss)
     with warnings_as_lines():
-        path = save(loss_figure(rows, title=str(args.loss)), args.output)
+        path = save(loss_figure(rows, title=str(args.loss)), args.output, args.dpi or DEFAULT_DPI)
     say(str(path))
     return 0
 
@@ -226,9 +266,7 @@ def _summary(args: argparse.Namespace) -> int:
 
     from qkv.viz.summary import summarise
 
-    maps = _maps(args)
-    if maps is None:
-        raise InputError("--view summary needs --maps FILE.npz or --model with --text")
+    maps = _maps(args, preset=True)
     rows = summarise(maps)
     with warnings_as_lines():
         figure = None
@@ -240,7 +278,8 @@ def _summary(args: argparse.Namespace) -> int:
         if figure is not None:
             from qkv.viz.heatmap import save
 
-            print(printable(str(save(figure, args.output))), file=sys.stderr)
+            path = save(figure, args.output, args.dpi or DEFAULT_DPI)
+            print(printable(str(path)), file=sys.stderr)
     if args.format == "json":
         print(
             json.dumps(
@@ -277,15 +316,14 @@ def _page(args: argparse.Namespace) -> int:
         trace = find_example(args.example or DEFAULT_EXAMPLE).trace(args.lang)
         text = render(trace, "html", lang=args.lang)
     else:
-        maps = _maps(args)
-        if maps is None:
-            raise InputError(f"--view {args.view} needs --maps FILE.npz or --model with --text")
-        from qkv.viz.page import page
+        maps = _maps(args, preset=True)
+        from qkv.viz.page import page, shape_text
 
-        title = str(maps.meta.get("text") or maps.meta.get("prompt") or "attention")
+        meta = maps.meta
+        title = str(meta.get("text") or meta.get("prompt") or meta.get("example") or "attention")
         text = page(
             maps,
-            title=f"{title} ({maps.layers} layers x {maps.heads} heads)",
+            title=f"{title} ({shape_text(maps)})",
             view=args.view,
             layer=args.layer - 1,
             head=args.head - 1,

@@ -131,5 +131,3 @@ def mean(value: torch.Tensor, ranks: Ranks) -> torch.Tensor:
         dist.all_reduce(value)
         value = value / ranks.world
     return value
-
-

@@ -16,6 +16,7 @@ from qkv import limits
 from qkv.core.exact import fmt, fmt_exact
 from qkv.core.trace import Step, Trace
 from qkv.errors import InputError
+from qkv.viz.labels import visible_all
 from qkv.viz.page import _script_json, _template
 
 
@@ -49,6 +50,9 @@ def neuron_data(trace: Trace, head: int | None = None, digits: int = 3) -> dict[
     return {
         "queries": list(q.rows),
         "keys": list(k.rows),
+        # as the page shows them (whitespace as ␣ ⏎ ⇥); the tokens above stay as they are
+        "query_labels": visible_all(list(q.rows)),
+        "key_labels": visible_all(list(k.rows)),
         "dims": list(q.cols),
         "q": [[_cell(q, i, t, digits) for t in range(d)] for i in range(n)],
         "k": [[_cell(k, j, t, digits) for t in range(d)] for j in range(m)],
@@ -108,8 +112,8 @@ def neuron_page(
         "TITLE": escape(heading),
         "TABLE": _table(data, query, key),
         "RESULT": escape(_result(data, query, key)),
-        "QUERY_OPTIONS": _options(data["queries"], query),
-        "KEY_OPTIONS": _options(data["keys"], key),
+        "QUERY_OPTIONS": _options(data["query_labels"], query),
+        "KEY_OPTIONS": _options(data["key_labels"], key),
         "DATA": _script_json({**data, "query": query, "key": key}),
     }
     return re.sub(r"\{\{([A-Z_]+)\}\}", lambda mt: parts[mt.group(1)], _template("neuron.html"))
@@ -118,7 +122,7 @@ def neuron_page(
 def _result(data: dict[str, Any], i: int, j: int) -> str:
     """The line under the table (the page's script writes the same for other pairs)."""
     pair = data["pairs"][i][j]
-    parts = [f"{data['queries'][i]} · {data['keys'][j]}: score = {pair['score']}"]
+    parts = [f"{data['query_labels'][i]} · {data['key_labels'][j]}: score = {pair['score']}"]
     if pair["scaled"] is not None:
         parts.append(f"× {data['scale']} = {pair['scaled']}")
     parts.append(f"weight after softmax = {pair['weight']}")

@@ -5,22 +5,26 @@ Sizes stay small for long inputs: per query only the keys with weight >= 0.01 ar
 them up to 64 keys, else the strongest ``top``, 8 by default), as uint16 key index and uint16
 weight in thousandths (so the page shows round(w, 3) exactly; key indices as uint32 beyond
 65,536 keys, never wrapped), a flag per row when weights
->= 0.01 were left out, a bitmap of the cells that are 0 in every head (masked), and each head's
-thumbnail downsampled to at most 32 x 32; all of it base64 inside the page. No CDN, no
-require.js; tokens reach the page as JSON and are set with textContent, never as HTML. The
-drawing (templates/maps_view.js) is shared with `qkv serve`.
+>= 0.01 were left out, a bitmap of the masked cells (AttentionMaps.masked: a hand
+calculation's mask, else the cells 0 in every head), and each head's thumbnail downsampled to
+at most 32 x 32; all of it base64 inside the page. No CDN, no require.js; tokens reach the
+page as JSON (as they are, and as labels with visible whitespace) and are set with
+textContent, never as HTML. The drawing (templates/maps_view.js) is shared with `qkv serve`
+and with notebooks (``fragment``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from functools import cache
 
 import numpy as np
 
 from qkv.errors import InputError
 from qkv.maps import AttentionMaps
+from qkv.viz.labels import visible_all
 
 THUMB = 32
 
@@ -44,7 +48,6 @@ def encode(
     k = min(s if top is None and s <= FULL else (top or 8), s, 255)
     index_type = np.dtype("<u2") if s <= 1 << 16 else np.dtype("<u4")
     counts, idx, weights, cut = [], [], [], []
-    masked = np.ones((n, s), dtype=bool)  # 0 in every layer and head
     for layer in range(layers):
         lw = np.asarray(w[layer], dtype=np.float32)
         order = strongest_keys(lw, k)  # (H, N, k)
@@ -58,7 +61,6 @@ def encode(
         weights.append(np.round(strongest[keep].astype(np.float64) * 1000).astype(np.uint16))
         # rows that had more weights >= min_weight than were kept
         cut.append((np.sum(lw >= min_weight, axis=-1) > count).astype(np.uint8))
-        masked &= np.all(lw == 0, axis=0)
     t = min(THUMB, n, s)
     return {
         "layers": layers,
@@ -68,13 +70,16 @@ def encode(
         "thumb": t,
         "tokens": maps.tokens,
         "key_tokens": maps.key_tokens,
+        # as the labels show them (qkv.viz.labels: ␣ ⏎ ⇥); the tokens above stay as they are
+        "labels": visible_all(maps.tokens),
+        "key_labels": visible_all(maps.key_tokens),
         "special": [int(i) for i in maps.meta.get("special", [])],
         "counts": _b64(np.concatenate(counts)),
         "idx": _b64(np.concatenate(idx)),
         "idx_bytes": index_type.itemsize,
         "w": _b64(np.concatenate(weights)),
         "cut": _b64(np.concatenate(cut)),
-        "masked": _b64(np.packbits(masked)),
+        "masked": _b64(np.packbits(maps.masked())),
         "thumbs": _b64(_thumbnails(w, t)),
     }
 
@@ -142,6 +147,42 @@ def page(
     chosen first."""
     from html import escape
 
+    parts = {
+        "TITLE": escape(title),
+        "STYLE": _template("maps_view.css"),
+        "SCRIPT": _template("maps_view.js"),
+        "OPTIONS": _script_json(_options(maps, view, layer, head)),
+        "DATA": _script_json(encode(maps, top)),
+    }
+    # one pass: a title or token that reads {{DATA}} stays text
+    return re.sub(r"\{\{([A-Z]+)\}\}", lambda m: parts[m.group(1)], _template("maps_view.html"))
+
+
+def fragment(
+    maps: AttentionMaps,
+    top: int | None = None,
+    *,
+    view: str = "head",
+    layer: int = 0,
+    head: int = 0,
+) -> str:
+    """The same view as a piece of HTML for a notebook's output (Jupyter, VS Code): its own
+    element, style, data and script, sized to the width of the output it lands in."""
+    from uuid import uuid4
+
+    box = f"qkv-view-{uuid4().hex[:12]}"  # several views in one notebook stay apart
+    options = _script_json(_options(maps, view, layer, head))
+    return (
+        f'<div id="{box}"></div><style>{_template("maps_view.css")}</style>'
+        f'<script type="application/json" id="{box}-data">{_script_json(encode(maps, top))}'
+        f"</script><script>{_template('maps_view.js')}\n"
+        f'qkvMapsView(document.getElementById("{box}"), JSON.parse(document.getElementById('
+        f'"{box}-data").textContent), {options});</script>'
+    )
+
+
+def _options(maps: AttentionMaps, view: str, layer: int, head: int) -> dict[str, object]:
+    """What the view shows first, checked against the maps."""
     if view not in ("model", "head"):
         raise InputError(f"the view is model or head, not {view!r}")
     if not (0 <= layer < maps.layers and 0 <= head < maps.heads):
@@ -149,14 +190,13 @@ def page(
             f"layer {layer + 1}, head {head + 1} is outside {maps.layers} layers x "
             f"{maps.heads} heads"
         )
-    import re
+    return {"view": view, "layer": layer, "head": head}
 
-    parts = {
-        "TITLE": escape(title),
-        "STYLE": _template("maps_view.css"),
-        "SCRIPT": _template("maps_view.js"),
-        "OPTIONS": _script_json({"view": view, "layer": layer, "head": head}),
-        "DATA": _script_json(encode(maps, top)),
-    }
-    # one pass: a title or token that reads {{DATA}} stays text
-    return re.sub(r"\{\{([A-Z]+)\}\}", lambda m: parts[m.group(1)], _template("maps_view.html"))
+
+def shape_text(maps: AttentionMaps) -> str:
+    """ "1 layer × 2 heads": for titles."""
+
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+    return f"{count(maps.layers, 'layer')} × {count(maps.heads, 'head')}"

@@ -62,13 +62,23 @@ def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else 0.0
 
 
+# What the colours of each measure's picture mean (the colour bar's title).
+UNITS = {
+    "entropy": "entropy (bits)",
+    "first": "mean weight on the first token",
+    "previous": "mean weight on the previous token",
+    "same": "mean weight on the query's own token",
+    "distance": "mean distance (tokens)",
+}
+
+
 def summary_figure(maps: AttentionMaps, measure: str = "entropy") -> object:
     """A layers x heads heatmap of one measure (entropy, first, previous, same, distance)."""
     from qkv.errors import InputError
     from qkv.viz.heatmap import heatmap
 
-    if measure not in ("entropy", "first", "previous", "same", "distance"):
-        raise InputError(f"unknown measure {measure!r}")
+    if measure not in UNITS:
+        raise InputError(f"unknown measure {measure!r}; measures: {', '.join(UNITS)}")
     rows = summarise(maps)
     grid = np.array([getattr(r, measure) for r in rows]).reshape(maps.layers, maps.heads)
     return heatmap(
@@ -77,4 +87,6 @@ def summary_figure(maps: AttentionMaps, measure: str = "entropy") -> object:
         [f"H{j + 1}" for j in range(maps.heads)],
         title=f"{measure} per head",
         texts=[[f"{v:.2f}" for v in r] for r in grid],
+        axes=("layer", "head"),
+        unit=UNITS[measure],
     )

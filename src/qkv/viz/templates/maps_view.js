@@ -1,7 +1,8 @@
 // The model and head views of attention maps: one drawing for the offline pages of
 // `qkv viz --view model|head` and for `qkv serve`. Data: qkv.viz.page.encode (sparse rows of
 // the strongest keys, weights in thousandths, thumbnails, a bitmap of masked cells).
-// Every token reaches the DOM through textContent or canvas text, never as markup.
+// Every token reaches the DOM through textContent or canvas text, never as markup; labels
+// are D.labels and D.key_labels (whitespace shown as ␣ ⏎ ⇥), the tokens themselves stay data.
 "use strict";
 (function () {
   const WORDS = {
@@ -9,17 +10,19 @@
       horizontal: "horizontal", below: "below 0.01", masked: "masked (0 in every head)",
       weak: "not kept: weaker than the row's strongest", weight: "weight",
       focus: "click a token on the left to see only its lines; hover a key for its weights",
-      strongest: "strongest" },
+      strongest: "strongest", query: "query", key: "key" },
     zh: { layer: "层", head: "头", heads: "注意力头", layout: "排列", vertical: "竖排",
       horizontal: "横排", below: "小于 0.01", masked: "被遮住(所有头都是 0)",
       weak: "未保留:弱于这一行最强的几个", weight: "权重",
-      focus: "点左边的词只看它的连线;把鼠标放在右边的词上看权重", strongest: "最强" },
+      focus: "点左边的词只看它的连线;把鼠标放在右边的词上看权重", strongest: "最强",
+      query: "查询", key: "键" },
   };
   // distinct colours, one per head (cycled past twelve)
   const HEAD_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
     "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939"];
   const BELOW = [255, 255, 255], MASKED = [158, 158, 158], WEAK = [255, 233, 168];
   const LOW = [199, 233, 241], HIGH = [8, 48, 107];
+  const MAX_CANVAS = 30000;  // pixels along one side; browsers refuse larger canvases
 
   function bytes(s) {
     const b = atob(s), u = new Uint8Array(b.length);
@@ -51,7 +54,8 @@
   function mapsView(root, D, opts) {
     opts = opts || {};
     const T = WORDS[opts.lang] || WORDS.en, X = decode(D);
-    const KT = D.key_tokens || D.tokens;  // the keys' labels (other tokens in cross-attention)
+    // the labels of the queries and of the keys (other tokens in cross-attention)
+    const QL = D.labels || D.tokens, KL = D.key_labels || D.key_tokens || QL;
     const cur = { view: opts.view === "head" ? "head" : "model",
       layer: Math.min(opts.layer || 0, D.layers - 1), head: Math.min(opts.head || 0, D.heads - 1),
       shown: new Set([Math.min(opts.head || 0, D.heads - 1)]), token: -1 };
@@ -100,7 +104,10 @@
     let grid = null, heat = null, chips = null, lines = null;
     if (cur.view === "model") {
       grid = el("div", "grid"); heat = el("canvas", "heat");
-      const side = el("div", "heatbox"); side.append(heat, legend(), hover);
+      const side = el("div", "heatbox"), axes = el("div", "heataxes");
+      axes.append(el("span"), el("span", "axis-title key", T.key + " →"),
+        el("span", "axis-title query", T.query + " →"), heat);
+      side.append(axes, legend(), hover);
       body.append(grid, side); buildGrid();
       heat.addEventListener("mousemove", ev => { const c = heatCell(ev); hover.textContent = c || ""; });
       heat.addEventListener("mouseleave", () => { hover.textContent = ""; });
@@ -113,7 +120,11 @@
     } else {
       chips = el("div", "chips"); lines = el("div", "headbox");
       body.append(chips, lines, hover); buildChips();
+      // a page, a notebook's output or a panel of qkv serve: redraw when its width changes
+      if (typeof ResizeObserver !== "undefined")
+        new ResizeObserver(() => { if (root.clientWidth && root.clientWidth !== drawnWidth) drawLines(); }).observe(root);
     }
+    let drawnWidth = 0;
     root.append(body);
     draw();
     return { select: (l, h) => { cur.layer = l; cur.head = h; cur.shown = new Set([h]); draw(); } };
@@ -188,10 +199,10 @@
     }
     // the chosen head as cells with token labels on both axes
     function heatGeometry() {
-      const c = Math.max(2, Math.min(28, Math.floor(480 / Math.max(D.n, D.s))));
-      const font = Math.min(12, c), every = Math.ceil(10 / c);
+      const c = Math.max(2, Math.min(48, Math.floor(480 / Math.max(D.n, D.s))));  // a short input: big cells
+      const font = Math.min(14, c), every = Math.ceil(10 / c);
       const ctx = heat.getContext("2d"); ctx.font = `${font}px sans-serif`;
-      const width = Math.min(120, Math.max(...D.tokens.concat(KT).map(t => ctx.measureText(t).width))) + 6;
+      const width = Math.min(120, Math.max(...QL.concat(KL).map(t => ctx.measureText(t).width))) + 6;
       return { c, font, every, left: width, top: width };
     }
     function drawHeat() {
@@ -206,11 +217,11 @@
       if (g.c >= 6) hatch(ctx, g);
       ctx.fillStyle = "#222"; ctx.font = `${g.font}px sans-serif`; ctx.textBaseline = "middle";
       for (let i = 0; i < D.n; i += g.every) {
-        ctx.textAlign = "right"; ctx.fillText(D.tokens[i] ?? "", g.left - 3, g.top + (i + 0.5) * g.c, g.left - 4);
+        ctx.textAlign = "right"; ctx.fillText(QL[i] ?? "", g.left - 3, g.top + (i + 0.5) * g.c, g.left - 4);
       }
       for (let j = 0; j < D.s; j += g.every) {
         ctx.save(); ctx.translate(g.left + (j + 0.5) * g.c, g.top - 3); ctx.rotate(-Math.PI / 2);
-        ctx.textAlign = "left"; ctx.fillText(KT[j] ?? "", 0, 0, g.top - 4); ctx.restore();
+        ctx.textAlign = "left"; ctx.fillText(KL[j] ?? "", 0, 0, g.top - 4); ctx.restore();
       }
     }
     function hatch(ctx, g) {
@@ -231,31 +242,60 @@
       const at = heatIndex(ev);
       if (!at) return null;
       const [i, j] = at;
-      return `${D.tokens[i]} → ${KT[j]}: ${cellText(cell(cur.layer, cur.head, i, j))}`;
+      return `${QL[i]} → ${KL[j]}: ${cellText(cell(cur.layer, cur.head, i, j))}`;
     }
     function describe(i, j) {
       const parts = [...cur.shown].sort((a, b) => a - b).map(h => `${T.head} ${h + 1} ${cellText(cell(cur.layer, h, i, j))}`);
-      return `${D.tokens[i]} → ${KT[j]}: ${parts.join(" · ")}`;
+      return `${QL[i]} → ${KL[j]}: ${parts.join(" · ")}`;
+    }
+    // The head view takes the width it is given, with rows tall enough to read (the page
+    // scrolls for long inputs): labels at their measured width, the lines across the rest, but
+    // no more than three times as wide as tall, so that a short input's lines keep a slope.
+    function headGeometry(vertical) {
+      const count = Math.max(D.n, D.s), width = Math.max(320, root.clientWidth || 900);
+      const tall = Math.max(320, 0.75 * (window.innerHeight || 800));
+      let step = vertical ? Math.max(20, Math.min(48, Math.floor(tall / count))) : Math.max(20, Math.floor(width / count));
+      step = Math.max(1, Math.min(step, Math.floor(MAX_CANVAS / count)));
+      const font = Math.min(step, Math.max(12, Math.min(vertical ? 20 : 16, Math.round(0.5 * step))));
+      const ctx = el("canvas").getContext("2d"); ctx.font = `${font}px sans-serif`;
+      const longest = labels => Math.ceil(Math.max(0, ...labels.map(t => ctx.measureText(t).width))) + 12;
+      const title = 24;  // the "query" and "key" titles
+      if (vertical) {
+        const qW = Math.min(longest(QL), Math.floor(0.3 * width)), kW = Math.min(longest(KL), Math.floor(0.3 * width));
+        const H = count * step, gap = Math.max(160, Math.min(width - qW - kW, Math.max(320, 3 * H)));
+        return { vertical, step, font, title, qW, kW, W: qW + gap + kW, H };
+      }
+      const band = Math.min(200, longest(QL.concat(KL))), gap = Math.max(160, Math.min(400, Math.round(0.4 * tall)));
+      return { vertical, step, font, title, band, gap, W: count * step, H: 2 * band + gap };
     }
     // lines from each token (left or top) to the tokens it attends, one colour per head
     function drawLines() {
       lines.replaceChildren();
-      const vertical = layoutSel.value === "vertical";
-      const step = Math.max(3, Math.min(18, Math.floor(600 / Math.max(D.n, D.s)))), s2 = Math.max(step, 14);
-      const gap = 160, tokW = 90;
-      const W = vertical ? 2 * tokW + gap : Math.max(D.n, D.s) * s2, H = vertical ? Math.max(D.n, D.s) * step : 2 * 40 + gap;
+      const g = headGeometry(layoutSel.value === "vertical"), vertical = g.vertical, step = g.step, t0 = g.title;
+      drawnWidth = root.clientWidth;
+      const W = g.W, H = g.H + (vertical ? t0 : 2 * t0);
       lines.style.width = W + "px"; lines.style.height = H + "px";
       const canvas = el("canvas", "lines"); canvas.width = W; canvas.height = H;
+      const axis = (word, cls, left, top, align) => {
+        const d = el("div", `axis-title ${cls}`, word); d.style.left = left + "px"; d.style.top = top + "px";
+        d.style.textAlign = align; d.style.width = (vertical ? (cls === "query" ? g.qW : g.kW) : W) + "px"; lines.append(d);
+      };
+      if (vertical) { axis(T.query, "query", 0, 0, "right"); axis(T.key, "key", W - g.kW, 0, "left"); }
+      else { axis(T.query + " ↓", "query", 0, 0, "left"); axis(T.key, "key", 0, H - t0 + 4, "left"); }
       const place = (side, i) => {
-        const d = el("div", "tok", (side === "q" ? D.tokens : KT)[i] ?? ""); d.dataset.side = side; d.dataset.index = i;
+        const label = (side === "q" ? QL : KL)[i] ?? "";
+        const d = el("div", "tok", label); d.dataset.side = side; d.dataset.index = i; d.title = label;
+        d.style.fontSize = g.font + "px";
         if (side === "q" && D.special.includes(i)) d.classList.add("special");
         if (vertical) {
-          d.style.top = (i * step) + "px"; d.style.height = step + "px"; d.style.fontSize = Math.min(12, step) + "px";
-          d.style.width = tokW + "px"; d.style.left = side === "q" ? "0" : (tokW + gap) + "px";
+          d.style.top = (t0 + i * step) + "px"; d.style.height = step + "px"; d.style.lineHeight = step + "px";
+          d.style.width = (side === "q" ? g.qW - 6 : g.kW - 6) + "px"; d.style.left = side === "q" ? "0" : (W - g.kW + 6) + "px";
           d.style.textAlign = side === "q" ? "right" : "left";
         } else {
-          d.style.left = (i * s2) + "px"; d.style.width = s2 + "px"; d.style.top = side === "q" ? "0" : (40 + gap) + "px";
-          d.style.height = "40px"; d.style.writingMode = "vertical-rl";
+          d.style.left = (i * step) + "px"; d.style.width = step + "px"; d.style.lineHeight = step + "px";
+          d.style.top = (side === "q" ? t0 : t0 + g.band + g.gap + 6) + "px";
+          d.style.height = (g.band - 6) + "px"; d.style.writingMode = "vertical-rl";
+          d.style.textAlign = side === "q" ? "right" : "left";
         }
         if (side === "q") {
           if (i === cur.token) d.classList.add("sel");
@@ -279,8 +319,8 @@
           if (cur.token >= 0 && i !== cur.token) continue;
           for (const [j, w] of entries(cur.layer, h, i)) {
             ctx.globalAlpha = Math.min(1, 0.15 + w); ctx.lineWidth = 1 + 2 * w; ctx.beginPath();
-            if (vertical) { ctx.moveTo(tokW + 4, i * step + step / 2); ctx.lineTo(tokW + gap - 4, j * step + step / 2); }
-            else { ctx.moveTo(i * s2 + s2 / 2, 42); ctx.lineTo(j * s2 + s2 / 2, 40 + gap - 2); }
+            if (vertical) { ctx.moveTo(g.qW, t0 + (i + 0.5) * step); ctx.lineTo(W - g.kW, t0 + (j + 0.5) * step); }
+            else { ctx.moveTo((i + 0.5) * step, t0 + g.band); ctx.lineTo((j + 0.5) * step, t0 + g.band + g.gap); }
             ctx.stroke();
           }
         }
