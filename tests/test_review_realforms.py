@@ -50,3 +50,19 @@ def test_a_scale_stated_in_a_code_comment_is_read() -> None:
     hints = review_check.text_hints(doc)
     assert "1/4" in hints.stated
     assert hints.scaled
+
+
+def test_a_softmax_chain_is_checked_across_a_middle_link_it_cannot_read() -> None:
+    # the middle vector of fractions is not read; its ends are still one claim
+    wrong = (
+        "$$\\alpha = \\text{softmax}([1.0, 0, 1.0]) = "
+        "\\left[\\frac{e^{1}}{2e^{1}+1}, \\frac{1}{2e^{1}+1}, \\frac{e^{1}}{2e^{1}+1}\\right]"
+        " \\approx [0.45, 0.10, 0.45]$$\n"
+    )
+    report = review_check.check(wrong, "softmax.md")
+    assert [v.claim.text for f in report.findings for v in f.verdicts] == ["0.45", "0.10", "0.45"]
+    right = wrong.replace("[0.45, 0.10, 0.45]", "[0.42, 0.16, 0.42]")
+    assert not review_check.check(right, "softmax.md").findings
+    # a list of equations is not one chain: "exp(1) = 2.718   2.718 / 4 = 0.68"
+    listed = "exp(1.0) = 2.718          2.718 / 4.0 = 0.680\n"
+    assert not review_check.check(listed, "listed.md").findings

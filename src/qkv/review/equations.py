@@ -230,6 +230,8 @@ def _chains(doc: Document, logical: _Logical) -> list[Equation]:
         if node is not None:
             links.append((s_end, seg_end, node))
             continue
+        if k + 1 < len(signs) and _unread_step(segment):
+            continue  # "= [e^0.7 / 2e^0.7, …] ≈ [..]": the chain's ends are still one claim
         head = _LITERAL_HEAD.match(segment)
         literal = _literal(segment, head)
         if literal is not None and head is not None:
@@ -238,6 +240,24 @@ def _chains(doc: Document, logical: _Logical) -> list[Equation]:
         links = []
         label_from = s_end + (head.end() if literal is not None and head is not None else 0)
     return out
+
+
+# a middle link qkv cannot read but that is only arithmetic: numbers, signs, brackets and
+# LaTeX's own words (\frac, \left), no words of the author's
+_LATEX_WORD = re.compile(r"\\[A-Za-z]+|(?<![A-Za-z])(?:e|exp)(?![A-Za-z])")
+_MATH_ONLY = re.compile(r"[\d\s.,+\-−*×·/÷^(){}\[\]_|]*")
+
+
+_BRACKETED = re.compile(r"\s*(?:\\left\s*)?\[.*(?:\\right\s*)?\]\s*", re.S)
+
+
+def _unread_step(segment: str) -> bool:
+    """A whole vector written out in a form qkv does not read ("[\\frac{e^{0.7}}{2e^{0.7}},
+    …]"): one bracket from start to end, nothing but arithmetic inside."""
+    if not _BRACKETED.fullmatch(segment) or segment.count("[") != 1:
+        return False
+    rest = _LATEX_WORD.sub(" ", segment)
+    return bool(re.search(r"\d", segment)) and _MATH_ONLY.fullmatch(rest) is not None
 
 
 def _parse(segment: str) -> arith.Node | None:
