@@ -147,4 +147,8 @@ def find_index(labels: list[str], key: str, what: str) -> int:
     if key in labels:
         return labels.index(key)
     shown = key if len(key) <= 24 else key[:23] + "…"
-    raise ValueError(f"{what} {shown!r} is neither a number 1..{len(labels)} nor a token")
+    # the tokens said, so that a word cut into several tokens ("苹果": 苹, 果) is understood
+    names = ", ".join(repr(t) for t in labels[:12]) + (", …" if len(labels) > 12 else "")
+    raise ValueError(
+        f"{what} {shown!r} is neither a number 1..{len(labels)} nor a token (they are {names})"
+    )
