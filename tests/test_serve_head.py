@@ -142,6 +142,13 @@ def test_a_heatmap_cell_opens_its_hand_calculation(site, browser):
     wait_until(lambda: page.evaluate("!!document.querySelector('#panel-model canvas.heat')"))
     page.select_option("#panel-model select.layer", index=1)  # layer 2
     page.select_option("#panel-model select.head", index=4)  # head 5
+    # the heatmap is drawn again for the head chosen; click only once it shows that head
+    wait_until(
+        lambda: page.evaluate(
+            "(() => { const h = document.querySelector('#panel-model canvas.heat');"
+            " return h.dataset.layer === '1' && h.dataset.head === '4'; })()"
+        )
+    )
     box = page.evaluate(
         "(() => { const h = document.querySelector('#panel-model canvas.heat');"
         " h.scrollIntoView(); const r = h.getBoundingClientRect(), s = r.width / h.width;"
