@@ -66,3 +66,11 @@ def test_a_softmax_chain_is_checked_across_a_middle_link_it_cannot_read() -> Non
     # a list of equations is not one chain: "exp(1) = 2.718   2.718 / 4 = 0.68"
     listed = "exp(1.0) = 2.718          2.718 / 4.0 = 0.680\n"
     assert not review_check.check(listed, "listed.md").findings
+
+
+def test_softmax_written_with_a_capital_is_the_same_function() -> None:
+    wrong = "```\nSoftmax([2.0, 0.5, 0.5]) ≈ [0.5, 0.25, 0.25]  # a soft distribution\n```\n"
+    report = review_check.check(wrong, "capital.md")
+    assert [v.claim.text for f in report.findings for v in f.verdicts] == ["0.5", "0.25", "0.25"]
+    right = "SoftMax([2.0, 0.5, 0.5]) = [0.69, 0.154, 0.154]\n"
+    assert review_check.check(right, "capital.md").exit_code == 0

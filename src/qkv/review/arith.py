@@ -43,6 +43,7 @@ _LATEX = [
     (re.compile(r"\\exp"), "exp"),
     (re.compile(r"\\mathrm\{e\}|\\text\{e\}|\\operatorname\{e\}"), "e"),
     (re.compile(r"\\operatorname\{softmax\}|\\text\{softmax\}|\\mathrm\{softmax\}"), "softmax"),
+    (re.compile(r"(?<![\w.])(?:Softmax|SoftMax|SOFTMAX)(?=\s*\()"), "softmax"),  # as in prose
     (re.compile(r"\\approx"), "≈"),
     (re.compile(r"(?<=\S)\s+(?:dot)\s+(?=\S)"), " · "),  # Typst: a dot b
     (re.compile(r"(?<=[\])])\s+\.\s+(?=[\[(])"), " · "),  # [1, 0] . [0, 1]

@@ -60,7 +60,8 @@ _CALL_LEFT = re.compile(r"(?:softmax|exp|sqrt)\s*\(", re.I)
 _ARITH_TAIL = re.compile(
     r"(?:[\d.\s+\-−*×·/÷^(){}\[\],√@ᵀ]|\^\s*T\b|\.T\b|"
     r"\\(?:[dt]?frac|sqrt|cdot|times|div|left|right|exp|"
-    r"mathrm|text|operatorname|,|;|!|quad)|(?<![A-Za-z])(?:e|exp|sqrt|softmax|ln|log|dot|np\.exp|"
+    r"mathrm|text|operatorname|,|;|!|quad)|(?<![A-Za-z])(?:e|exp|sqrt|[Ss]oft[Mm]ax|SOFTMAX|ln|log|"
+    r"dot|np\.exp|"
     r"math\.exp|torch\.exp|np\.sqrt|math\.sqrt)(?![A-Za-z]))+$"
 )
 
