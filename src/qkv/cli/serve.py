@@ -89,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
 
         threading.Timer(0.5, webbrowser.open, (url,)).start()
     _more_files()
-    uvicorn.Server(config(app)).run(sockets=[sock])
+    server = uvicorn.Server(config(app))
+    from qkv.serve import heap
+
+    heap.settle()  # last: everything made so far lives as long as the server
+    server.run(sockets=[sock])
     return 0
 
 

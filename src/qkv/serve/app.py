@@ -2,7 +2,8 @@
 API (documented at /docs, from /openapi.json), /healthz, and on every request, outermost
 first: security headers and a deadline to read the answer (Guard), the Host check
 (TrustedHostMiddleware), JSON-only POSTs from the page (PageOnly), a POST whose gate is full
-refused before its body is read (Shed), bodies counted as they arrive (Bodies). Computations
+refused before its body is read (Shed), bodies counted as they arrive (Bodies), a GET of the
+hand calculation answered before replayed from memory (Replay). Computations
 pass the gates of app.state (qkv.serve.gate); articles are checked in worker processes
 (qkv.serve.workers)."""
 
@@ -25,6 +26,7 @@ from qkv.serve.gate import Gate, Shed
 from qkv.serve.guard import Bodies, Guard
 from qkv.serve.models import GPTHolder, GPTSource, cache_dir, find_gpt
 from qkv.serve.origin import PageOnly, allowed_hosts
+from qkv.serve.replay import Replay
 from qkv.serve.workers import Workers
 
 STATIC = Path(str(files("qkv.serve") / "static"))
@@ -55,7 +57,8 @@ def create_app(gpt: GPTSource | None = None, hosts: Sequence[str] | None = None)
     app.state.workers = workers
     errors.install(app)
     hosts = list(hosts) if hosts is not None else allowed_hosts("127.0.0.1")
-    # added last = run first: Guard, the Host, PageOnly, Shed, then Bodies
+    # added last = run first: Guard, the Host, PageOnly, Shed, Bodies, then Replay
+    app.add_middleware(Replay)
     app.add_middleware(Bodies)
     app.add_middleware(Shed)
     app.add_middleware(PageOnly, hosts=hosts)

@@ -51,7 +51,7 @@ def to_json(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-def options(
+async def options(  # async: no I/O, so no hop to a worker thread per request
     example: Annotated[str | None, Query(description="a preset: 笔记本 (notebook), search")] = None,
     lang: Annotated[str, Query(description="zh or en: labels and words")] = "en",
     scale: Annotated[str | None, Query(description="sqrt, none or a number")] = None,
