@@ -74,3 +74,33 @@ def test_softmax_written_with_a_capital_is_the_same_function() -> None:
     assert [v.claim.text for f in report.findings for v in f.verdicts] == ["0.5", "0.25", "0.25"]
     right = "SoftMax([2.0, 0.5, 0.5]) = [0.69, 0.154, 0.154]\n"
     assert review_check.check(right, "capital.md").exit_code == 0
+
+
+def _notebook(cells: list[tuple[str, str, str]]) -> str:
+    """(kind, source, printed output) cells as a .ipynb document."""
+    import json
+
+    out = []
+    for kind, source, printed in cells:
+        cell = {"cell_type": kind, "metadata": {}, "source": source.splitlines(keepends=True)}
+        if kind == "code":
+            stream = {"output_type": "stream", "name": "stdout", "text": printed}
+            cell |= {"execution_count": 1, "outputs": [stream] if printed else []}
+        out.append(cell)
+    return json.dumps({"cells": out, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+def test_what_a_cell_printed_names_it_before_the_prose_above() -> None:
+    x = np.array([[0.5, 1.0], [1.0, 0.25]])
+    raw = x @ x.T
+    printed = f"tensor([[{raw[0, 0]:.4f}, {raw[0, 1]:.4f}],\n        [{raw[1, 0]:.4f}, {raw[1, 1]:.4f}]])\n"
+    cells = [
+        ("markdown", "Next the scores are divided by √d_k, and softmax gives the weights.", ""),
+        ("code", f"x = torch.tensor({x.tolist()})\nprint(x @ x.T)\n", printed),
+    ]
+    # x @ x.T printed is the raw product, right as printed: not scores that forgot the scale
+    report = review_check.check(_notebook(cells), "scores.ipynb")
+    assert report.exit_code == 0 and report.checked == 4
+    wrong = printed.replace(f"{raw[1, 1]:.4f}", f"{raw[1, 1] + 0.5:.4f}")
+    report = review_check.check(_notebook([cells[0], (*cells[1][:2], wrong)]), "scores.ipynb")
+    assert [v.claim.value for f in report.findings for v in f.verdicts] == [raw[1, 1] + 0.5]

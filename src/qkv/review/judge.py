@@ -251,6 +251,7 @@ def choose(example: Example, hints: TextHints) -> tuple[Convention, Values, Valu
     if not inputs:
         return None
     best = None
+    every = sum(p.fragment.size for p in example.checked)
     for conv in candidates(example, inputs, hints):
         budget.tick()
         truth = evaluate(inputs, conv)
@@ -259,8 +260,10 @@ def choose(example: Example, hints: TextHints) -> tuple[Convention, Values, Valu
         score = _explained(example, truth, chain)
         if best is None or score > best[0]:
             best = (score, conv, truth, chain)
+        if score >= every:
+            break  # nothing after it can explain more, and the first wins a tie
     assert best is not None
-    if best[0] < sum(p.fragment.size for p in example.checked) and _speaks_of_heads(example):
+    if best[0] < every and _speaks_of_heads(example):
         best = _best_head(example, inputs, best)
     return best[1], best[2], best[3]
 

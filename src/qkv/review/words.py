@@ -197,6 +197,10 @@ ROLE_WORDS: tuple[RoleWords, ...] = (
         Role.SCORES,
         (
             r"X\s*X\s*\^|X\s*Xᵀ|Q\s*K\s*\^|Q\s*Kᵀ|X\s*X\^\{?\\top|Q\s*@\s*K|"
+            # code: x @ x.T, np.dot(q, k.T), torch.matmul(x, x.transpose(-2, -1))
+            r"\b[xq]\w{0,8}\s*@\s*[xk]\w{0,8}\s*(?:\.T\b|\.t\(\)|\.transpose|\.mT\b)|"
+            r"(?:\bdot|matmul|\bmm|\bbmm)\(\s*[xq]\w{0,8}\s*,\s*[xk]\w{0,8}\s*"
+            r"(?:\.T\b|\.t\(\)|\.transpose|\.mT\b)|"
             r"\b[qx][_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*[kx][_\s]?\{?\d|"
             r"\bq[_\s]?\{?\d*\}?\s*(?:[·@*]|\\cdot)\s*k|"
             r"\b[qx][_\s]?\{?[ijt]\}?\s*(?:[·@*]|\\cdot)\s*[kx][_\s]?\{?[ijs]\b|\bscores?\b|"

@@ -226,11 +226,13 @@ def _printed_names(doc: Document, fragments: list[Fragment]) -> None:
     for cell, outs in by_cell.items():
         code = codes.get(cell, [])
         names = _printed_expressions(code)
-        unnamed = [
-            f for f in outs if not re.search(r"\w", f.label) and not any(map(role_of, f.context))
-        ]
+        unnamed = [f for f in outs if not re.search(r"\w", f.label)]
         for f, name in zip(unnamed, names, strict=False):
-            f.label = _defined(code, name)
+            label = _defined(code, name)
+            # what the cell printed says more than the prose around it, where it names a step
+            # ("x @ x.T" under "the scores are then divided by √d_k" is not scaled)
+            if role_of(label) is not None or not any(map(role_of, f.context)):
+                f.label = label
 
 
 def _defined(code: list[str], name: str) -> str:
