@@ -93,7 +93,10 @@ def _notebook(cells: list[tuple[str, str, str]]) -> str:
 def test_what_a_cell_printed_names_it_before_the_prose_above() -> None:
     x = np.array([[0.5, 1.0], [1.0, 0.25]])
     raw = x @ x.T
-    printed = f"tensor([[{raw[0, 0]:.4f}, {raw[0, 1]:.4f}],\n        [{raw[1, 0]:.4f}, {raw[1, 1]:.4f}]])\n"
+    printed = (
+        f"tensor([[{raw[0, 0]:.4f}, {raw[0, 1]:.4f}],\n"
+        f"        [{raw[1, 0]:.4f}, {raw[1, 1]:.4f}]])\n"
+    )
     cells = [
         ("markdown", "Next the scores are divided by √d_k, and softmax gives the weights.", ""),
         ("code", f"x = torch.tensor({x.tolist()})\nprint(x @ x.T)\n", printed),

@@ -26,9 +26,7 @@ class Replay:
     def __init__(self, app: Any, max_bytes: int = MAX_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.kept: OrderedDict[tuple[str, bytes], tuple[list[dict[str, Any]], int]] = (
-            OrderedDict()
-        )
+        self.kept: OrderedDict[tuple[str, bytes], tuple[list[dict[str, Any]], int]] = OrderedDict()
         self.bytes = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
