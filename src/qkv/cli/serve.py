@@ -41,6 +41,8 @@ def add_parser(sub: Any) -> None:
 def _socket(host: str, port: int) -> Any:
     import socket
 
+    from qkv.serve import limits
+
     if not 0 <= port <= 65535:
         raise InputError(f"--port must be between 0 and 65535, not {port}")
     try:
@@ -51,6 +53,8 @@ def _socket(host: str, port: int) -> Any:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(info[4])
+        # listening from here: a client that reads the URL printed next is queued, not refused
+        sock.listen(limits.MAX_CONNECTIONS)
     except OSError as e:
         sock.close()
         raise InputError(f"cannot listen on {host}:{port} ({e.strerror})") from None
@@ -73,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--allow-host {bad!r} is not a host name")
     hosts = allowed_hosts(args.host, args.allow_host)
     app = create_app(find_gpt(args.checkpoint, cache_dir()), hosts)
+    server = uvicorn.Server(config(app))
+    from qkv.serve import heap
+
+    heap.settle()  # everything made so far lives as long as the server
     sock = _socket(args.host, args.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
@@ -89,10 +97,6 @@ def run(args: argparse.Namespace) -> int:
 
         threading.Timer(0.5, webbrowser.open, (url,)).start()
     _more_files()
-    server = uvicorn.Server(config(app))
-    from qkv.serve import heap
-
-    heap.settle()  # last: everything made so far lives as long as the server
     server.run(sockets=[sock])
     return 0
 
