@@ -1,0 +1,239 @@
+"""A run folder's two checkpoints (the best and the last), --resume continuing the last one
+exactly, the text and preset kept in them, evaluation sized to the device, sample without a
+prompt, and the word said when validation rises after its best (issue 24)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from qkv.cli.main import main  # noqa: E402
+from qkv.errors import InputError  # noqa: E402
+from qkv.gpt import checkpoint  # noqa: E402
+from qkv.gpt import train as training  # noqa: E402
+from qkv.gpt.config import GPTConfig, TrainConfig, preset  # noqa: E402
+from qkv.gpt.data import builtin_corpus  # noqa: E402
+
+# small enough for a few seconds on a shared 2-core machine; dropout, so that torch's RNG
+# state matters to resuming exactly
+MODEL = GPTConfig(n_layer=1, n_head=2, n_embd=16, block_size=16, dropout=0.1)
+TRAIN = TrainConfig(batch_size=4, steps=12, lr=3e-3, min_lr=3e-4, warmup=2, eval_interval=6)
+TEXT = builtin_corpus(300)
+
+
+def cli(capsys, *args):
+    code = main(["gpt", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def losses_of(out, **kw):
+    seen = []
+    training.train(TEXT, MODEL, TRAIN, out, seed=3, on_progress=lambda p: seen.append(p), **kw)
+    return seen
+
+
+def test_resume_continues_the_last_state_exactly(tmp_path):
+    """12 steps straight against 6, interrupted (Ctrl-C after the evaluation at 6), then
+    resumed to 12: the same loss at every step and the same parameters, bit for bit."""
+    straight = [p.loss for p in losses_of(tmp_path / "a")]
+    seen: list[float] = []
+
+    def stop(p):
+        seen.append(p.loss)
+        if p.step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training.train(TEXT, MODEL, TRAIN, tmp_path / "b", seed=3, on_progress=stop)
+    assert checkpoint.load(tmp_path / "b", "last")["step"] == 6
+    seen += [p.loss for p in losses_of(tmp_path / "b", resume=True)]
+    assert seen == straight
+    a = checkpoint.load(tmp_path / "a", "last")
+    b = checkpoint.load(tmp_path / "b", "last")
+    assert a["step"] == b["step"] == 12
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert torch.equal(a["rng"]["data"], b["rng"]["data"])
+
+
+def fake_evaluations(monkeypatch, val):
+    """evaluate() returning these validation losses in turn (train: 1.0). Seed 0: the
+    validation batches are drawn with seed 2, the training ones with 1."""
+    values = iter(val)
+    monkeypatch.setattr(
+        training, "evaluate", lambda m, d, t, seed, f=None: next(values) if seed == 2 else 1.0
+    )
+
+
+def test_last_and_best_are_kept_beside_each_other(tmp_path, monkeypatch):
+    fake_evaluations(monkeypatch, [3.0, 2.0, 2.5, 3.0])  # evaluations at 3, 6, 9, 12
+    t = replace(TRAIN, eval_interval=3, eval_batches=1)
+    result = training.train(TEXT, MODEL, t, tmp_path, seed=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "last.pt", "log.csv"]
+    assert checkpoint.load(tmp_path)["step"] == 6  # the best, what sample and probe load
+    last = checkpoint.load(tmp_path / "last.pt")
+    assert (last["step"], last["best_step"], last["best_val"]) == (12, 6, 2.0)
+    assert (result["best_step"], result["step"], result["val_loss"]) == (6, 12, 3.0)
+    # --resume continues the last state, not the best
+    more = replace(t, steps=15)
+    fake_evaluations(monkeypatch, [4.0])
+    steps: list = []
+    training.train(TEXT, MODEL, more, tmp_path, resume=True, on_progress=steps.append)
+    assert [p.step for p in steps] == [13, 14, 15]
+    assert checkpoint.load(tmp_path / "last.pt")["step"] == 15
+
+
+@pytest.mark.parametrize("save,files", [("best", ["checkpoint.pt"]), ("last", ["last.pt"])])
+def test_save_best_or_last(tmp_path, save, files):
+    t = replace(TRAIN, steps=3, eval_interval=3, eval_batches=1)
+    training.train(TEXT, MODEL, t, tmp_path, save=save)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [*files, "log.csv"]
+    assert checkpoint.load(tmp_path)["step"] == 3  # a folder loads what it has
+    with pytest.raises(InputError, match="--save must be one of"):
+        training.train(TEXT, MODEL, t, tmp_path / "x", save="all")
+
+
+def test_an_older_folder_resumes_from_its_only_checkpoint(tmp_path):
+    """A folder of an earlier qkv: checkpoint.pt without RNG states, preset or text."""
+    t = replace(TRAIN, steps=3, eval_interval=3, eval_batches=1)
+    training.train(TEXT, MODEL, t, tmp_path, save="best")
+    state = checkpoint.load(tmp_path)
+    for key in ("rng", "best_step", "preset", "text"):
+        state.pop(key, None)
+    torch.save(state, tmp_path / "checkpoint.pt")
+    steps: list = []
+    training.train(
+        TEXT, MODEL, replace(t, steps=5), tmp_path, resume=True, on_progress=steps.append
+    )
+    assert [p.step for p in steps] == [4, 5]
+    assert checkpoint.load(tmp_path / "last.pt")["step"] == 5
+
+
+def test_damaged_rng_states_are_one_line(tmp_path):
+    t = replace(TRAIN, steps=3, eval_interval=3, eval_batches=1)
+    training.train(TEXT, MODEL, t, tmp_path, save="last")
+    state = checkpoint.load(tmp_path)
+    state["rng"]["torch"] = torch.zeros(3, dtype=torch.uint8)
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(InputError, match="RNG states are not torch's"):
+        training.train(TEXT, MODEL, replace(t, steps=5), tmp_path, resume=True)
+    state["rng"] = {"torch": "no"}
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(InputError, match="rng must hold"):
+        checkpoint.load(tmp_path)
+
+
+SMALL = ["--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "16"]
+
+
+def test_cli_resume_names_the_preset_and_finds_the_text(tmp_path, capsys):
+    """The README's case: a baby run on a text, resumed with neither --preset nor --text."""
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    out = str(tmp_path / "run")
+    first = ["train", "--text", str(text), "--preset", "baby", "--out", out, "--steps", "4"]
+    code, printed, _ = cli(capsys, *first, *SMALL, "--batch-size", "4", "--eval-interval", "2")
+    assert code == 0 and printed.startswith(f"training baby on {text}")
+    assert "last state, step 4 (val loss" in printed and "last.pt" in printed
+    code, printed, _ = cli(capsys, "train", "--resume", "--out", out, "--steps", "6")
+    header = printed.splitlines()[0]
+    assert code == 0 and header.startswith(f"training baby on {text} ")
+    assert re.search(r"resuming \S+last\.pt at step 4$", header)
+    assert checkpoint.load(tmp_path / "run" / "last.pt")["step"] == 6
+    code, _, err = cli(capsys, "train", "--resume", "--out", out, "--preset", "tiny")
+    assert code == 2 and "is baby; a resumed run keeps its preset" in err
+    text.write_text(TEXT + "我", encoding="utf-8")
+    code, _, err = cli(capsys, "train", "--resume", "--out", out, "--steps", "8")
+    assert code == 2 and "has changed since the run was trained on it" in err
+    assert len(err.strip().splitlines()) == 1
+    text.unlink()
+    code, _, err = cli(capsys, "train", "--resume", "--out", out, "--steps", "8")
+    assert code == 2 and "which is not there now; name the text with --text" in err
+
+
+def test_evaluation_is_sized_to_the_device():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    _, shakespeare = preset("shakespeare-char")
+    assert shakespeare.eval_batches == 200  # nanoGPT's, kept on a GPU
+    assert training.sized_eval(shakespeare, gpu).eval_batches == 200
+    assert training.sized_eval(shakespeare, cpu).eval_batches == 75  # 0.3 × 250 steps
+    assert training.sized_eval(replace(shakespeare, steps=10), cpu).eval_batches == 3
+    _, tiny = preset("tiny")
+    assert training.sized_eval(tiny, cpu) == tiny  # small presets keep theirs
+
+
+def test_cli_eval_iters_and_the_header_before_the_first_step(tmp_path, capsys, monkeypatch):
+    seen = []
+    real = training.evaluate
+
+    def counting(model, data, t, seed, forward=None):
+        seen.append(t.eval_batches)
+        return real(model, data, t, seed, forward)
+
+    monkeypatch.setattr(training, "evaluate", counting)
+    out = str(tmp_path / "r")
+    args = ["train", "--out", out, "--steps", "2", "--eval-iters", "1", *SMALL]
+    code, printed, _ = cli(capsys, *args)
+    assert code == 0 and seen == [1, 1]
+    assert "evaluating 1 batches of train and val every 100 steps" in printed.splitlines()[0]
+    with pytest.raises(SystemExit) as stopped:
+        main(["gpt", "train", "--out", out + "2", "--eval-iters", "0"])
+    assert (
+        stopped.value.code == 2 and "--eval-iters: 0 is not at least 1" in capsys.readouterr().err
+    )
+
+
+def test_header_is_printed_before_the_first_step():
+    import io
+
+    from rich.console import Console
+
+    from qkv.cli.progress import TrainDisplay
+
+    buf = io.StringIO()
+    TrainDisplay("training shakespeare-char on x", 5000, console=Console(file=buf))
+    assert buf.getvalue() == "training shakespeare-char on x\n"
+
+
+def test_overfitting_is_said_in_one_line(tmp_path):
+    from pathlib import Path
+
+    from qkv.cli.gpt import closing
+
+    result = {"best_val": 3.73, "best_step": 250, "step": 2000, "val_loss": 5.99}
+    lines = closing(result, Path("runs/mill"), "both")
+    assert lines[-1] == (
+        "val loss rose from 3.73 at step 250 to 5.99 at step 2000 (overfitting: fewer steps "
+        "or a larger text); checkpoint.pt keeps step 250"
+    )
+    steady = {"best_val": 1.50, "best_step": 1900, "step": 2000, "val_loss": 1.51}
+    assert not any("rose" in ln for ln in closing(steady, Path("r"), "both"))
+
+
+def test_sample_without_a_prompt_and_from_the_last_state(tmp_path, capsys):
+    out = tmp_path / "r"
+    t = replace(TRAIN, steps=2, eval_interval=2, eval_batches=1)
+    training.train(TEXT, MODEL, t, out)  # the built-in corpus has no newline
+    code, printed, _ = cli(capsys, "sample", "--checkpoint", str(out), "--max-new-tokens", "5")
+    first = checkpoint.restore(checkpoint.load(out))[1].chars[0]
+    assert code == 0 and printed.startswith(first) and len(printed.rstrip("\n")) == 6
+    lines = TEXT.replace("。", "。\n")
+    training.train(lines, MODEL, t, tmp_path / "n")
+    code, printed, _ = cli(capsys, "sample", "--checkpoint", str(tmp_path / "n" / "last.pt"))
+    assert code == 0 and printed.startswith("\n")
+
+
+def test_baby_preset_and_readme_agree_on_biases():
+    from pathlib import Path
+
+    readme = Path(__file__).parent.parent.joinpath("README.md").read_text(encoding="utf-8")
+    baby_lines = [ln for ln in readme.splitlines() if "`baby` (4 layers" in ln]
+    assert baby_lines
+    model_config, _ = preset("baby")
+    for line in baby_lines:
+        assert ("no biases" in line) == (not model_config.bias), line
+        assert ("with biases" in line) == model_config.bias, line
