@@ -31,31 +31,32 @@ def cli(capsys, *args):
     return code, out, err
 
 
-def losses_of(out, **kw):
+def losses_of(out, t, **kw):
     seen = []
-    training.train(TEXT, MODEL, TRAIN, out, seed=3, on_progress=lambda p: seen.append(p), **kw)
+    training.train(TEXT, MODEL, t, out, seed=3, on_progress=lambda p: seen.append(p), **kw)
     return seen
 
 
 def test_resume_continues_the_last_state_exactly(tmp_path):
-    """12 steps straight against 6, interrupted (Ctrl-C after the evaluation at 6), then
-    resumed to 12: the same loss at every step and the same parameters, bit for bit."""
-    straight = [p.loss for p in losses_of(tmp_path / "a")]
+    """8 steps straight against 4, interrupted (Ctrl-C after the evaluation at 4), then
+    resumed to 8: the same loss at every step and the same parameters, bit for bit."""
+    t = replace(TRAIN, steps=8, eval_interval=4, eval_batches=1)
+    straight = [p.loss for p in losses_of(tmp_path / "a", t)]
     seen: list[float] = []
 
     def stop(p):
         seen.append(p.loss)
-        if p.step == 6:
+        if p.step == 4:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        training.train(TEXT, MODEL, TRAIN, tmp_path / "b", seed=3, on_progress=stop)
-    assert checkpoint.load(tmp_path / "b", "last")["step"] == 6
-    seen += [p.loss for p in losses_of(tmp_path / "b", resume=True)]
+        training.train(TEXT, MODEL, t, tmp_path / "b", seed=3, on_progress=stop)
+    assert checkpoint.load(tmp_path / "b", "last")["step"] == 4
+    seen += [p.loss for p in losses_of(tmp_path / "b", t, resume=True)]
     assert seen == straight
     a = checkpoint.load(tmp_path / "a", "last")
     b = checkpoint.load(tmp_path / "b", "last")
-    assert a["step"] == b["step"] == 12
+    assert a["step"] == b["step"] == 8 and len(straight) == 8
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert torch.equal(a["rng"]["data"], b["rng"]["data"])
 
@@ -162,6 +163,7 @@ def test_evaluation_is_sized_to_the_device():
     assert training.sized_eval(shakespeare, gpu).eval_batches == 200
     assert training.sized_eval(shakespeare, cpu).eval_batches == 75  # 0.3 × 250 steps
     assert training.sized_eval(replace(shakespeare, steps=10), cpu).eval_batches == 3
+    assert training.sized_eval(shakespeare, cpu, start=4990).eval_batches == 3  # resumed
     _, tiny = preset("tiny")
     assert training.sized_eval(tiny, cpu) == tiny  # small presets keep theirs
 
@@ -237,3 +239,37 @@ def test_baby_preset_and_readme_agree_on_biases():
     for line in baby_lines:
         assert ("no biases" in line) == (not model_config.bias), line
         assert ("with biases" in line) == model_config.bias, line
+
+
+def readme_example():
+    """The README's own-text training command, and the steps it asks for."""
+    from pathlib import Path
+
+    readme = Path(__file__).parent.parent.joinpath("README.md").read_text(encoding="utf-8")
+    line = next(ln for ln in readme.splitlines() if "gpt train --text examples/input.txt" in ln)
+    args = line.split("#")[0].split()[1:]
+    return args, int(args[args.index("--steps") + 1]), readme
+
+
+def test_readme_example_says_what_to_expect():
+    args, steps, readme = readme_example()
+    assert args[:3] == ["gpt", "train", "--text"] and "--preset" in args
+    assert f"`baby` learns\nit in {steps} steps" in readme  # the expectation, at its steps
+
+
+@pytest.mark.slow
+def test_readme_example_does_not_overfit_in_its_steps(tmp_path, capsys, monkeypatch, request):
+    """The README's command, evaluated every 10 steps: the best is the last (3 to 35 s on
+    the shared 2-core machine: only with -m slow)."""
+    from pathlib import Path
+
+    if "slow" not in (request.config.option.markexpr or ""):
+        pytest.skip("trains baby for the README's steps; run with -m slow")
+    args, steps, _ = readme_example()
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    out = args.index("--out") + 1
+    args[out] = str(tmp_path / "mill")
+    assert main([*args, "--eval-interval", "10"]) == 0
+    printed = capsys.readouterr().out
+    assert "rose" not in printed
+    assert checkpoint.load(tmp_path / "mill")["step"] == steps

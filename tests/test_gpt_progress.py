@@ -42,7 +42,7 @@ def test_plain_lines_before_the_first_evaluation_when_not_a_terminal():
     first_eval = next(i for i, ln in enumerate(lines) if ln.startswith("step 100: train loss"))
     before = [ln for ln in lines[:first_eval] if re.match(r"step \d+/400  loss", ln)]
     assert [int(ln.split()[1].split("/")[0]) for ln in before] == [1, 20, 40, 60, 80, 100]
-    assert "400.0 ms/step  2,500 tok/s" in before[-1]  # 100,000 tokens in 40 s of steps
+    assert "400 ms/step  2,500 tok/s" in before[-1]  # 100,000 tokens in 40 s of steps
     assert "MFU" not in buf.getvalue()  # no peak known: no MFU
     assert display.summary() == (
         "trained to step 400 in 3 min 20 s: 400,000 tokens, 2,500 tokens/s and 400.0 ms a "

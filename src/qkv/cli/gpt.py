@@ -332,7 +332,8 @@ def _train_configs(args: argparse.Namespace, where: Any) -> tuple[Any, Any]:
     if "lr" in given:  # the cosine schedule ends at a tenth of the peak, as in every preset
         train_config = replace(train_config, min_lr=given["lr"] / 10)
     if args.eval_iters is None:
-        train_config = sized_eval(train_config, where)
+        start = 0 if state is None else state["step"]
+        train_config = sized_eval(train_config, where, start)
     else:
         train_config = replace(train_config, eval_batches=args.eval_iters)
     _check_configs(model_config, train_config)

@@ -27,7 +27,8 @@ def duration(seconds: float) -> str:
 
 def speed(p: Any) -> str:
     """12.3 ms/step  15,000 tok/s  (MFU 31.2% where known)."""
-    text = f"{p.ms_per_step:,.1f} ms/step  {p.tokens_per_s:,.0f} tok/s"
+    ms = f"{p.ms_per_step:.1f}" if p.ms_per_step < 100 else f"{p.ms_per_step:,.0f}"
+    text = f"{ms} ms/step  {p.tokens_per_s:,.0f} tok/s"
     return text if p.mfu is None else f"{text}  MFU {100 * p.mfu:.1f}%"
 
 

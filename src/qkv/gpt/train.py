@@ -96,13 +96,14 @@ def windows(
     return chunk[:, :-1], chunk[:, 1:]
 
 
-def sized_eval(t: TrainConfig, device: torch.device) -> TrainConfig:
+def sized_eval(t: TrainConfig, device: torch.device, start: int = 0) -> TrainConfig:
     """Evaluation sized to the device: the preset's batches on a GPU; on the CPU at most 3
     for every 10 steps between evaluations (a forward pass costs about a third of a step, so
-    evaluating train and val then takes about a fifth of the training time)."""
+    evaluating train and val then takes about a fifth of the training time). ``start``: the
+    step a resumed run starts at."""
     if device.type != "cpu":
         return t
-    between = min(t.eval_interval, t.steps)
+    between = min(t.eval_interval, max(1, t.steps - start))
     return replace(t, eval_batches=min(t.eval_batches, max(1, math.ceil(0.3 * between))))
 
 
