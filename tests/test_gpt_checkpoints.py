@@ -273,3 +273,18 @@ def test_readme_example_does_not_overfit_in_its_steps(tmp_path, capsys, monkeypa
     printed = capsys.readouterr().out
     assert "rose" not in printed
     assert checkpoint.load(tmp_path / "mill")["step"] == steps
+
+
+def test_the_page_counts_a_run_finished_by_its_last_state(tmp_path, monkeypatch):
+    """qkv serve trains the tiny GPT when its run is unfinished: the last state's step says
+    so, not the best's (an earlier step when validation rose at the end)."""
+    pytest.importorskip("fastapi")
+    from qkv.serve.models import GPTHolder, GPTSource
+
+    fake_evaluations(monkeypatch, [2.0, 3.0])  # the best at step 6, the last at 12
+    training.train(TEXT, MODEL, TRAIN, tmp_path, seed=0)
+    assert checkpoint.load(tmp_path)["step"] == 6
+    holder = GPTHolder(GPTSource(tmp_path / "checkpoint.pt", train_steps=12, trains=True))
+    assert not holder._unfinished()
+    holder = GPTHolder(GPTSource(tmp_path / "checkpoint.pt", train_steps=13, trains=True))
+    assert holder._unfinished()
