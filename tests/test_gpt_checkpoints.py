@@ -98,6 +98,26 @@ def test_save_best_or_last(tmp_path, save, files):
         training.train(TEXT, MODEL, t, tmp_path / "x", save="all")
 
 
+def test_resume_takes_the_newer_of_the_two(tmp_path, monkeypatch):
+    """A run resumed with --save best leaves last.pt behind: the next --resume continues
+    the newer checkpoint.pt."""
+    import os
+
+    t = replace(TRAIN, steps=3, eval_interval=3, eval_batches=1)
+    fake_evaluations(monkeypatch, [3.0, 2.0])
+    training.train(TEXT, MODEL, t, tmp_path)
+    training.train(TEXT, MODEL, replace(t, steps=6), tmp_path, resume=True, save="best")
+    last = tmp_path / "last.pt"
+    os.utime(last, ns=(0, 0))  # whatever the file system's clock resolution
+    assert training.resume_path(tmp_path / "checkpoint.pt").name == "checkpoint.pt"
+    fake_evaluations(monkeypatch, [1.0])
+    steps: list = []
+    training.train(
+        TEXT, MODEL, replace(t, steps=7), tmp_path, resume=True, on_progress=steps.append
+    )
+    assert [p.step for p in steps] == [7]
+
+
 def test_an_older_folder_resumes_from_its_only_checkpoint(tmp_path):
     """A folder of an earlier qkv: checkpoint.pt without RNG states, preset or text."""
     t = replace(TRAIN, steps=3, eval_interval=3, eval_batches=1)

@@ -361,7 +361,7 @@ def _resumed(args: argparse.Namespace) -> dict[str, Any] | None:
             f"--preset {args.preset}: the run in {args.out} is {name}; a resumed run keeps "
             "its preset (leave --preset out)"
         )
-    args.label = name or args.preset or "the checkpoint's settings"
+    args.label = name or args.preset or "the checkpoint's model"
     args.preset = name or args.preset or "tiny"
     args.resumed = (path, state)
     return state

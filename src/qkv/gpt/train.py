@@ -500,9 +500,14 @@ def _start(path: Path, text: str, model_config: GPTConfig, train_config: TrainCo
 
 def resume_path(path: Path) -> Path:
     """What --resume continues: last.pt beside the best checkpoint ``path``, else the best
-    itself (a folder of an older qkv, or trained with --save best)."""
+    itself (a folder of an older qkv, or trained with --save best); when both are there, the
+    newer (a run resumed with --save best leaves an older last.pt behind)."""
     last = path.with_name(checkpoint.LAST)
-    return last if last.exists() or not path.exists() else path
+    if not path.exists():
+        return last
+    if not last.exists():
+        return path
+    return last if last.stat().st_mtime_ns >= path.stat().st_mtime_ns else path
 
 
 def _resume(path: Path, text: str, train_config: TrainConfig) -> _Run:
