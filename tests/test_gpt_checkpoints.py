@@ -201,7 +201,7 @@ def test_cli_eval_iters_and_the_header_before_the_first_step(tmp_path, capsys, m
     args = ["train", "--out", out, "--steps", "2", "--eval-iters", "1", *SMALL]
     code, printed, _ = cli(capsys, *args)
     assert code == 0 and seen == [1, 1]
-    assert "evaluating 1 batches of train and val every 100 steps" in printed.splitlines()[0]
+    assert "evaluating 1 batch of train and val every 100 steps" in printed.splitlines()[0]
     with pytest.raises(SystemExit) as stopped:
         main(["gpt", "train", "--out", out + "2", "--eval-iters", "0"])
     assert (
@@ -209,16 +209,25 @@ def test_cli_eval_iters_and_the_header_before_the_first_step(tmp_path, capsys, m
     )
 
 
-def test_header_is_printed_before_the_first_step():
-    import io
+def test_header_is_printed_before_the_first_step(tmp_path, capsys, monkeypatch):
+    """At once when training starts (a first step may take half a minute on a CPU), and not
+    at all for a refused run."""
+    real = training._step
+    printed = []
 
-    from rich.console import Console
+    def first(*a, **k):
+        printed.append(capsys.readouterr().out)
+        return real(*a, **k)
 
-    from qkv.cli.progress import TrainDisplay
-
-    buf = io.StringIO()
-    TrainDisplay("training shakespeare-char on x", 5000, console=Console(file=buf))
-    assert buf.getvalue() == "training shakespeare-char on x\n"
+    monkeypatch.setattr(training, "_step", first)
+    out = str(tmp_path / "r")
+    assert main(["gpt", "train", "--out", out, "--steps", "1", "--eval-iters", "1", *SMALL]) == 0
+    assert printed[0].startswith("training tiny on the built-in corpus")
+    assert "evaluating 1 batch of train and val" in printed[0]
+    capsys.readouterr()
+    assert main(["gpt", "train", "--out", out, "--steps", "1", *SMALL]) == 2
+    out_text, err = capsys.readouterr()
+    assert out_text == "" and "exists; use --resume" in err
 
 
 def test_overfitting_is_said_in_one_line(tmp_path):

@@ -510,6 +510,7 @@ def _train(
             compile=args.compile,
             save=args.save,
             meta=meta,
+            on_start=None if display is None else display.begin,
         )
     except KeyboardInterrupt:
         if display is not None:
@@ -544,7 +545,8 @@ def _header(
         each += " threads"
     each += ", compiled" if args.compile else ""
     header = f"training {args.label} on {source} ({len(text):,} characters, {each}); "
-    header += f"evaluating {t.eval_batches} batches of train and val every {t.eval_interval} steps"
+    batches = f"{t.eval_batches} batch{'es' if t.eval_batches > 1 else ''}"
+    header += f"evaluating {batches} of train and val every {t.eval_interval} steps"
     if args.resumed is not None:
         path, state = args.resumed
         header += f"; resuming {path} at step {state['step']}"

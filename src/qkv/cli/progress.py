@@ -60,7 +60,14 @@ class TrainDisplay:
         self.started = False
         self.last_line = 0.0
         self.last: Any = None  # the last report
-        self._line(header)  # at once: a slow first step (a large preset on a CPU) shows it
+        self.begun = False
+
+    def begin(self) -> None:
+        """The header, when training is about to start (its inputs checked): at once, not
+        after a first step that may take half a minute (a large preset on a CPU)."""
+        if not self.begun:
+            self.begun = True
+            self._line(self.header)
 
     def __call__(self, p: Any) -> None:
         if not self.started:
@@ -78,6 +85,7 @@ class TrainDisplay:
 
     def _start(self, p: Any) -> None:
         self.started = True
+        self.begin()
         if not self.live:
             self._plain(p)
             return

@@ -163,13 +163,15 @@ def train(
     compile: bool = False,
     save: str = "both",
     meta: dict[str, object] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """Train on text; at every evaluation keep the best validation loss's state in
     out/checkpoint.pt and the last state in out/last.pt (``save``: "best", "last" or "both").
     ``resume`` continues last.pt (else checkpoint.pt) exactly: its RNG states, optimizer and
     data position make the losses those of an uninterrupted run (one process; with several
     and dropout, in distribution). ``meta``: the preset's name and the text's path and
-    digest, kept in the checkpoints (qkv.gpt.state.OPTIONAL).
+    digest, kept in the checkpoints (qkv.gpt.state.OPTIONAL). ``on_start``: called once
+    the inputs are checked, before the first step.
 
     In a torch.distributed group (torchrun), every process runs this with the same arguments:
     each takes its share of every global batch (qkv.gpt.parallel), and rank 0 alone evaluates
@@ -185,7 +187,7 @@ def train(
     if save not in SAVES:
         raise InputError(f"--save must be one of {', '.join(SAVES)}, not {save!r}")
     with run_folder.held(out, ranks.main):
-        options = _Options(seed, resume, grad_accum, on_progress, device, compile, save)
+        options = _Options(seed, resume, grad_accum, on_progress, device, compile, save, on_start)
         return _train(text, model_config, train_config, out, path, ranks, options, meta or {})
 
 
@@ -201,6 +203,7 @@ class _Options:
     device: torch.device | None
     compile: bool
     save: str = "both"
+    on_start: Callable[[], None] | None = None
 
 
 def _train(
@@ -227,6 +230,8 @@ def _train(
     model.train()
     forward: Forward = torch.compile(model) if options.compile else model
     step = _stepper(model, forward, ranks, options.grad_accum)
+    if options.on_start is not None:
+        options.on_start()
     tokens = t.batch_size * model.config.block_size  # the global batch, on all ranks together
     rate = _Rate(time.perf_counter(), flops_per_token(model) * tokens, peak_flops(device))
     before = 0.0 if log is None else log.elapsed_before  # earlier runs' time, for log.csv
