@@ -45,7 +45,7 @@ def test_plain_lines_before_the_first_evaluation_when_not_a_terminal():
     assert "400 ms/step  2,500 tok/s" in before[-1]  # 100,000 tokens in 40 s of steps
     assert "MFU" not in buf.getvalue()  # no peak known: no MFU
     assert display.summary() == (
-        "trained to step 400 in 3 min 20 s: 400,000 tokens, 2,500 tokens/s and 400.0 ms a "
+        "trained to step 400 in 3 min 20 s: 400,000 tokens, 2,500 tokens/s and 400 ms a "
         "step on average; evaluations and checkpoints 40.0 s"
     )
     assert "nan" not in buf.getvalue()

@@ -25,10 +25,14 @@ def duration(seconds: float) -> str:
     return f"{h} h {m:02d} min"
 
 
+def milliseconds(ms: float) -> str:
+    """12.3, or 579 from 100 ms on."""
+    return f"{ms:.1f}" if ms < 100 else f"{ms:,.0f}"
+
+
 def speed(p: Any) -> str:
     """12.3 ms/step  15,000 tok/s  (MFU 31.2% where known)."""
-    ms = f"{p.ms_per_step:.1f}" if p.ms_per_step < 100 else f"{p.ms_per_step:,.0f}"
-    text = f"{ms} ms/step  {p.tokens_per_s:,.0f} tok/s"
+    text = f"{milliseconds(p.ms_per_step)} ms/step  {p.tokens_per_s:,.0f} tok/s"
     return text if p.mfu is None else f"{text}  MFU {100 * p.mfu:.1f}%"
 
 
@@ -123,9 +127,10 @@ class TrainDisplay:
         if p is None:
             return None
         stepping = p.tokens / p.tokens_per_s if p.tokens_per_s else p.elapsed
+        ms = milliseconds(p.ms_per_step)
         return (
             f"trained to step {p.step} in {duration(p.elapsed)}: {p.tokens:,} tokens, "
-            f"{p.tokens_per_s:,.0f} tokens/s and {p.ms_per_step:,.1f} ms a step on average; "
+            f"{p.tokens_per_s:,.0f} tokens/s and {ms} ms a step on average; "
             f"evaluations and checkpoints {duration(max(0.0, p.elapsed - stepping))}"
         )
 
