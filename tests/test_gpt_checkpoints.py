@@ -38,21 +38,24 @@ def losses_of(out, t, **kw):
 
 
 def test_resume_continues_the_last_state_exactly(tmp_path):
-    """8 steps straight against 4, interrupted (Ctrl-C after the evaluation at 4), then
-    resumed to 8: the same loss at every step and the same parameters, bit for bit."""
+    """8 steps straight against a run interrupted at step 6 (Ctrl-C; its last evaluation
+    at 4), then resumed to 8: the same loss at every step and the same parameters, bit for
+    bit (steps 5 and 6 are trained again, the same way)."""
     t = replace(TRAIN, steps=8, eval_interval=4, eval_batches=1)
     straight = [p.loss for p in losses_of(tmp_path / "a", t)]
     seen: list[float] = []
 
     def stop(p):
         seen.append(p.loss)
-        if p.step == 4:
+        if p.step == 6:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         training.train(TEXT, MODEL, t, tmp_path / "b", seed=3, on_progress=stop)
     assert checkpoint.load(tmp_path / "b", "last")["step"] == 4
-    seen += [p.loss for p in losses_of(tmp_path / "b", t, resume=True)]
+    again = [p.loss for p in losses_of(tmp_path / "b", t, resume=True)]
+    assert again[:2] == seen[4:6]
+    seen = seen[:4] + again
     assert seen == straight
     a = checkpoint.load(tmp_path / "a", "last")
     b = checkpoint.load(tmp_path / "b", "last")
