@@ -279,8 +279,8 @@ def corpus(name: str, steps: int = 2000, seed: int = 0, lr: float | None = None)
     if lr is not None:
         train_config = replace(train_config, lr=lr, min_lr=lr / 10)
     out = Path("benchmarks/results") / f"gpt-{name.split('.')[0]}"
-    if (out / "checkpoint.pt").exists():
-        (out / "checkpoint.pt").unlink()
+    for name_ in ("checkpoint.pt", "last.pt"):  # a new run each time
+        (out / name_).unlink(missing_ok=True)
     t0 = time.perf_counter()
     result = train(
         text,

@@ -129,7 +129,7 @@ def test_interrupt_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         checkpoint.save(tmp_path / "checkpoint.pt", model, None, 99, 0.0, short, tok)
     assert checkpoint.load(tmp_path)["step"] == state["step"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "log.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "last.pt", "log.csv"]
 
 
 def test_foreign_and_damaged_checkpoints(tmp_path):

@@ -75,7 +75,7 @@ def test_nproc_reads_standard_input_once(tmp_path):
     assert f"on - ({len(text.decode()):,} characters, 2 processes" in printed
     assert checkpoint.load(Path("r"))["step"] == 3
     # and nothing of the hand-over is left behind (a private folder, removed)
-    assert sorted(p.name for p in Path("r").iterdir()) == ["checkpoint.pt", "log.csv"]
+    assert sorted(p.name for p in Path("r").iterdir()) == ["checkpoint.pt", "last.pt", "log.csv"]
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +94,7 @@ def test_a_second_run_into_a_folder_in_use_is_refused_with_the_holders_pid(tmp_p
         assert sorted(p.name for p in out.iterdir()) == [".lock"]
     assert not out.exists()  # made for the lock, left empty: removed
     assert main(["gpt", "train", "--steps", "2", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "log.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "last.pt", "log.csv"]
 
 
 def test_a_run_folder_reached_through_a_link_is_refused(tmp_path, capsys):

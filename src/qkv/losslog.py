@@ -3,8 +3,8 @@
     step,train_loss,val_loss,tokens_per_s,elapsed_s
 
 --resume appends to it: the rows of earlier runs stay, and elapsed_s goes on from where the
-last one stopped. tokens_per_s is the progress line's: tokens trained on in this run ÷ its
-wall time so far (evaluations included). The whole file is rewritten through
+last one stopped. tokens_per_s is the progress line's: tokens trained on in this run ÷ the
+time in its steps so far (evaluations and checkpoints left out). The whole file is rewritten through
 qkv.files at each evaluation (complete or nothing; it is small), never half a line. Here, not
 in qkv.gpt, so that `qkv viz --loss` reads it without torch.
 """

@@ -33,8 +33,8 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--text", metavar="FILE", help="a UTF-8 training text")
     t.add_argument(
         "--preset",
-        default="tiny",
-        help="tiny (default), baby, small, or shakespeare-char (nanoGPT's, for a GPU)",
+        help="tiny (default), baby, small, or shakespeare-char (nanoGPT's, for a GPU); "
+        "--resume takes the checkpoint's",
     )
     t.add_argument(
         "--steps", "--max-iters", type=int, help="training steps (default: the preset's)"
@@ -44,7 +44,7 @@ def add_parser(sub: Any) -> None:
         group.add_argument(f"--{flag}", type=kind, metavar=flag.split("-")[-1].upper(), help=what)
     t.add_argument("--out", default=DEFAULT_DIR, metavar="DIR", help=f"default {DEFAULT_DIR}")
     t.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
-    t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    _saving_args(t)
     t.add_argument(
         "--nproc",
         type=int,
@@ -91,8 +91,12 @@ def add_parser(sub: Any) -> None:
         "separated by a line of dashes.",
     )
     _checkpoint_arg(s)
-    start = s.add_mutually_exclusive_group(required=True)
-    start.add_argument("--prompt", help="the text to continue")
+    start = s.add_mutually_exclusive_group()
+    start.add_argument(
+        "--prompt",
+        help="the text to continue (default: a newline, as nanoGPT starts, or the "
+        "vocabulary's first character when the text had no newline)",
+    )
     start.add_argument(
         "--start",
         metavar="FILE",
@@ -137,6 +141,31 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--html", metavar="FILE.html", help="also write the model and head views")
     _device_arg(a)
     a.set_defaults(run=run_attention)
+
+
+def _saving_args(t: argparse.ArgumentParser) -> None:
+    """--resume, --save, --eval-iters."""
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the last state in --out (last.pt) exactly where it stopped, on the "
+        "text it was trained on unless --text names one",
+    )
+    t.add_argument(
+        "--save",
+        choices=("both", "best", "last"),
+        default="both",
+        help="at every evaluation, keep the best validation loss's state (checkpoint.pt), "
+        "the last state (last.pt), or both (the default)",
+    )
+    t.add_argument(
+        "--eval-iters",
+        type=positive,
+        metavar="N",
+        help="batches per evaluation, on each of train and val (default: the preset's on a "
+        "GPU; on the CPU at most 3 for every 10 steps between evaluations, so that "
+        "evaluating takes about a fifth of the training time)",
+    )
 
 
 def positive(text: str) -> int:
@@ -226,7 +255,11 @@ def finite(text: str) -> float:
 
 def _checkpoint_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--checkpoint", default=DEFAULT_DIR, metavar="DIR_OR_FILE", help=f"default {DEFAULT_DIR}"
+        "--checkpoint",
+        default=DEFAULT_DIR,
+        metavar="DIR_OR_FILE",
+        help=f"a run folder (default {DEFAULT_DIR}), whose best validation state "
+        "(checkpoint.pt) is used, or a checkpoint file: DIR/last.pt for the last state",
     )
 
 
@@ -245,7 +278,7 @@ def run_train(args: argparse.Namespace) -> int:
     from qkv.gpt import device, parallel
 
     where = device.resolve(args.device)
-    model_config, train_config = _train_configs(args)
+    model_config, train_config = _train_configs(args, where)
     text, source = _corpus(args)
     ranks = parallel.launched()
     for flag, value in (("--nproc", args.nproc), ("--nnodes", args.nnodes)):
@@ -269,15 +302,17 @@ def run_train(args: argparse.Namespace) -> int:
     return code
 
 
-def _train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
+def _train_configs(args: argparse.Namespace, where: Any) -> tuple[Any, Any]:
     from dataclasses import replace
 
     from qkv.gpt.config import preset
-    from qkv.gpt.train import prepare_out
+    from qkv.gpt.train import prepare_out, sized_eval
 
+    state = _resumed(args)
     model_config, train_config = preset(args.preset)
-    if args.resume and not (Path(args.out) / "checkpoint.pt").exists():
-        raise InputError(f"--resume: there is no checkpoint in {args.out}")
+    if state is not None:  # its settings win (qkv.gpt.train._resume); its steps by default
+        kept = {k: v for k, v in state["train"].items() if k != "eval_batches"}
+        train_config = replace(train_config, **kept)
     if args.steps is not None:
         if args.steps < 1:
             raise InputError(f"--steps must be at least 1, not {args.steps}")
@@ -287,7 +322,7 @@ def _train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
         for flag, _, _ in OVERRIDES
         if getattr(args, flag.replace("-", "_")) is not None
     }
-    if given and args.resume:  # the checkpoint's settings win (qkv.gpt.train._resume)
+    if given and args.resume:
         flag = "--" + next(iter(given)).replace("_", "-")
         raise InputError(f"{flag}: a resumed run keeps its checkpoint's settings (but --steps)")
     model_config = replace(model_config, **{k: v for k, v in given.items() if k in MODEL_FIELDS})
@@ -296,9 +331,40 @@ def _train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
     )
     if "lr" in given:  # the cosine schedule ends at a tenth of the peak, as in every preset
         train_config = replace(train_config, min_lr=given["lr"] / 10)
+    if args.eval_iters is None:
+        start = 0 if state is None else state["step"]
+        train_config = sized_eval(train_config, where, start)
+    else:
+        train_config = replace(train_config, eval_batches=args.eval_iters)
     _check_configs(model_config, train_config)
     prepare_out(Path(args.out))  # a bad --out now, not after minutes of training
     return model_config, train_config
+
+
+def _resumed(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The checkpoint --resume continues (None for a new run); args.preset becomes its
+    preset (args.label: what the header calls the run)."""
+    args.resumed = None
+    if not args.resume:
+        args.preset = args.label = args.preset or "tiny"
+        return None
+    from qkv.gpt import checkpoint
+    from qkv.gpt.train import resume_path
+
+    path = resume_path(Path(args.out) / checkpoint.FILENAME)
+    if not path.exists():
+        raise InputError(f"--resume: there is no checkpoint in {args.out}")
+    state = checkpoint.load(path)
+    name = state.get("preset")
+    if args.preset is not None and name is not None and args.preset != name:
+        raise InputError(
+            f"--preset {args.preset}: the run in {args.out} is {name}; a resumed run keeps "
+            "its preset (leave --preset out)"
+        )
+    args.label = name or args.preset or "the checkpoint's model"
+    args.preset = name or args.preset or "tiny"
+    args.resumed = (path, state)
+    return state
 
 
 def _check_configs(model_config: Any, train_config: Any) -> None:
@@ -313,7 +379,11 @@ def _check_configs(model_config: Any, train_config: Any) -> None:
 
 
 def _corpus(args: argparse.Namespace) -> tuple[str, str]:
-    """The training text and where it comes from."""
+    """The training text and where it comes from: --text, else the text a resumed run was
+    trained on (its path and digest are in the checkpoint), else the built-in corpus."""
+    again = args.text is None and args.resumed is not None
+    if again:
+        args.text = _trained_on(*args.resumed)
     if args.text is None:
         from qkv.gpt.data import builtin_corpus
 
@@ -326,8 +396,47 @@ def _corpus(args: argparse.Namespace) -> tuple[str, str]:
     if not text.strip():
         raise InputError(f"--text {args.text} is empty")
     check_vocabulary(text)
+    if again and _digest(text) != args.resumed[1]["text"]["sha256"]:
+        raise InputError(
+            f"--resume: {printable(args.text)} has changed since the run was trained on it; "
+            "name the text to continue on with --text"
+        )
     # the processes --nproc starts read the text their launcher read, from a private file
     return text, printable(os.environ.get(TEXT_NAME, args.text))
+
+
+def _trained_on(path: Path, state: dict[str, Any]) -> str | None:
+    """The path of the text the checkpoint was trained on (None: the built-in corpus)."""
+    if "text" not in state:  # an older qkv's checkpoint: the built-in corpus, as then
+        return None
+    if state["text"] is None:
+        raise InputError(f"--resume: {path} was trained on standard input; name it with --text")
+    where = state["text"]["path"]
+    if where and not Path(where).is_file():
+        raise InputError(
+            f"--resume: {path} was trained on {printable(where)}, which is not there now; "
+            "name the text with --text"
+        )
+    return where or None
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _text_meta(args: argparse.Namespace, text: str) -> dict[str, str] | None:
+    """What the checkpoint records of the text: its absolute path ("" for the built-in
+    corpus; None for standard input) and digest, for --resume without --text."""
+    from qkv.gpt.launch import TEXT_NAME
+
+    if args.text is None:
+        return {"path": "", "sha256": _digest(text)}
+    name = os.environ.get(TEXT_NAME, args.text)
+    if name == "-":
+        return None
+    return {"path": os.path.abspath(name), "sha256": _digest(text)}
 
 
 def _launch(args: argparse.Namespace, text: str, model_config: Any, train_config: Any) -> int:
@@ -358,7 +467,8 @@ def _launch(args: argparse.Namespace, text: str, model_config: Any, train_config
 def _worker_argv(args: argparse.Namespace) -> list[str]:
     """This command for each process: without --nproc and --text (the text comes apart)."""
     argv = ["gpt", "train", "--preset", args.preset, "--out", args.out, "--seed", str(args.seed)]
-    argv += ["--grad-accum", str(args.grad_accum)]
+    argv += ["--grad-accum", str(args.grad_accum), "--save", args.save]
+    argv += [] if args.eval_iters is None else ["--eval-iters", str(args.eval_iters)]
     argv += [] if args.steps is None else ["--steps", str(args.steps)]
     argv += ["--resume"] if args.resume else []
     argv += ["--device", args.device] + (["--compile"] if args.compile else [])
@@ -379,25 +489,13 @@ def _train(
     where: Any,
 ) -> int:
     """Train in this process (one of several under torchrun: only rank 0 prints)."""
-    from qkv.gpt import parallel
+    from qkv.cli.progress import TrainDisplay
     from qkv.gpt.train import configure_cpu, train
 
     threads = configure_cpu(args.threads)
-    world = parallel.current().world
-    if where.type == "cuda":
-        import torch
-
-        gpu = torch.cuda.get_device_name(where)
-        each = f"{world} × {gpu}" if world > 1 else gpu
-        each += ", bfloat16 autocast" if torch.cuda.is_bf16_supported() else ""
-    else:
-        each = f"{world} processes × {threads}" if world > 1 else f"{threads}"
-        each += " threads"
-    each += ", compiled" if args.compile else ""
-    header = f"training {args.preset} on {source} ({len(text):,} characters, {each})"
-    from qkv.cli.progress import TrainDisplay
-
+    header = _header(args, text, source, train_config, threads, where)
     display = TrainDisplay(header, train_config.steps) if main else None
+    meta = {"preset": args.preset, "text": _text_meta(args, text)}
     try:
         result = train(
             text,
@@ -410,22 +508,70 @@ def _train(
             on_progress=display,
             device=where,
             compile=args.compile,
+            save=args.save,
+            meta=meta,
+            on_start=None if display is None else display.begin,
         )
     except KeyboardInterrupt:
         if display is not None:
             display.close()
-            say(f"interrupted; the last good checkpoint in {args.out} is intact")
+            say(f"interrupted; the checkpoints of the last evaluation in {args.out} are intact")
         return 130
     finally:
         if display is not None:
             display.close()
-    if main:
-        out = Path(args.out) / "checkpoint.pt"
-        done = None if display is None else display.summary()
-        if done is not None:
-            say(done)
-        say(f"best val loss {result['best_val']:.4f}; checkpoint: {out}")
+    if display is not None:
+        done = display.summary()
+        for line in ([done] if done else []) + closing(result, Path(args.out), args.save):
+            say(line)
     return 0
+
+
+def _header(
+    args: argparse.Namespace, text: str, source: str, t: Any, threads: int, where: Any
+) -> str:
+    """training baby on input.txt (1,012 characters, 2 threads), and what it resumes."""
+    from qkv.gpt import parallel
+
+    world = parallel.current().world
+    if where.type == "cuda":
+        import torch
+
+        gpu = torch.cuda.get_device_name(where)
+        each = f"{world} × {gpu}" if world > 1 else gpu
+        each += ", bfloat16 autocast" if torch.cuda.is_bf16_supported() else ""
+    else:
+        each = f"{world} processes × {threads}" if world > 1 else f"{threads}"
+        each += " threads"
+    each += ", compiled" if args.compile else ""
+    header = f"training {args.label} on {source} ({len(text):,} characters, {each}); "
+    batches = f"{t.eval_batches} batch{'es' if t.eval_batches > 1 else ''}"
+    header += f"evaluating {batches} of train and val every {t.eval_interval} steps"
+    if args.resumed is not None:
+        path, state = args.resumed
+        header += f"; resuming {path} at step {state['step']}"
+    return header
+
+
+def closing(result: dict[str, float], out: Path, save: str) -> list[str]:
+    """Where the checkpoints are, and a word when validation rose after its best."""
+    best, best_step = result["best_val"], int(result["best_step"])
+    step, val = int(result.get("step", best_step)), result.get("val_loss", best)
+    lines = []
+    if save in ("best", "both"):
+        lines.append(f"best val loss {best:.4f} at step {best_step}: {out / 'checkpoint.pt'}")
+    if save in ("last", "both"):
+        lines.append(f"last state, step {step} (val loss {val:.4f}): {out / 'last.pt'}")
+    if step > best_step and val > best * OVERFIT:
+        keeps = "checkpoint.pt keeps" if save != "last" else "the best was at"
+        lines.append(
+            f"val loss rose from {best:.2f} at step {best_step} to {val:.2f} at step {step} "
+            f"(overfitting: fewer steps or a larger text); {keeps} step {best_step}"
+        )
+    return lines
+
+
+OVERFIT = 1.02  # a final val loss 2% above the best is more than evaluation noise
 
 
 def _prompt_ids(tok: Any, prompt: str) -> list[int]:
@@ -455,6 +601,8 @@ def run_sample(args: argparse.Namespace) -> int:
         raise InputError("--seed + --num-samples goes past 2**63 - 1")
     prompt = args.prompt if args.start is None else _start_file(args.start)
     model, tok = _load(args.checkpoint, args.device, args.threads)
+    if prompt is None:  # nanoGPT's start: a newline, where the vocabulary has one
+        prompt = "\n" if "\n" in tok.index else tok.chars[0]
     prompt_ids = _prompt_ids(tok, prompt)
     for i in range(args.num_samples):
         if i:
@@ -547,8 +695,10 @@ def run_attention(args: argparse.Namespace) -> int:
     if args.html is not None and not args.html.endswith(".html"):
         raise InputError("--html needs a FILE.html")
     check_outputs(args.output, args.html)  # refused before anything is written
+    from qkv.gpt.checkpoint import in_folder
+
     source = Path(args.checkpoint)
-    source = source / "checkpoint.pt" if source.is_dir() else source
+    source = in_folder(source) if source.is_dir() else source
     outputs = [Path(p).resolve() for p in (args.output, args.html) if p is not None]
     if source.resolve() in outputs:
         raise InputError(f"{source} is the checkpoint read; write the maps elsewhere")

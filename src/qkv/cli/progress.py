@@ -25,6 +25,17 @@ def duration(seconds: float) -> str:
     return f"{h} h {m:02d} min"
 
 
+def milliseconds(ms: float) -> str:
+    """12.3, or 579 from 100 ms on."""
+    return f"{ms:.1f}" if ms < 100 else f"{ms:,.0f}"
+
+
+def speed(p: Any) -> str:
+    """12.3 ms/step  15,000 tok/s  (MFU 31.2% where known)."""
+    text = f"{milliseconds(p.ms_per_step)} ms/step  {p.tokens_per_s:,.0f} tok/s"
+    return text if p.mfu is None else f"{text}  MFU {100 * p.mfu:.1f}%"
+
+
 class TrainDisplay:
     """The header, then the progress of training (reports of qkv.gpt.train.Progress).
 
@@ -32,7 +43,9 @@ class TrainDisplay:
     "step 0/400 loss nan" first). Elsewhere (a pipe, a log file, CI), where a bar prints
     nothing until it ends, a plain line every twentieth of the run or every PLAIN_SECONDS,
     whichever comes first, flushed at once. Evaluations get a line of their own either way.
-    Throughput is the run's average so far: tokens trained on ÷ wall time."""
+    Speed is the run's average so far over its steps alone (evaluations and checkpoints left
+    out): ms per step, tokens trained on ÷ the time in steps, and MFU where the device's peak
+    is known (qkv.gpt.train.PEAKS)."""
 
     def __init__(
         self,
@@ -51,24 +64,32 @@ class TrainDisplay:
         self.started = False
         self.last_line = 0.0
         self.last: Any = None  # the last report
+        self.begun = False
+
+    def begin(self) -> None:
+        """The header, when training is about to start (its inputs checked): at once, not
+        after a first step that may take half a minute (a large preset on a CPU)."""
+        if not self.begun:
+            self.begun = True
+            self._line(self.header)
 
     def __call__(self, p: Any) -> None:
         if not self.started:
             self._start(p)
         elif self.live:
-            self.bar.update(self.task, completed=p.step, loss=p.loss, tps=p.tokens_per_s)
+            self.bar.update(self.task, completed=p.step, loss=p.loss, speed=speed(p))
         elif p.step % self.every == 0 or self.clock() - self.last_line >= PLAIN_SECONDS:
             self._plain(p)
         self.last = p
         if p.val_loss is not None:
-            mark = " (saved)" if p.saved else ""
+            mark = " (best so far: checkpoint.pt)" if p.saved else ""
             self._line(
                 f"step {p.step}: train loss {p.train_loss:.4f}, val loss {p.val_loss:.4f}{mark}"
             )
 
     def _start(self, p: Any) -> None:
         self.started = True
-        self._line(self.header)
+        self.begin()
         if not self.live:
             self._plain(p)
             return
@@ -77,21 +98,20 @@ class TrainDisplay:
         columns = (
             TextColumn("[bold]step {task.completed}/{task.total}"),
             BarColumn(),
-            TextColumn("loss {task.fields[loss]:.3f}  {task.fields[tps]:,.0f} tok/s"),
+            TextColumn("loss {task.fields[loss]:.3f}  {task.fields[speed]}"),
             TimeRemainingColumn(),
         )
         self.bar = Progress(*columns, console=self.console, transient=False)
         # the task holds the first report's numbers before the bar is first drawn
         self.task = self.bar.add_task(
-            "train", total=self.total, completed=p.step, loss=p.loss, tps=p.tokens_per_s
+            "train", total=self.total, completed=p.step, loss=p.loss, speed=speed(p)
         )
         self.bar.start()
 
     def _plain(self, p: Any) -> None:
         self.last_line = self.clock()
         self._line(
-            f"step {p.step}/{self.total}  loss {p.loss:.4f}  {p.tokens_per_s:,.0f} tok/s  "
-            f"{duration(p.elapsed)}"
+            f"step {p.step}/{self.total}  loss {p.loss:.4f}  {speed(p)}  {duration(p.elapsed)}"
         )
 
     def _line(self, text: str) -> None:
@@ -106,9 +126,12 @@ class TrainDisplay:
         p = self.last
         if p is None:
             return None
+        stepping = p.tokens / p.tokens_per_s if p.tokens_per_s else p.elapsed
+        ms = milliseconds(p.ms_per_step)
         return (
             f"trained to step {p.step} in {duration(p.elapsed)}: {p.tokens:,} tokens, "
-            f"{p.tokens_per_s:,.0f} tokens/s on average"
+            f"{p.tokens_per_s:,.0f} tokens/s and {ms} ms a step on average; "
+            f"evaluations and checkpoints {duration(max(0.0, p.elapsed - stepping))}"
         )
 
     def close(self) -> None:

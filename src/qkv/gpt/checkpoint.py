@@ -25,7 +25,8 @@ from qkv.gpt.data import CharTokenizer
 from qkv.gpt.model import GPT
 
 FORMAT = "qkv.gpt/1"
-FILENAME = "checkpoint.pt"
+FILENAME = "checkpoint.pt"  # the best validation loss so far: what sample, probe, attention load
+LAST = "last.pt"  # the state at the last evaluation, with its RNG states: what --resume continues
 
 
 def save(
@@ -36,9 +37,13 @@ def save(
     best_val: float,
     train: TrainConfig,
     tokenizer: CharTokenizer,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write to a temporary file, then rename: an interrupted save keeps the old checkpoint."""
+    """Write to a temporary file, then rename: an interrupted save keeps the old checkpoint.
+    ``extra``: optional fields (qkv.gpt.state.OPTIONAL: the RNG states, the best step, the
+    preset's name, the text's path and digest)."""
     state = {
+        **(extra or {}),
         "format": FORMAT,
         "config": asdict(model.config),
         "train": asdict(train),
@@ -51,10 +56,19 @@ def save(
     write_file(path, lambda f: torch.save(state, f), "checkpoint")
 
 
-def load(path: Path) -> dict[str, Any]:
-    """The checkpoint's dict, with a clear error for a missing, foreign or damaged file."""
+def in_folder(folder: Path, which: str = "best") -> Path:
+    """A run folder's checkpoint: ``best`` (checkpoint.pt; a folder trained with --save last
+    has only last.pt, which is taken then) or ``last`` (last.pt; a folder of an older qkv,
+    or trained with --save best, has only checkpoint.pt, taken then)."""
+    first, second = (FILENAME, LAST) if which == "best" else (LAST, FILENAME)
+    return folder / first if (folder / first).exists() else folder / second
+
+
+def load(path: Path, which: str = "best") -> dict[str, Any]:
+    """The checkpoint's dict, with a clear error for a missing, foreign or damaged file. A
+    folder: its ``which`` checkpoint (:func:`in_folder`)."""
     if path.is_dir():
-        path = path / FILENAME
+        path = in_folder(path, which)
     if not path.exists():
         raise InputError(f"no checkpoint at {path}; train one with: qkv gpt train")
     with open_regular(path, "checkpoint", limits.CHECKPOINT_BYTES) as f:

@@ -52,6 +52,54 @@ def check_state(state: dict[str, Any], name: str) -> None:
         raise InputError(f"{name}: the model's weights are not a table of tensors")
     if state["optimizer"] is not None and not isinstance(state["optimizer"], dict):
         raise InputError(f"{name}: the optimizer state is not a table")
+    check_optional(state, name)
+
+
+# Fields a checkpoint may hold (qkv before these had none; every one is optional):
+# best_step: the step of best_val; preset: the preset's name (for --resume's header and
+# steps); text: {"path", "sha256"} of the training text (--resume without --text) or None;
+# rng: {"torch", "data", "cuda"}: the RNG states at `step` (uint8 tensors, cuda may be None),
+# which make --resume continue exactly.
+OPTIONAL = ("best_step", "preset", "text", "rng")
+
+
+def check_optional(state: dict[str, Any], name: str) -> None:
+    """InputError for an optional field of the wrong kind."""
+    if "best_step" in state and (not _is_int(state["best_step"]) or state["best_step"] < 0):
+        raise InputError(f"{name}: best_step must be a whole number >= 0")
+    preset = state.get("preset")
+    if preset is not None and not (isinstance(preset, str) and 0 < len(preset) <= 40):
+        raise InputError(f"{name}: preset must be a short name")
+    if preset is not None:
+        ensure_text(preset, f"{name}: preset")
+    text = state.get("text")
+    if text is not None and not (
+        isinstance(text, dict)
+        and isinstance(text.get("path"), str)
+        and len(text["path"]) <= 4096
+        and isinstance(text.get("sha256"), str)
+        and len(text["sha256"]) == 64
+    ):
+        raise InputError(f"{name}: text must name a path and its sha256")
+    rng = state.get("rng")
+    if rng is None:
+        return
+    if (
+        not isinstance(rng, dict)
+        or not all(
+            rng.get(key) is None or _is_bytes_tensor(rng.get(key))
+            for key in ("torch", "data", "cuda")
+        )
+        or rng.get("torch") is None
+        or rng.get("data") is None
+    ):
+        raise InputError(f"{name}: rng must hold the RNG states as byte tensors")
+
+
+def _is_bytes_tensor(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 1
 
 
 def check_config(raw: Any, name: str) -> GPTConfig:

@@ -33,12 +33,14 @@ class Progress:
     step: int
     steps: int
     loss: float
-    tokens_per_s: float  # tokens trained on in this run ÷ its wall time so far (evaluations too)
+    tokens_per_s: float  # tokens trained on in this run ÷ the time in its steps (no evaluations)
     train_loss: float | None = None  # set at evaluation steps
     val_loss: float | None = None
-    saved: bool = False
+    saved: bool = False  # the best checkpoint was written at this evaluation
     tokens: int = 0  # tokens trained on in this run (a resumed run counts from its start)
     elapsed: float = 0.0  # wall seconds since this run's first step began
+    ms_per_step: float = 0.0  # the mean time of this run's steps, evaluations left out
+    mfu: float | None = None  # model FLOPs utilisation, where the device's peak is known
 
 
 def cpu_threads(threads: int | None = None) -> int:
@@ -92,6 +94,17 @@ def windows(
     offsets = starts[:, None] + torch.arange(block + 1, device=data.device)
     chunk = data[offsets]  # (B, T + 1)
     return chunk[:, :-1], chunk[:, 1:]
+
+
+def sized_eval(t: TrainConfig, device: torch.device, start: int = 0) -> TrainConfig:
+    """Evaluation sized to the device: the preset's batches on a GPU; on the CPU at most 3
+    for every 10 steps between evaluations (a forward pass costs about a third of a step, so
+    evaluating train and val then takes about a fifth of the training time). ``start``: the
+    step a resumed run starts at."""
+    if device.type != "cpu":
+        return t
+    between = min(t.eval_interval, max(1, t.steps - start))
+    return replace(t, eval_batches=min(t.eval_batches, max(1, math.ceil(0.3 * between))))
 
 
 def lr_at(step: int, t: TrainConfig) -> float:
@@ -148,8 +161,17 @@ def train(
     on_progress: Callable[[Progress], None] | None = None,
     device: torch.device | None = None,
     compile: bool = False,
+    save: str = "both",
+    meta: dict[str, object] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> dict[str, float]:
-    """Train on text; keep the checkpoint with the best validation loss at out/checkpoint.pt.
+    """Train on text; at every evaluation keep the best validation loss's state in
+    out/checkpoint.pt and the last state in out/last.pt (``save``: "best", "last" or "both").
+    ``resume`` continues last.pt (else checkpoint.pt) exactly: its RNG states, optimizer and
+    data position make the losses those of an uninterrupted run (one process; with several
+    and dropout, in distribution). ``meta``: the preset's name and the text's path and
+    digest, kept in the checkpoints (qkv.gpt.state.OPTIONAL). ``on_start``: called once
+    the inputs are checked, before the first step.
 
     In a torch.distributed group (torchrun), every process runs this with the same arguments:
     each takes its share of every global batch (qkv.gpt.parallel), and rank 0 alone evaluates
@@ -162,9 +184,14 @@ def train(
     """
     path = prepare_out(out)
     ranks = parallel.current()
+    if save not in SAVES:
+        raise InputError(f"--save must be one of {', '.join(SAVES)}, not {save!r}")
     with run_folder.held(out, ranks.main):
-        options = _Options(seed, resume, grad_accum, on_progress, device, compile)
-        return _train(text, model_config, train_config, out, path, ranks, options)
+        options = _Options(seed, resume, grad_accum, on_progress, device, compile, save, on_start)
+        return _train(text, model_config, train_config, out, path, ranks, options, meta or {})
+
+
+SAVES = ("both", "best", "last")
 
 
 @dataclass(frozen=True)
@@ -175,6 +202,8 @@ class _Options:
     on_progress: Callable[[Progress], None] | None
     device: torch.device | None
     compile: bool
+    save: str = "both"
+    on_start: Callable[[], None] | None = None
 
 
 def _train(
@@ -185,42 +214,111 @@ def _train(
     path: Path,
     ranks: parallel.Ranks,
     options: _Options,
+    meta: dict[str, object],
 ) -> dict[str, float]:
-    seed, resume, grad_accum = options.seed, options.resume, options.grad_accum
-    on_progress, device, compile = options.on_progress, options.device, options.compile
-    torch.manual_seed(seed)
-    device = device or torch.device("cpu")
-    run = prepare(text, model_config, train_config, path, resume, grad_accum, ranks, device)
-    if ranks.world > 1:  # the same model everywhere, but each process its own dropout masks
-        torch.manual_seed(seed + 1 + ranks.rank)
+    torch.manual_seed(options.seed)
+    device = options.device or torch.device("cpu")
+    run = prepare(
+        text, model_config, train_config, path, options.resume, options.grad_accum, ranks, device
+    )
+    run.meta.update({k: v for k, v in meta.items() if v is not None or k == "text"})
     t = run.config
     optimizer = _optimizer(run)
-    log = _start_log(out, resume) if ranks.main else None
-    gen = torch.Generator().manual_seed(seed + run.step)
+    log = _start_log(out, options.resume) if ranks.main else None
+    run.gen = _generators(run, options.seed, ranks, device)
     model = run.model
     model.train()
-    forward: Forward = torch.compile(model) if compile else model
-    step = _stepper(model, forward, ranks, grad_accum)
+    forward: Forward = torch.compile(model) if options.compile else model
+    step = _stepper(model, forward, ranks, options.grad_accum)
+    if options.on_start is not None:
+        options.on_start()
     tokens = t.batch_size * model.config.block_size  # the global batch, on all ranks together
-    start = time.perf_counter()
+    rate = _Rate(time.perf_counter(), flops_per_token(model) * tokens, peak_flops(device))
     before = 0.0 if log is None else log.elapsed_before  # earlier runs' time, for log.csv
     last: dict[str, float] = {}
-    best = run.best
     for i in range(run.step, t.steps):
-        loss = step(optimizer, run.train_data, t, i, gen)
+        began = time.perf_counter()
+        loss = step(optimizer, run.train_data, t, i, run.gen)
+        rate.training += time.perf_counter() - began
         report = Progress(i + 1, t.steps, loss, 0.0, tokens=(i + 1 - run.step) * tokens)
         evaluated = ranks.main and ((i + 1) % t.eval_interval == 0 or i + 1 == t.steps)
         if evaluated:
-            best, last = _evaluate(model, forward, optimizer, run, report, best, seed, path)
-        # the average since the start, not the last step's rate (which skips evaluations and
-        # swings tenfold on a shared machine): what a user can divide by the clock
-        report.elapsed = time.perf_counter() - start
-        report.tokens_per_s = report.tokens / max(report.elapsed, 1e-9)
+            last = _evaluate(forward, optimizer, run, report, options, path)
+        rate.fill(report, i + 1 - run.step)
         if evaluated and log is not None:
             log.add(_log_row(report, before))
-        if on_progress is not None:
-            on_progress(report)
-    return {**last, "best_val": best}
+        if options.on_progress is not None:
+            options.on_progress(report)
+    return {**last, "best_val": run.best, "best_step": run.best_step}
+
+
+@dataclass
+class _Rate:
+    """A run's clocks: wall time since its first step, and the time in its steps alone."""
+
+    start: float
+    flops_per_step: float  # the model's FLOPs for one global batch (forward and backward)
+    peak: float | None  # the device's peak FLOP/s, where known
+    training: float = 0.0  # seconds in steps, evaluations and checkpoints left out
+
+    def fill(self, report: Progress, steps: int) -> None:
+        """The report's times: elapsed (wall) and the rates of the steps alone. Throughput
+        is the run's average, not the last step's (which swings tenfold on a shared machine)."""
+        report.elapsed = time.perf_counter() - self.start
+        seconds = max(self.training, 1e-9)
+        report.tokens_per_s = report.tokens / seconds
+        report.ms_per_step = 1000 * self.training / max(steps, 1)
+        if self.peak:
+            report.mfu = self.flops_per_step * steps / seconds / self.peak
+
+
+def flops_per_token(model: GPT) -> float:
+    """nanoGPT's estimate (PaLM, appendix B): 6 N + 12 L E T per token for forward and
+    backward, N the parameters but the position table."""
+    c = model.config
+    n = sum(p.numel() for p in model.parameters()) - model.wpe.weight.numel()
+    return 6 * n + 12 * c.n_layer * c.n_embd * c.block_size
+
+
+# Dense bfloat16 peaks of the GPUs we know (FLOP/s), by a piece of the name torch reports.
+PEAKS = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """The device's peak, for MFU: known for a few GPUs under bfloat16; None elsewhere (a
+    CPU's depends on its cores, clock and vector units, which torch does not say)."""
+    if device.type != "cuda" or not torch.cuda.is_bf16_supported():
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for part, peak in PEAKS if part in name), None)
+
+
+def _generators(
+    run: _Run, seed: int, ranks: parallel.Ranks, device: torch.device
+) -> torch.Generator:
+    """The batch sampler's generator, and torch's own RNG (dropout), where the run left
+    them: a resumed run's from its checkpoint (one process: exactly), a new run's seeded."""
+    gen = torch.Generator().manual_seed(seed + run.step)
+    if ranks.world > 1:  # the same model everywhere, but each process its own dropout masks
+        torch.manual_seed(seed + 1 + ranks.rank)
+    rng = run.rng
+    if rng is None:
+        return gen
+    try:
+        gen.set_state(rng["data"])
+        if ranks.world == 1:
+            torch.set_rng_state(rng["torch"])
+        if ranks.world == 1 and device.type == "cuda" and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng["cuda"], device)
+    except (RuntimeError, ValueError, TypeError):
+        raise InputError("the checkpoint's RNG states are not torch's") from None
+    return gen
+
+
+def rng_states(gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor | None]:
+    """The RNG states to continue from: torch's (dropout), the sampler's, CUDA's."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return {"torch": torch.get_rng_state(), "data": gen.get_state(), "cuda": cuda}
 
 
 def _optimizer(run: _Run) -> torch.optim.Optimizer:
@@ -251,25 +349,36 @@ def _log_row(report: Progress, before: float) -> Row:
 
 
 def _evaluate(
-    model: GPT,
     forward: Forward,
     optimizer: torch.optim.Optimizer,
     run: _Run,
     report: Progress,
-    best: float,
-    seed: int,
+    options: _Options,
     path: Path,
-) -> tuple[float, dict[str, float]]:
-    """Fill in the report's losses; save a checkpoint when validation improves. The best
-    validation loss, and this evaluation's numbers."""
-    t = run.config
+) -> dict[str, float]:
+    """Fill in the report's losses; save the last state, and the best when validation
+    improves (as ``options.save`` asks). This evaluation's numbers."""
+    t, model, seed = run.config, run.model, options.seed
     train_loss = report.train_loss = evaluate(model, run.train_data, t, seed + 1, forward)
     val_loss = report.val_loss = evaluate(model, run.val_data, t, seed + 2, forward)
-    if val_loss < best:
-        best = val_loss
-        checkpoint.save(path, model, optimizer, report.step, best, t, run.tokenizer)
+    improved = val_loss < run.best
+    if improved:
+        run.best, run.best_step = val_loss, report.step
+    extra = {
+        **run.meta,
+        "best_step": run.best_step,
+        "rng": rng_states(run.gen, run.train_data.device),
+    }
+
+    def write(target: Path) -> None:
+        checkpoint.save(target, model, optimizer, report.step, run.best, t, run.tokenizer, extra)
+
+    if improved and options.save in ("best", "both"):
+        write(path)
         report.saved = True
-    return best, {"step": report.step, "train_loss": train_loss, "val_loss": val_loss}
+    if options.save in ("last", "both"):
+        write(path.with_name(checkpoint.LAST))
+    return {"step": report.step, "train_loss": train_loss, "val_loss": val_loss}
 
 
 def check_vocabulary(text: str) -> None:
@@ -318,6 +427,7 @@ def prepare_out(out: Path) -> Path:
     check_links(out)
     target = out / checkpoint.FILENAME
     if out.is_dir():
+        check_target(out / checkpoint.LAST, "checkpoint")
         return check_target(target, "checkpoint")
     if out.exists() or out.is_symlink():
         raise InputError(f"--out {out} is not a folder")
@@ -348,6 +458,10 @@ class _Run:
     optimizer_state: dict[str, object] | None = None
     train_data: torch.Tensor = field(default_factory=lambda: torch.empty(0))
     val_data: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    best_step: int = 0
+    rng: dict[str, torch.Tensor] | None = None  # a resumed run's RNG states
+    meta: dict[str, object] = field(default_factory=dict)  # preset and text, kept as found
+    gen: torch.Generator = field(default_factory=torch.Generator)  # the batch sampler
 
 
 def prepare(
@@ -378,8 +492,9 @@ def prepare(
 
 
 def _start(path: Path, text: str, model_config: GPTConfig, train_config: TrainConfig) -> _Run:
-    if path.exists():
-        raise InputError(f"{path} exists; use --resume to continue it, or another --out")
+    for target in (path, path.with_name(checkpoint.LAST)):
+        if target.exists():
+            raise InputError(f"{target} exists; use --resume to continue it, or another --out")
     if not text:
         raise InputError("the corpus is empty")
     check_vocabulary(text)
@@ -388,25 +503,37 @@ def _start(path: Path, text: str, model_config: GPTConfig, train_config: TrainCo
     return _Run(model, tokenizer, train_config)
 
 
+def resume_path(path: Path) -> Path:
+    """What --resume continues: last.pt beside the best checkpoint ``path``, else the best
+    itself (a folder of an older qkv, or trained with --save best); when both are there, the
+    newer (a run resumed with --save best leaves an older last.pt behind)."""
+    last = path.with_name(checkpoint.LAST)
+    if not path.exists():
+        return last
+    if not last.exists():
+        return path
+    return last if last.stat().st_mtime_ns >= path.stat().st_mtime_ns else path
+
+
 def _resume(path: Path, text: str, train_config: TrainConfig) -> _Run:
-    """The checkpoint's state; its training settings win over the preset's, but for steps."""
-    state = checkpoint.load(path)
+    """The checkpoint's state; its training settings win over the preset's, but for steps
+    and eval_batches (which change no step)."""
+    state = checkpoint.load(resume_path(path))
     model, tokenizer = checkpoint.restore(state)
-    config = replace(train_config, **{k: v for k, v in state["train"].items() if k != "steps"})
+    keep = ("steps", "eval_batches")
+    config = replace(train_config, **{k: v for k, v in state["train"].items() if k not in keep})
     missing = tokenizer.unknown(text)
     if missing:
         raise InputError(
             f"the text has {len(missing)} characters the checkpoint's "
-            "vocabulary lacks; resume with the text it was trained on"
+            "vocabulary lacks; resume with the text it was trained on (--text FILE)"
         )
-    return _Run(
-        model,
-        tokenizer,
-        config,
-        int(state["step"]),
-        float(state["best_val"]),
-        state["optimizer"],
-    )
+    step = int(state["step"])
+    run = _Run(model, tokenizer, config, step, float(state["best_val"]), state["optimizer"])
+    run.best_step = int(state.get("best_step", step))
+    run.rng = state.get("rng")
+    run.meta = {k: state[k] for k in ("preset", "text") if k in state}
+    return run
 
 
 Step = Callable[[torch.optim.Optimizer, torch.Tensor, TrainConfig, int, torch.Generator], float]

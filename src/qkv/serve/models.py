@@ -135,7 +135,9 @@ class GPTHolder:
             return True
         from qkv.gpt import checkpoint
 
-        state = checkpoint.load(path)
+        # the run's last state (checkpoint.pt is its best, which may be an earlier step)
+        last = path.with_name(checkpoint.LAST)
+        state = checkpoint.load(last if last.is_file() else path)
         return int(state["step"]) < int(self.source.train_steps or state["train"]["steps"])
 
     def _train(self) -> None:
