@@ -107,3 +107,14 @@ def test_what_a_cell_printed_names_it_before_the_prose_above() -> None:
     wrong = printed.replace(f"{raw[1, 1]:.4f}", f"{raw[1, 1] + 0.5:.4f}")
     report = review_check.check(_notebook([cells[0], (*cells[1][:2], wrong)]), "scores.ipynb")
     assert [v.claim.value for f in report.findings for v in f.verdicts] == [raw[1, 1] + 0.5]
+
+
+def test_a_term_times_zero_left_out_still_links_the_operands_to_their_mistake() -> None:
+    text = (
+        "$$a = \\text{softmax}([1, 0, 1]) \\approx [0.45, 0.10, 0.45]$$\n\n"
+        "$$o = 0.45 \\times 2 + 0.10 \\times 0 + 0.45 \\times 1 = 0.90 + 0.45 = 1.35$$\n"
+    )
+    report = review_check.check(text, "zero.md")
+    assert [v.claim.text for f in report.findings for v in f.verdicts] == ["0.45", "0.10", "0.45"]
+    follow = [v for f in report.findings for v in f.consequences]
+    assert {v.line for v in follow} == {2} and "1.35" in {v.claim.text for v in follow}  # from 0

@@ -174,15 +174,21 @@ def test_fonts_installed_after_matplotlib_built_its_cache_are_found(monkeypatch)
     if fonts.find_cjk_font() is None:
         pytest.skip("no CJK font installed (Debian: fonts-wqy-microhei)")
     everything = font_manager.fontManager.ttflist
-    cjk_files = {f.fname for f in everything if f.name == fonts.find_cjk_font()}
+
+    def cjk(name: str) -> bool:  # any family find_cjk_font takes (a machine may have several)
+        return name in fonts.CJK_FAMILIES or "CJK" in name or "Han" in name.split()
+
+    cjk_files = {f.fname for f in everything if cjk(f.name)}
     stale = font_manager.FontManager.__new__(font_manager.FontManager)
     stale.__dict__.update(font_manager.fontManager.__dict__)
     stale.ttflist = [f for f in everything if f.fname not in cjk_files]  # as a stale cache
     monkeypatch.setattr(font_manager, "fontManager", stale)
     fonts.find_cjk_font.cache_clear()
     try:
-        assert fonts.find_cjk_font() is not None
-        assert cjk_files <= {f.fname for f in stale.ttflist}  # added from the system's fonts
+        found = fonts.find_cjk_font()
+        assert found is not None
+        readded = {f.fname for f in stale.ttflist if f.name == found}
+        assert readded and readded <= cjk_files  # added from the system's fonts
     finally:
         fonts.find_cjk_font.cache_clear()
 

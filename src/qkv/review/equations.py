@@ -342,6 +342,8 @@ def _termwise(
 ) -> list[Equation]:
     """ "0.5·[2, 8] + 0.5·[2, 6] = [1, 4] + [1, 3]": each term written out is an equation."""
     before, after = arith.terms(previous[2]), arith.terms(link[2])
+    if len(before) > len(after):  # "a·2 + b·0 + c·1 = 2a + c": a term times 0 left out
+        before = [t for t in before if not _times_zero(t)]
     if len(before) != len(after) or len(after) < 2:
         return []
     out = []
@@ -353,6 +355,15 @@ def _termwise(
             eq.whole = previous[2]  # its factors are a row with the other terms' factors
             out.append(eq)
     return out
+
+
+def _times_zero(node: arith.Node) -> bool:
+    """A product with a factor written as 0 ("0.156 × 0"): a term the next link may drop."""
+    if not isinstance(node, arith.Bin) or node.op not in ("*", "·", "×"):
+        return False
+    return any(
+        isinstance(side, arith.Num) and side.claim.value == 0 for side in (node.left, node.right)
+    )
 
 
 def _equation(
