@@ -346,3 +346,16 @@ def test_every_whitespace_character_gets_a_mark():
     assert all(visible(c) in ("␣", "⏎", "⇥") for c in spaces)
     assert visible("a\r\nb\u3000c\u2028") == "a⏎b␣c⏎"
     assert visible("<b>&") == "<b>&"  # nothing else changes; escaping is the writer's
+
+
+def test_warnings_become_lines_but_not_another_codes_unclosed_files(capsys):
+    """A ResourceWarning collected during a picture (a file some earlier code left open) is
+    not the picture's warning; matplotlib's and qkv's are."""
+    import warnings
+
+    from qkv.cli.viz import warnings_as_lines
+
+    with warnings_as_lines():
+        warnings.warn("unclosed file <_io.TextIOWrapper name=14>", ResourceWarning, stacklevel=1)
+        warnings.warn("no CJK font found", UserWarning, stacklevel=1)
+    assert capsys.readouterr().err == "qkv viz: warning: no CJK font found\n"

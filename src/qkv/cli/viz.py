@@ -255,6 +255,9 @@ def warnings_as_lines() -> Iterator[None]:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # off in Python by default: a file some earlier code left open, collected now, is not
+        # this picture's business (it showed up as a warning line in a long test run)
+        warnings.simplefilter("ignore", ResourceWarning)
         yield
     for text in dict.fromkeys(str(w.message) for w in caught):
         print(printable(f"qkv viz: warning: {' '.join(text.split())}"), file=sys.stderr)
