@@ -248,6 +248,7 @@ class Chain:
     current: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # the scores so far
     current_exact: np.ndarray | None = None
     allowed: np.ndarray | None = None  # True = may attend, after masking
+    added: np.ndarray | None = None  # the float mask added to the scaled scores (finite part)
     weights: np.ndarray | None = None
     prefix: str = ""  # "h2." while computing head 2
 
@@ -525,7 +526,8 @@ def add_masked(
     if allowed is None and additive is None:
         return
     if additive is not None:
-        chain.current = chain.current + np.where(np.isfinite(additive), additive, 0.0)
+        chain.added = np.broadcast_to(np.where(np.isfinite(additive), additive, 0.0), shape)
+        chain.current = chain.current + chain.added
         finite_add = ex.from_float(additive) if np.all(np.isfinite(additive)) else None
         if chain.current_exact is not None:
             chain.current_exact = None if finite_add is None else chain.current_exact + finite_add
@@ -796,11 +798,14 @@ def _additive_side(chain: Chain, step: Step, w: Any, wid: str, hidden: int) -> S
 
 
 def scale_contrast(chain: Chain) -> ScaleContrast:
-    """Each row's largest unscaled weight, and the same weight with 1/sqrt(d_k)."""
+    """Each row's largest unscaled weight, and the same weight with 1/sqrt(d_k): the raw
+    scores scaled, then masked as the call masked them (a float mask added after the scale)."""
     assert chain.weights is not None
     scores = next(s for s in chain.steps if s.id == "scores").matrix
     c_value, c_text, _ = resolve_scale("sqrt", chain.d_k)
     scaled = scores * c_value
+    if chain.added is not None:
+        scaled = scaled + chain.added
     if chain.allowed is not None:
         scaled = np.where(chain.allowed, scaled, -np.inf)
     scaled_w, _ = masked_softmax(scaled, chain.allowed)
