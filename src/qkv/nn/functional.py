@@ -22,14 +22,17 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any
 
 import torch
 
 from qkv.core.attention import pack
+from qkv.core.scale import is_sqrt
+from qkv.core.spec import AttentionSpec, from_keywords
 from qkv.nn import explicit, flex, routes, sdpa, tiled
 from qkv.nn.gqa import group_heads, ungroup_heads
-from qkv.nn.masks import Align, broadcast_shape, causal_offset, combine, normalize_causal
+from qkv.nn.masks import Align, broadcast_shape, causal_offset, combine
 from qkv.nn.sanitize import causal_reach, mask_reach, sanitize
 from qkv.nn.structure import Structure
 from qkv.nn.validate import validate_mask, validate_scale, validate_tensors
@@ -73,9 +76,12 @@ def attention(
     return_weights: bool = False,
     return_lse: bool = False,
     backend: str = "auto",
+    spec: AttentionSpec | None = None,
 ) -> Any:
     """softmax(mask(q kᵀ · scale)) v for q (..., L, d), k (..., S, d), v (..., S, dv).
 
+    ``spec`` says what the call means (qkv.core.spec); mask, causal, window, lengths (one
+    per batch row), document_ids, scale and dropout_p are a convenience that builds one.
     Structured masks, each ANDed with ``mask`` and ``causal``: ``window`` w or (left, right)
     keys on each side of a query's position; ``lengths`` (B,): row b of the batch (dim 0) has
     lengths[b] keys, the rest is padding; ``document_ids`` (S,) or (B, S): packed sequences,
@@ -87,10 +93,8 @@ def attention(
     (..., L), in that order. Dropout applies to the weights after the softmax, and only
     when ``training``. ``scale`` defaults to 1/sqrt(d).
     """
-    _validate(q, k, v, mask, dropout_p, scale, backend)
-    call = _prepare(
-        q, k, v, mask, causal, window, lengths, document_ids, scale, dropout_p, training
-    )
+    spec = _spec(spec, mask, causal, window, lengths, document_ids, scale, dropout_p)
+    call = _prepare(q, k, v, spec, training, backend)
     chosen = _choose_backend(backend, call, return_weights, return_lse)
     if chosen == "flex":
         out, lse = _flex(call, return_lse, fallback=backend == "auto")
@@ -120,20 +124,17 @@ def route(
     training: bool = False,
     return_weights: bool = False,
     return_lse: bool = False,
+    spec: AttentionSpec | None = None,
 ) -> str:
     """The backend ``attention(..., backend="auto")`` runs for these arguments (and whether
     gradients are wanted: torch.is_grad_enabled() and requires_grad, as there)."""
-    _validate(q, k, v, mask, dropout_p, scale, "auto")
-    call = _prepare(
-        q, k, v, mask, causal, window, lengths, document_ids, scale, dropout_p, training
-    )
+    spec = _spec(spec, mask, causal, window, lengths, document_ids, scale, dropout_p)
+    call = _prepare(q, k, v, spec, training, "auto")
     return _choose_backend("auto", call, return_weights, return_lse)
 
 
-def _prepare(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
+def _spec(
+    spec: AttentionSpec | None,
     mask: torch.Tensor | None,
     causal: bool | str,
     window: int | Sequence[int] | None,
@@ -141,16 +142,50 @@ def _prepare(
     document_ids: Any,
     scale: float | None,
     dropout_p: float,
+) -> AttentionSpec:
+    """The call's spec: ``spec``, or one built from the keyword arguments (ValueError when
+    both are given or a value is bad, as every argument error here)."""
+    if not (isinstance(dropout_p, (int, float)) and 0.0 <= dropout_p < 1.0):
+        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p!r}")
+    validate_scale(scale)
+    return from_keywords(
+        spec, mask=mask, causal=causal, window=window, row_lengths=lengths,
+        document_ids=document_ids, scale=scale, dropout_p=dropout_p or None,
+    )  # fmt: skip
+
+
+def _scale(spec: AttentionSpec, d: int) -> float:
+    """The spec's scale as a number: 1/sqrt(d) by default, 1 for "none"."""
+    if is_sqrt(spec.scale):
+        return 1.0 / math.sqrt(d)
+    value = 1.0 if spec.scale == "none" else spec.scale
+    if isinstance(value, Fraction):
+        value = float(value)
+    validate_scale(value)  # type: ignore[arg-type]
+    return float(value)  # type: ignore[arg-type]
+
+
+def _prepare(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    spec: AttentionSpec,
     training: bool,
+    backend: str,
 ) -> _Call:
+    if spec.query_lengths is not None or spec.heads != 1 or spec.score != "dot":
+        raise ValueError("query lengths, heads and additive scores belong to qkv.core.trace")
+    mask = spec.may_attend()
+    _validate(q, k, v, mask, spec.dropout_p, None, backend)
     n_q, n_k = q.shape[-2], k.shape[-2]
-    where = normalize_causal(causal)  # also places windows and documents
+    where = spec.causal  # also places windows and documents
     align = _causal_that_hides(where, n_q, n_k)
     structure = Structure.build(
-        q, k, causal=align, align=where, window=window, lengths=lengths, document_ids=document_ids
-    )
-    s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    p = float(dropout_p) if training else 0.0
+        q, k, causal=align, align=where, window=spec.window, lengths=spec.row_lengths,
+        document_ids=spec.document_ids,
+    )  # fmt: skip
+    s = _scale(spec, q.shape[-1])
+    p = float(spec.dropout_p) if training else 0.0
     return _Call(q, k, v, mask, align, structure, s, p)
 
 
