@@ -125,6 +125,13 @@ MUTATIONS = (
         ("tests/test_core_attention.py",),
     ),
     Mutation(
+        "spec: a block mask read as allow",
+        "core/spec.py",
+        'if self.mask_means == "block":',
+        'if self.mask_means == "never":',
+        ("tests/test_core_spec.py",),
+    ),
+    Mutation(
         "nn softmax: no max-shift guard for a fully masked row",
         "nn/explicit.py",
         "top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))",
