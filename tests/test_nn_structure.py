@@ -387,3 +387,29 @@ def test_a_block_mask_is_kept_for_the_same_structure_and_remade_after_a_change()
         assert len(made) == 2
     ref = attention(q, k, v, backend="tiled", lengths=lengths, document_ids=docs)
     torch.testing.assert_close(out, ref, atol=2e-6, rtol=2e-6)
+
+
+def test_the_flex_caches_are_bounded_lrus(monkeypatch):
+    """Compiled functions (and block masks) are kept COMPILED (BLOCK_MASKS) at most, the least
+    recently used dropped first, each key compiling a code object of its own."""
+    cache = flex.Lru(2)
+    cache.put("a", 1), cache.put("b", 2)
+    assert cache.get("a") == 1  # "a" is now the most recent: "b" goes first
+    cache.put("c", 3)
+    assert "b" not in cache and cache.get("a") == 1 and cache.get("c") == 3 and len(cache) == 2
+    with pytest.raises(ValueError):
+        flex.Lru(0)
+    compiled = []
+    monkeypatch.setattr(flex, "COMPILE", True)
+    monkeypatch.setattr(flex, "_compiled", flex.Lru(flex.COMPILED))
+    monkeypatch.setattr(
+        torch, "compile", lambda fn, dynamic: compiled.append(fn) or (lambda *a, **kw: fn)
+    )
+    q = torch.zeros(1, 1, 2, 2)
+    for key in range(flex.COMPILED + 5):
+        flex._run(("key", key), q, q, q, None, 1.0, False)
+    flex._run(("key", flex.COMPILED + 4), q, q, q, None, 1.0, False)  # a hit: no compile
+    assert len(compiled) == flex.COMPILED + 5 and flex.compiled_keys() == flex.COMPILED
+    assert ("key", 0) not in flex._compiled and ("key", flex.COMPILED + 4) in flex._compiled
+    assert len({fn.__code__ for fn in compiled}) == len(compiled)  # a code object each
+    assert isinstance(flex._block_masks, flex.Lru) and flex._block_masks.size == flex.BLOCK_MASKS
