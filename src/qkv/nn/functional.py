@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
@@ -31,8 +31,9 @@ from qkv.core.attention import pack
 from qkv.core.scale import is_sqrt
 from qkv.core.spec import AttentionSpec, from_keywords
 from qkv.nn import explicit, flex, routes, sdpa, tiled
+from qkv.nn.call import Call
 from qkv.nn.gqa import group_heads, ungroup_heads
-from qkv.nn.masks import Align, broadcast_shape, causal_offset, combine
+from qkv.nn.masks import Align, causal_offset, combine
 from qkv.nn.sanitize import causal_reach, mask_reach, sanitize
 from qkv.nn.structure import Structure
 from qkv.nn.validate import validate_mask, validate_scale, validate_tensors
@@ -94,10 +95,10 @@ def attention(
     when ``training``. ``scale`` defaults to 1/sqrt(d).
     """
     spec = _spec(spec, mask, causal, window, lengths, document_ids, scale, dropout_p)
-    call = _prepare(q, k, v, spec, training, backend)
-    chosen = _choose_backend(backend, call, return_weights, return_lse)
+    call = _prepare(q, k, v, spec, training, backend, (return_weights, return_lse))
+    chosen = _choose_backend(backend, call)
     if chosen == "flex":
-        out, lse = _flex(call, return_lse, fallback=backend == "auto")
+        out, lse = _flex(call, fallback=backend == "auto")
         weights = None
     elif chosen == "sdpa":
         return _sdpa(call)
@@ -129,8 +130,8 @@ def route(
     """The backend ``attention(..., backend="auto")`` runs for these arguments (and whether
     gradients are wanted: torch.is_grad_enabled() and requires_grad, as there)."""
     spec = _spec(spec, mask, causal, window, lengths, document_ids, scale, dropout_p)
-    call = _prepare(q, k, v, spec, training, "auto")
-    return _choose_backend("auto", call, return_weights, return_lse)
+    call = _prepare(q, k, v, spec, training, "auto", (return_weights, return_lse))
+    return _choose_backend("auto", call)
 
 
 def _spec(
@@ -172,7 +173,9 @@ def _prepare(
     spec: AttentionSpec,
     training: bool,
     backend: str,
-) -> _Call:
+    asked: tuple[bool, bool],
+) -> Call:
+    """The call resolved; ``asked``: (the weights, the logsumexp)."""
     if spec.query_lengths is not None or spec.heads != 1 or spec.score != "dot":
         raise ValueError("query lengths, heads and additive scores belong to qkv.core.trace")
     mask = spec.may_attend()
@@ -186,21 +189,7 @@ def _prepare(
     )  # fmt: skip
     s = _scale(spec, q.shape[-1])
     p = float(spec.dropout_p) if training else 0.0
-    return _Call(q, k, v, mask, align, structure, s, p)
-
-
-@dataclass(frozen=True)
-class _Call:
-    """One call's inputs, resolved: what every backend takes."""
-
-    q: torch.Tensor
-    k: torch.Tensor
-    v: torch.Tensor
-    mask: torch.Tensor | None
-    align: Align | None  # the causal mask, when it hides something
-    structure: Structure | None  # windows, lengths, documents (and causal with them)
-    scale: float
-    dropout_p: float
+    return Call(q, k, v, mask, align, structure, s, p, *asked)
 
 
 def _causal_that_hides(align: Align | None, n_q: int, n_k: int) -> Align | None:
@@ -211,89 +200,27 @@ def _causal_that_hides(align: Align | None, n_q: int, n_k: int) -> Align | None:
     return align
 
 
-def _choose_backend(backend: str, call: _Call, return_weights: bool, return_lse: bool) -> str:
+def _choose_backend(backend: str, call: Call) -> str:
     """ "auto" resolved (qkv.nn.routes), and the combinations a backend cannot do refused."""
     p = call.dropout_p
     if backend == "auto":
-        return routes.auto(_route(call, return_weights, return_lse))
-    if backend in ("sdpa", "flex") and return_weights:
+        return routes.auto(call)
+    if backend in ("sdpa", "flex") and call.weights:
         raise ValueError(f"backend {backend!r} never forms the weights; use 'math'")
-    if backend == "sdpa" and return_lse:
+    if backend == "sdpa" and call.lse:
         raise ValueError("backend 'sdpa' returns no logsumexp; use 'tiled', 'flex' or 'math'")
     if backend in ("tiled", "flex") and p > 0:
         raise ValueError(f"backend {backend!r} has no dropout; use 'math' or 'sdpa' in training")
-    if backend == "tiled" and return_weights:
+    if backend == "tiled" and call.weights:
         raise ValueError("backend 'tiled' never forms the weights; use 'math'")
     if backend == "flex":
-        why = _flex_refuses(call, return_lse)
+        why = call.flex_refuses()
         if why is not None:
             raise ValueError(f"backend 'flex' cannot run this call: {why}")
     return backend
 
 
-def _route(call: _Call, return_weights: bool, return_lse: bool) -> routes.Call:
-    q, k = call.q, call.k
-    mask = "none" if call.mask is None else ("bool" if call.mask.dtype == torch.bool else "float")
-    bottom_right = call.align == "bottom_right" and q.shape[-2] != k.shape[-2]
-    # flex is asked about only where auto could take it: the question costs Python time on
-    # every call, and a GPT's plain causal attention never needs the answer
-    on_flex = return_lse or call.structure is not None or bottom_right
-    wants_flex = q.is_cuda and mask != "float" and on_flex
-    flex_ok = wants_flex and _flex_refuses(call, return_lse) is None
-    batch = 1
-    for size in broadcast_shape(q.shape[:-2], k.shape[:-2]) or ():
-        batch *= size
-    work = batch * q.shape[-2] * k.shape[-2]
-    structured = call.structure is not None
-    # the share of the blocks tiled would compute: asked only where the CPU table looks at it
-    share = 1.0
-    if q.device.type == "cpu" and (structured or bottom_right) and routes.worth_asking(work):
-        share = _tiled_share(call)
-    return routes.Call(
-        device=q.device.type,
-        weights=return_weights,
-        lse=return_lse,
-        dropout=call.dropout_p > 0,
-        mask=mask,
-        structured=structured,
-        bottom_right=bottom_right,
-        flex=flex_ok,
-        work=work,
-        share=share,
-        keys_only=_keys_only(call),
-    )
-
-
-def _keys_only(call: _Call) -> bool:
-    """Lengths are the only structure: the mask SDPA gets is (B, 1, 1, S)."""
-    s = call.structure
-    if s is None or call.mask is not None or call.align is not None:
-        return False
-    return s.lengths is not None and s.key_docs is None and not s.has_band
-
-
-def _tiled_share(call: _Call) -> float:
-    """The share of the score blocks that the tiled backend computes (it skips those that
-    a causal mask or a structure hides entirely; a user's mask is not looked at here)."""
-    q, k = call.q, call.k
-    offset = None
-    if call.structure is None and call.align is not None:
-        offset = causal_offset(q.shape[-2], k.shape[-2], call.align)
-    tiling = tiled.Tiling(None, None, call.scale, offset, structure=call.structure)
-    blocks = tiling.blocks(q, k)
-    return blocks.live / max(1, len(blocks.rows) * len(blocks.cols))
-
-
-def _flex_refuses(call: _Call, return_lse: bool) -> str | None:
-    if call.mask is not None and call.mask.dtype != torch.bool:
-        return "flex takes boolean masks only; use 'tiled' or 'math' for a float mask"
-    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (call.q, call.k, call.v))
-    return flex.refuses(call.q, call.k, return_lse, grad)
-
-
-def _flex(
-    call: _Call, return_lse: bool, fallback: bool
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _flex(call: Call, fallback: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """flex_attention. If it cannot be compiled for this call: with ``fallback`` (auto), SDPA
     with a mask tensor (the logsumexp from tiled) and a warning that says why, once; else a
     RuntimeError that says why."""
@@ -304,7 +231,7 @@ def _flex(
         q, k, v = sanitize(q, k, v, structure.reach(q, k, allowed))
     try:
         return flex.attention(
-            q, k, v, structure=structure, allowed=allowed, scale=call.scale, return_lse=return_lse
+            q, k, v, structure=structure, allowed=allowed, scale=call.scale, return_lse=call.lse
         )
     except flex.CompileFailed as e:
         if not fallback:
@@ -312,12 +239,12 @@ def _flex(
         if str(e) not in _warned:
             _warned.add(str(e))
             warnings.warn(f"{e}; qkv.nn.attention takes SDPA", RuntimeWarning, stacklevel=3)
-        if return_lse:
+        if call.lse:
             return _tiled(call)
         return _sdpa(call), None
 
 
-def _math(call: _Call) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _math(call: Call) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The explicit backend: (output, weights, logsumexp)."""
     q, k, v = call.q, call.k, call.v
     allowed, bias = combine(call.mask, call.align, q.shape[-2], k.shape[-2], q.device)
@@ -337,7 +264,7 @@ def _math(call: _Call) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     )
 
 
-def _tiled(call: _Call) -> tuple[torch.Tensor, torch.Tensor]:
+def _tiled(call: Call) -> tuple[torch.Tensor, torch.Tensor]:
     """The flash algorithm in PyTorch: (output, logsumexp), computed in float32 or wider.
     Causal masks and structures are computed per block: never the (L, S) matrix for them."""
     q, k, v, mask, structure = call.q, call.k, call.v, call.mask, call.structure
@@ -373,7 +300,7 @@ def _tiled(call: _Call) -> tuple[torch.Tensor, torch.Tensor]:
     return ungroup_heads(out.to(q.dtype), q_shape, 2), ungroup_heads(lse, q_shape, 1)
 
 
-def _sdpa(call: _Call) -> torch.Tensor:
+def _sdpa(call: Call) -> torch.Tensor:
     return sdpa.attention(
         call.q,
         call.k,
