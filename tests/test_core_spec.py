@@ -122,3 +122,62 @@ def test_a_window_over_http_is_the_spec_window_not_a_mask():
     s = np.array(X) @ np.array(X).T / math.sqrt(3)
     e = np.where(allowed, np.exp(s - s.max(axis=1, keepdims=True)), 0.0)
     np.testing.assert_allclose(t.weights, e / e.sum(axis=1, keepdims=True), rtol=1e-13)
+
+
+def _allowed_by_hand(spec: AttentionSpec, n_q: int, n_k: int) -> np.ndarray:
+    """Which keys each query may see under ``spec``, written out from README "Semantics"."""
+    offset = 0 if spec.causal == "top_left" else n_k - n_q  # queries stand at i + offset
+    hide = None if spec.mask is None else np.asarray(spec.mask, dtype=bool)
+    out = np.ones((n_q, n_k), dtype=bool)
+    for i in range(n_q):
+        p = i + offset
+        for j in range(n_k):
+            ok = spec.causal is None or j <= p
+            if spec.window is not None:
+                ok = ok and p - spec.window[0] <= j <= p + spec.window[1]
+            if spec.query_lengths is not None:
+                n = spec.query_lengths[i if len(spec.query_lengths) > 1 else 0]
+                ok = ok and j < n
+            if spec.document_ids is not None:
+                ids = spec.document_ids
+                ok = ok and 0 <= p < n_k and ids[p] == ids[j]
+            if hide is not None:
+                ok = ok and (not hide[i, j] if spec.mask_means == "block" else hide[i, j])
+            out[i, j] = ok
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_specs_agree_in_the_hand_calculation_the_reference_and_by_hand(seed):
+    rng = np.random.default_rng(seed)
+    n_q, n_k, d = int(rng.integers(1, 5)), int(rng.integers(1, 6)), int(rng.integers(1, 4))
+    q, k, v = (rng.integers(-3, 4, size=(n, d)) for n in (n_q, n_k, n_k))
+    pick = rng.random(6) < 0.5
+    mask = rng.random((n_q, n_k)) < 0.7 if pick[4] else None
+    spec = AttentionSpec(
+        scale=Fraction(1, 2) if pick[0] else "none",
+        causal=["bottom_right", "top_left"][int(rng.integers(2))] if pick[1] else None,
+        window=(int(rng.integers(0, 3)), int(rng.integers(0, 3))) if pick[2] else None,
+        query_lengths=tuple(int(n) for n in rng.integers(0, n_k + 1, size=n_q))
+        if pick[3]
+        else None,
+        document_ids=tuple(sorted(int(i) for i in rng.integers(0, 2, size=n_k)))
+        if pick[5]
+        else None,
+        mask=mask,
+        mask_means=["allow", "block"][int(rng.integers(2))] if mask is not None else None,
+    )
+    allowed = _allowed_by_hand(spec, n_q, n_k)
+    scale = 0.5 if pick[0] else 1.0
+    ref_out, ref_w = plain_attention(q.tolist(), k.tolist(), v.tolist(), scale, allowed.tolist())
+    t = trace(q=q, k=k, v=v, spec=spec)
+    np.testing.assert_allclose(t.weights, ref_w, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(t.output, ref_out, rtol=1e-12, atol=1e-12)
+    out, w = attention(q, k, v, spec=spec, return_weights=True)
+    np.testing.assert_allclose(w, ref_w, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(out, ref_out, rtol=1e-12, atol=1e-12)
+    masked = t["masked"] if "masked" in t else t["scores"]
+    if masked.exact is not None:  # the numbers the hand calculation prints are the floats
+        live = np.isfinite(masked.matrix)
+        exact = np.array([[float(e) for e in row] for row in masked.exact])
+        np.testing.assert_allclose(exact[live], masked.matrix[live], rtol=1e-15)
