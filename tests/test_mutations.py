@@ -1,7 +1,7 @@
 """Planted mutations: each one, applied to a copy of src/qkv, must make the tests that guard
 it fail. Run with ``pytest -m mutation`` (skipped otherwise: about a minute on two cores).
 
-Each mutation is a text replacement in qkv.core or qkv.nn that a plausible slip could make;
+Each mutation is a text replacement in qkv.core, qkv.nn or a face that a plausible slip could make;
 its tests are a few files or a ``-k`` selection, run in a child Python whose PYTHONPATH is the
 mutated copy. ``test_the_copy_itself_passes`` runs every selection on an unmutated copy, so a
 failure below is the mutation's doing, not the copy's.
@@ -130,6 +130,20 @@ MUTATIONS = (
         'if self.mask_means == "block":',
         'if self.mask_means == "never":',
         ("tests/test_core_spec.py",),
+    ),
+    Mutation(
+        "spec text: window:W read as W keys back only",
+        "core/spec.py",
+        "(n[0], n[0]) if len(n) == 1",
+        "(n[0], 0) if len(n) == 1",
+        ("tests/test_core_spec.py", "tests/test_cli_explain.py", "-k", "mask or window or spec"),
+    ),
+    Mutation(
+        "serve: the query's window ignored",
+        "serve/hand.py",
+        'f"window:{opts.window}"',
+        '"window:0"',
+        ("tests/test_core_spec.py", "-k", "http"),
     ),
     Mutation(
         "nn softmax: no max-shift guard for a fully masked row",

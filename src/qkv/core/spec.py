@@ -39,8 +39,8 @@ SCHEMA = "qkv.spec/1"
 @dataclass(frozen=True)
 class AttentionSpec:
     """One attention call's meaning (this module's docstring says each field). Lists are
-    kept as tuples, so a spec of plain values is hashable; arrays and tensors are kept as
-    given (a spec holding one compares and hashes by that object)."""
+    kept as tuples, so a spec of plain values is hashable and compares by value; arrays and
+    tensors are kept as given (not copied): compare specs that hold them by ``to_dict()``."""
 
     scale: ScaleArg = "sqrt"
     causal: Align | None = None
