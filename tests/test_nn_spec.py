@@ -69,3 +69,22 @@ def test_spec_and_keywords_give_the_same_call():
         attention(q, k, v, spec=spec, causal=True)
     with pytest.raises(ValueError, match=r"belong to qkv\.core\.trace"):
         attention(q, k, v, spec=AttentionSpec(query_lengths=(1, 2, 3, 4)))
+
+
+def test_multi_head_attention_takes_a_spec():
+    from qkv.nn.modules import MultiHeadAttention
+
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 2, batch_first=True).double().eval()
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    padding = torch.tensor([[False] * 5, [False, False, False, True, True]])
+    i, j = torch.arange(5)[:, None], torch.arange(5)[None, :]
+    band = (j <= i) & (j >= i - 1)  # causal, one key back: written out
+    want, _ = mha(x, key_padding_mask=padding, attn_mask=band)
+    spec = AttentionSpec(causal=True, window=(1, 0))
+    got, _ = mha(x, key_padding_mask=padding, spec=spec)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    got, _ = mha(x, spec=AttentionSpec(causal=True, window=(1, 0), row_lengths=(5, 3)))
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="not both"):
+        mha(x, causal=True, spec=spec)
