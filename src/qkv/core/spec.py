@@ -293,7 +293,7 @@ def parse_mask_words(value: str, dash: str = "--") -> dict[str, Any]:
     for part in value.split("+"):
         key, setting = _mask_part(part, value, dash)
         if key in changes:
-            raise InputError(f"{dash}mask {value!r}: {part.partition(':')[0]} is given twice")
+            raise InputError(f"{dash}mask {_cut(value)!r}: {part.partition(':')[0]} is given twice")
         changes[key] = setting
     return changes
 
@@ -314,20 +314,26 @@ def _mask_part(part: str, value: str, dash: str) -> tuple[str, Any]:
             return "query_lengths", (n[0],)
         if name == "window" and len(n) in (1, 2):
             return "window", (n[0], n[0]) if len(n) == 1 else (n[0], n[1])
-        raise InputError(
-            f"{dash}mask {value!r}: {part!r}: window takes W or LEFT,RIGHT, length one N"
-        )
+        where = f"{dash}mask {_cut(value)!r}: {_cut(part)!r}"
+        raise InputError(f"{where}: window takes W or LEFT,RIGHT, length one N")
     raise InputError(
-        f"{dash}mask {value!r}: {part!r} is not causal, causal-top-left, window:W, "
+        f"{dash}mask {_cut(value)!r}: {_cut(part)!r} is not causal, causal-top-left, window:W, "
         "window:LEFT,RIGHT, length:N or documents:ID,ID,..."
     )
+
+
+def _cut(text: str, most: int = 60) -> str:
+    """A user's text in a message: at most ``most`` characters (an HTTP query can be long)."""
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def _whole_numbers(text: str, part: str, value: str, dash: str) -> list[int]:
     try:
         numbers = [int(n) for n in text.replace("，", ",").split(",")]
     except ValueError:
-        raise InputError(f"{dash}mask {value!r}: {part!r} needs whole numbers after ':'") from None
+        raise InputError(
+            f"{dash}mask {_cut(value)!r}: {_cut(part)!r} needs whole numbers after ':'"
+        ) from None
     if any(n < 0 for n in numbers):
-        raise InputError(f"{dash}mask {value!r}: {part!r} needs numbers 0 or more")
+        raise InputError(f"{dash}mask {_cut(value)!r}: {_cut(part)!r} needs numbers 0 or more")
     return numbers
