@@ -15,13 +15,16 @@ if os.environ.get("QKV_TEST_THREADS"):
 
 
 def pytest_collection_modifyitems(config, items):
-    """`cuda` tests run where CUDA is; `compile` tests (minutes of compiling on a CPU) run
-    only when asked for with -m."""
+    """`cuda` tests run where CUDA is; `compile` tests (minutes of compiling on a CPU) and
+    `mutation` tests (each runs tests on a mutated copy of src/qkv) run only when asked for
+    with -m."""
     asked = config.getoption("-m") or ""
     no_cuda = None
     for item in items:
         if "compile" in item.keywords and "compile" not in asked:
             item.add_marker(pytest.mark.skip(reason="compiles kernels for minutes: -m compile"))
+        if "mutation" in item.keywords and "mutation" not in asked:
+            item.add_marker(pytest.mark.skip(reason="tests on mutated copies: -m mutation"))
         if "cuda" in item.keywords:
             if no_cuda is None:
                 no_cuda = _why_no_cuda()

@@ -136,3 +136,50 @@ def test_no_merge_conflict_markers_are_left_in_the_sources():
         if line.startswith(("<<<<<<< ", ">>>>>>> "))
     ]
     assert not marked, marked
+
+
+# What builds masks: the core's rules (qkv.core.masks) and the PyTorch layer's (qkv.nn.masks,
+# qkv.nn.structure). The faces say what they want in an AttentionSpec (qkv.core.spec).
+MASK_MODULES = {"qkv.core.masks", "qkv.nn.masks", "qkv.nn.structure"}
+MASK_BUILDERS = {
+    "band_allows",
+    "causal_mask",
+    "combine_masks",
+    "documents_mask",
+    "length_mask",
+    "lengths_mask",
+    "normalize_causal",
+    "normalize_window",
+    "structure_mask",
+    "window_mask",
+}
+FACES = ("qkv.cli", "qkv.serve")
+
+
+def mask_builders_in(source: str) -> set[str]:
+    """The mask builders a module's source names (imported, called or reached as attributes)."""
+    tree = ast.parse(source)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            names |= {a.name.rpartition(".")[2] for a in node.names}
+    return names & MASK_BUILDERS
+
+
+def test_faces_do_not_build_masks():
+    faces = [m for m in MODULES if m.startswith(FACES)]
+    assert "qkv.serve.hand" in faces and "qkv.cli.explain" in faces
+    for module in faces:
+        assert not GRAPH[module] & MASK_MODULES, f"{module} imports a mask module"
+        used = mask_builders_in(MODULES[module].read_text(encoding="utf-8"))
+        assert not used, f"{module} builds a mask itself ({sorted(used)}): pass a spec"
+
+
+def test_the_mask_check_can_fail():
+    # serve/hand.py before issue 22 built its own window mask; cli/explain.py normalised causal
+    served = "def f(kw):\n    from qkv.core.masks import window_mask\n    return window_mask(3, 3)"
+    assert mask_builders_in(served) == {"window_mask"}
+    assert mask_builders_in("import qkv.core.masks as m\nm.normalize_causal(1)") == {
+        "normalize_causal"
+    }

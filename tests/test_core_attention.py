@@ -189,3 +189,36 @@ def test_examples_have_unique_names():
     assert len(names) == len(set(names))
     with pytest.raises(InputError, match="unknown example"):
         find_example("nope")
+
+
+def _softmax_rows(s: np.ndarray) -> np.ndarray:
+    """softmax by hand, for the tests below (no qkv code)."""
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_scale_contrast_keeps_a_float_mask():
+    # issue 22: the contrast read the raw scores and forgot the mask (0.982 -> 0.670)
+    x = np.array([[1.0, 2.0], [2.0, 1.0]])
+    bias = np.array([[0.0, -3.0], [0.0, 0.0]])
+    t = trace(x, scale="none", mask=bias, contrast=True)
+    unscaled, scaled = _softmax_rows(x @ x.T + bias), _softmax_rows(x @ x.T / math.sqrt(2) + bias)
+    np.testing.assert_allclose(t.contrast.weights, scaled, rtol=1e-14)
+    assert round(t.contrast.rows[0][2], 3) == 0.982 and round(t.contrast.rows[0][3], 3) == 0.976
+    for i, (_, _, before, after) in enumerate(t.contrast.rows):
+        j = int(np.argmax(unscaled[i]))
+        assert before == pytest.approx(unscaled[i, j]) and after == pytest.approx(scaled[i, j])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_scale_contrast_with_random_masks_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, size=(4, 3))
+    bias = rng.normal(size=(4, 4)) * 2
+    bias[rng.random((4, 4)) < 0.3] = -np.inf
+    bias[:, 0] = 0.0  # every query sees a key
+    t = trace(x, scale="none", mask=bias, lengths=[4, 3, 2, 4], contrast=True)
+    s = x @ x.T / math.sqrt(3) + np.where(np.isfinite(bias), bias, 0.0)
+    keep = np.isfinite(bias) & (np.arange(4)[None, :] < np.array([4, 3, 2, 4])[:, None])
+    expected = _softmax_rows(np.where(keep, s, -np.inf))
+    np.testing.assert_allclose(t.contrast.weights, expected, rtol=1e-12, atol=1e-300)

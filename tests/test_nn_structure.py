@@ -4,6 +4,8 @@ here (its compiled CPU kernel is tested under the `compile` marker, CUDA under `
 
 import math
 import warnings
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from qkv.core.attention import attention as core_attention  # noqa: E402
 from qkv.core.masks import structure_mask  # noqa: E402
 from qkv.nn import attention, flex, routes  # noqa: E402
 from qkv.nn import functional as F  # noqa: E402
+from qkv.nn.call import Call  # noqa: E402
 from qkv.nn.structure import Structure  # noqa: E402
 from tests.test_nn_attention import floor, grads, max_err, naive  # noqa: E402
 
@@ -247,12 +250,15 @@ def row(**kw):
         weights=False,
         lse=False,
         dropout=False,
-        mask="none",
+        mask_kind="none",
         structured=False,
         bottom_right=False,
         flex=True,
+        work=0,
+        share=1.0,
+        keys_only=False,
     )
-    return routes.Call(**{**base, **kw})
+    return SimpleNamespace(**{**base, **kw})  # the facts of a qkv.nn.call.Call
 
 
 @pytest.mark.parametrize(
@@ -263,11 +269,11 @@ def row(**kw):
         (row(dropout=True, structured=True), "sdpa"),
         (row(structured=True), "flex"),
         (row(bottom_right=True), "sdpa"),  # causal_lower_right: measured faster on an H200
-        (row(lse=True, mask="bool"), "flex"),
-        (row(lse=True, mask="float"), "tiled"),
-        (row(structured=True, mask="float"), "sdpa"),
+        (row(lse=True, mask_kind="bool"), "flex"),
+        (row(lse=True, mask_kind="float"), "tiled"),
+        (row(structured=True, mask_kind="float"), "sdpa"),
         (row(), "sdpa"),
-        (row(mask="bool"), "sdpa"),
+        (row(mask_kind="bool"), "sdpa"),
         (row(structured=True, flex=False), "sdpa"),
         (row(lse=True, flex=False), "tiled"),
         (row(device="cpu", structured=True), "sdpa"),  # small: SDPA with its mask
@@ -279,7 +285,7 @@ def row(**kw):
         (row(device="cpu", structured=True, work=BIG, share=0.4, keys_only=True), "tiled"),
         (row(device="cpu", structured=True, work=BIG, share=0.75, keys_only=True), "sdpa"),
         (row(device="cpu", structured=True, work=BIG // 4, share=0.2), "sdpa"),
-        (row(device="cpu", structured=True, work=BIG, share=0.2, mask="float"), "sdpa"),
+        (row(device="cpu", structured=True, work=BIG, share=0.2, mask_kind="float"), "sdpa"),
         (row(device="cpu", structured=True, work=BIG, share=0.2, dropout=True), "sdpa"),
     ],
 )
@@ -336,16 +342,16 @@ def test_a_failed_compile_falls_back_to_sdpa_with_a_warning(monkeypatch):
     structure = Structure.build(
         q, k, causal=None, align=None, window=(2, 1), lengths=None, document_ids=None
     )
-    call = F._Call(q, k, v, None, None, structure, 0.25, 0.0)
+    call = Call(q, k, v, None, None, structure, 0.25, 0.0)
     with pytest.raises(RuntimeError, match=r"backend 'flex': compiling .* no luck; use backend"):
-        F._flex(call, return_lse=False, fallback=False)
+        F._flex(call, fallback=False)
     with pytest.warns(RuntimeWarning, match="no luck; qkv.nn.attention takes SDPA"):
-        out, lse = F._flex(call, return_lse=False, fallback=True)
+        out, lse = F._flex(call, fallback=True)
     assert lse is None
     torch.testing.assert_close(out, attention(q, k, v, scale=0.25, backend="sdpa", **kw))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out, lse = F._flex(call, return_lse=True, fallback=True)
+        out, lse = F._flex(replace(call, lse=True), fallback=True)
     tiled = attention(q, k, v, scale=0.25, backend="tiled", return_lse=True, **kw)
     torch.testing.assert_close(lse, tiled[1])
 
@@ -387,3 +393,29 @@ def test_a_block_mask_is_kept_for_the_same_structure_and_remade_after_a_change()
         assert len(made) == 2
     ref = attention(q, k, v, backend="tiled", lengths=lengths, document_ids=docs)
     torch.testing.assert_close(out, ref, atol=2e-6, rtol=2e-6)
+
+
+def test_the_flex_caches_are_bounded_lrus(monkeypatch):
+    """Compiled functions (and block masks) are kept COMPILED (BLOCK_MASKS) at most, the least
+    recently used dropped first, each key compiling a code object of its own."""
+    cache = flex.Lru(2)
+    cache.put("a", 1), cache.put("b", 2)
+    assert cache.get("a") == 1  # "a" is now the most recent: "b" goes first
+    cache.put("c", 3)
+    assert "b" not in cache and cache.get("a") == 1 and cache.get("c") == 3 and len(cache) == 2
+    with pytest.raises(ValueError):
+        flex.Lru(0)
+    compiled = []
+    monkeypatch.setattr(flex, "COMPILE", True)
+    monkeypatch.setattr(flex, "_compiled", flex.Lru(flex.COMPILED))
+    monkeypatch.setattr(
+        torch, "compile", lambda fn, dynamic: compiled.append(fn) or (lambda *a, **kw: fn)
+    )
+    q = torch.zeros(1, 1, 2, 2)
+    for key in range(flex.COMPILED + 5):
+        flex._run(("key", key), q, q, q, None, 1.0, False)
+    flex._run(("key", flex.COMPILED + 4), q, q, q, None, 1.0, False)  # a hit: no compile
+    assert len(compiled) == flex.COMPILED + 5 and flex.compiled_keys() == flex.COMPILED
+    assert ("key", 0) not in flex._compiled and ("key", flex.COMPILED + 4) in flex._compiled
+    assert len({fn.__code__ for fn in compiled}) == len(compiled)  # a code object each
+    assert isinstance(flex._block_masks, flex.Lru) and flex._block_masks.size == flex.BLOCK_MASKS

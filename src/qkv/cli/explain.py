@@ -162,59 +162,12 @@ def _shown(labels: list[str]) -> str:
     return ", ".join(short(t, 12) for t in labels[:3]) + (", …" if len(labels) > 3 else "")
 
 
-MASK_WORDS = ("causal", "window:", "length:", "documents:")
+def _mask_file(path: str) -> Any:
+    """A 0/1 matrix file given as --mask (1 = may attend), queries x keys."""
+    from qkv.cli.output import read_text
+    from qkv.core.parse import parse_mask
 
-
-def _mask_arg(value: str) -> dict[str, Any]:
-    """The trace's mask arguments from --mask: a spec (causal, window:..., length:...,
-    documents:..., joined with +) or a 0/1 matrix file."""
-    if not value.startswith(MASK_WORDS):
-        from qkv.cli.output import read_text
-        from qkv.core.parse import parse_mask
-
-        return {"mask": parse_mask(read_text(value, "--mask file"), "mask")}
-    kw: dict[str, Any] = {}
-    for part in value.split("+"):
-        key, setting = _mask_part(part, value)
-        if key in kw:
-            raise InputError(f"--mask {value!r}: {part.partition(':')[0]} is given twice")
-        kw[key] = setting
-    return kw
-
-
-def _mask_part(part: str, value: str) -> tuple[str, Any]:
-    """One part of a --mask spec: (the trace's argument, its value)."""
-    name, colon, numbers = part.partition(":")
-    if not colon:
-        from qkv.core.masks import normalize_causal
-
-        try:
-            return "causal", normalize_causal(name)
-        except InputError:
-            pass
-    elif name in ("window", "length", "documents"):
-        n = _whole_numbers(numbers, part, value)
-        if name == "documents":
-            return "document_ids", n
-        if name == "length" and len(n) == 1:
-            return "lengths", n[0]
-        if name == "window" and len(n) in (1, 2):
-            return "window", n[0] if len(n) == 1 else (n[0], n[1])
-        raise InputError(f"--mask {value!r}: {part!r}: window takes W or LEFT,RIGHT, length one N")
-    raise InputError(
-        f"--mask {value!r}: {part!r} is not causal, causal-top-left, window:W, "
-        "window:LEFT,RIGHT, length:N or documents:ID,ID,..."
-    )
-
-
-def _whole_numbers(text: str, part: str, value: str) -> list[int]:
-    try:
-        numbers = [int(n) for n in text.replace("，", ",").split(",")]
-    except ValueError:
-        raise InputError(f"--mask {value!r}: {part!r} needs whole numbers after ':'") from None
-    if any(n < 0 for n in numbers):
-        raise InputError(f"--mask {value!r}: {part!r} needs numbers 0 or more")
-    return numbers
+    return parse_mask(read_text(path, "--mask file"), "mask")
 
 
 def _trace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -247,25 +200,28 @@ def _trace_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kw["tokens"] = parse_tokens(args.tokens)
     if args.key_tokens is not None:
         kw["key_tokens"] = parse_tokens(args.key_tokens)
-    return _settings(args, kw)
-
-
-def _settings(args: argparse.Namespace, kw: dict[str, Any]) -> dict[str, Any]:
-    """--lengths, --heads and --score, given only when they change something."""
-    if args.lengths is not None:
-        kw["lengths"] = _lengths_arg(args.lengths)
-    if args.heads != 1:
-        kw["heads"] = args.heads
-    if args.score != "dot":
-        kw["score"] = args.score
     return kw
 
 
-def _lengths_arg(value: str) -> list[int]:
-    parts = value.replace("，", ",").split(",")
-    if not all(p.strip().isascii() and p.strip().isdigit() and len(p.strip()) < 10 for p in parts):
-        raise InputError(f"--lengths {value[:40]!r}: give whole numbers such as 2 or 2,3,3")
-    return [int(p) for p in parts]
+def _spec_changes(args: argparse.Namespace, kw: dict[str, Any]) -> dict[str, Any]:
+    """What --scale, --mask, --lengths, --heads and --score change in the spec (the parser
+    the HTTP API shares: qkv.core.spec); a --mask file, else --input's mask, is the mask."""
+    from qkv.core.spec import is_mask_words, spec_changes
+
+    words = args.mask is not None and is_mask_words(args.mask)
+    changes = spec_changes(
+        mask=args.mask if words else None,
+        lengths=args.lengths,
+        scale=args.scale,
+        heads=args.heads,
+        score=args.score,
+    )
+    given = kw.pop("mask", None)
+    if args.mask is not None and not words:
+        given = _mask_file(args.mask)
+    if given is not None:
+        changes["mask"] = given
+    return changes
 
 
 def _note(text: str) -> None:
@@ -341,32 +297,22 @@ def run(args: argparse.Namespace) -> int:
 
 def _make_trace(args: argparse.Namespace, lang: str) -> Any:
     from qkv.core.examples import DEFAULT_EXAMPLE, find_example
+    from qkv.core.spec import AttentionSpec
     from qkv.core.trace import trace
 
     kw = _trace_kwargs(args)
-    if args.mask is not None:
-        spec = _mask_arg(args.mask)
-        if "lengths" in spec and "lengths" in kw:
-            raise InputError("--lengths and --mask length:N both set the padding; give one")
-        kw.update(spec)
-    if args.scale is not None:
-        kw["scale"] = args.scale
+    changes = _spec_changes(args, kw)
     has_input = any(n in kw for n in ("x", "q", "k", "v"))
     if has_input and args.example:
         raise InputError("give either --example or your own matrices, not both")
     if not has_input:
-        settings = {"mask", "causal", "scale", "tokens", "heads", "score", *STRUCTURE}
-        extra = sorted(set(kw) - settings - {"wo", "wa_q", "wa_k", "va"})
+        extra = sorted(set(kw) - {"tokens", "wo", "wa_q", "wa_k", "va"})
         if extra:
             flag = extra[0].replace("_", "-")
             raise InputError(f"--{flag} needs --x or --q/--k/--v (or --input)")
         example = find_example(args.example or DEFAULT_EXAMPLE)
-        return example.trace(lang, **{k: v for k, v in kw.items() if v is not None})
-    kw.setdefault("scale", "sqrt")
-    return trace(**kw)
-
-
-STRUCTURE = ("window", "lengths", "document_ids")
+        return example.trace(lang, spec=example.spec.replace(**changes), **kw)
+    return trace(**kw, spec=AttentionSpec().replace(**changes))
 
 
 def _list_examples(lang: str) -> int:

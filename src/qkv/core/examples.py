@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Any
 
 from qkv.core.lang import default_lang
+from qkv.core.spec import TRACE_SPEC_KEYWORDS, AttentionSpec, trace_spec_fields
 from qkv.core.trace import Trace, trace
 from qkv.errors import InputError
 
@@ -22,17 +23,26 @@ class Example:
     tokens: dict[str, list[str]] = field(default_factory=dict)  # lang -> query tokens
     key_tokens: dict[str, list[str]] = field(default_factory=dict)
 
-    def trace(self, lang: str | None = None, **overrides: Any) -> Trace:
+    @property
+    def spec(self) -> AttentionSpec:
+        """The preset's own settings (its scale), for a face to change with ``replace``."""
+        return AttentionSpec(**trace_spec_fields(self.args))
+
+    def trace(
+        self, lang: str | None = None, *, spec: AttentionSpec | None = None, **overrides: Any
+    ) -> Trace:
         """The preset's trace with tokens in ``lang`` (default: the locale's); ``overrides``
-        (scale, mask, causal, tokens) replace its own."""
+        (scale, mask, causal, tokens) replace its own; ``spec`` replaces all its settings."""
         lang = lang or default_lang()
         kw = dict(self.args)
         if self.tokens:
             kw["tokens"] = self.tokens.get(lang, self.tokens["zh"])
         if self.key_tokens:
             kw["key_tokens"] = self.key_tokens.get(lang, self.key_tokens["zh"])
+        if spec is not None:
+            kw = {k: v for k, v in kw.items() if k not in TRACE_SPEC_KEYWORDS}
         kw.update(overrides)
-        return trace(example=self.name, **kw)
+        return trace(example=self.name, spec=spec, **kw)
 
 
 EXAMPLES: list[Example] = [

@@ -13,7 +13,10 @@ mask_mod closes over, which flex turns into graph inputs: new sequence lengths a
 reuse the kernel instead of recompiling it until torch's recompile limit sends every call to the
 slow eager path (what a plain ``torch.compile(flex_attention, dynamic=False)`` did after 8
 shapes on an H100). Each key compiles its own copy of the call (_own_code), so each has its
-own recompile budget on every torch.
+own recompile budget on every torch. The compiled functions are kept in a bounded LRU cache
+(``COMPILED`` of them, the most recently used: a long-running server that sees many head
+counts or dtypes does not keep every kernel it ever compiled), as the block masks are
+(``BLOCK_MASKS``).
 
 Where no compiler is at hand (no Triton for CUDA, no C++ compiler for the CPU) or compiling
 fails, ``unavailable()`` says why: backend="flex" raises with that reason, backend="auto" takes
@@ -30,8 +33,9 @@ import shutil
 import types
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable
+from itertools import count
+from typing import Any, Generic, TypeVar
 
 import torch
 
@@ -43,8 +47,48 @@ COMPILE = True  # False: run flex_attention eagerly (slow; for tests of the sema
 DYNAMIC: bool | None = None  # None: symbolic lengths on CUDA only (_dynamic)
 
 Tensor = torch.Tensor
-_compiled: dict[tuple[Any, ...], Callable[..., Any]] = {}
-_failed_keys: dict[tuple[Any, ...], str] = {}  # why compiling failed, for a key: not again
+V = TypeVar("V")
+
+
+class Lru(Generic[V]):
+    """A bounded cache: at most ``size`` entries, the least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"an LRU cache holds at least 1 entry, not {size}")
+        self.size = size
+        self._entries: OrderedDict[Hashable, V] = OrderedDict()
+
+    def get(self, key: Hashable) -> V | None:
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: Hashable, value: V) -> V:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return value
+
+    def pop(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+
+COMPILED = 32  # compiled functions kept: above torch's recompile limit (8) with room to spare
+_compiled: Lru[Callable[..., Any]] = Lru(COMPILED)
+_failed_keys: Lru[str] = Lru(256)  # why compiling failed, for a key: not again
+_code_names = count()  # each compiled copy of the call gets a name of its own
 
 
 def unavailable(device: torch.device) -> str | None:
@@ -146,8 +190,8 @@ def _signature(structure: Structure, mask: Tensor | None) -> tuple[bool, ...]:
     )
 
 
-_block_masks: OrderedDict[tuple[Any, ...], tuple[Any, tuple[Tensor, ...]]] = OrderedDict()
 BLOCK_MASKS = 16  # block masks kept, the most recently used
+_block_masks: Lru[tuple[Any, tuple[Tensor, ...]]] = Lru(BLOCK_MASKS)
 
 
 def _cached_block_mask(structure: Structure, mask: Tensor | None, q: Tensor, batch: int) -> Any:
@@ -174,12 +218,9 @@ def _cached_block_mask(structure: Structure, mask: Tensor | None, q: Tensor, bat
     )
     hit = _block_masks.get(key)
     if hit is not None:
-        _block_masks.move_to_end(key)
         return hit[0]
     block_mask = _block_mask(structure, mask, q, batch)
-    _block_masks[key] = (block_mask, tensors)
-    while len(_block_masks) > BLOCK_MASKS:
-        _block_masks.popitem(last=False)
+    _block_masks.put(key, (block_mask, tensors))
     return block_mask
 
 
@@ -255,21 +296,21 @@ def _run(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # flex_attention's note that eager is slow
             return _unpack(flex.flex_attention(q, k, v, **kwargs), lse)
-    if key in _failed_keys:
-        raise CompileFailed(_failed_keys[key])
+    failed = _failed_keys.get(key)
+    if failed is not None:
+        raise CompileFailed(failed)
     fn = _compiled.get(key)
     if fn is None:
-        dynamic = _dynamic(q.device)
-        target = _own_code(len(_compiled))
-        fn = _compiled[key] = torch.compile(target, dynamic=dynamic)
+        target = _own_code(next(_code_names))
+        fn = _compiled.put(key, torch.compile(target, dynamic=_dynamic(q.device)))
     try:
         return _unpack(fn(q, k, v, **kwargs), lse)
     except torch.OutOfMemoryError:
         raise
     except Exception as e:  # compilers fail in many ways: say why, and do not try again
         why = f"compiling flex_attention failed: {type(e).__name__}: {_first_error(e)}"
-        _failed_keys[key] = why
-        _compiled.pop(key, None)
+        _failed_keys.put(key, why)
+        _compiled.pop(key)
         raise CompileFailed(why) from e
 
 
@@ -317,5 +358,5 @@ def _unpack(result: Any, lse: bool) -> tuple[Tensor, Tensor | None]:
 
 
 def compiled_keys() -> int:
-    """How many compiled functions are kept (for tests and benchmarks)."""
+    """How many compiled functions are kept (for tests and benchmarks; at most COMPILED)."""
     return len(_compiled)

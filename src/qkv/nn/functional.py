@@ -21,15 +21,19 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 import torch
 
 from qkv.core.attention import pack
+from qkv.core.scale import is_sqrt
+from qkv.core.spec import AttentionSpec, from_keywords
 from qkv.nn import explicit, flex, routes, sdpa, tiled
+from qkv.nn.call import Call
 from qkv.nn.gqa import group_heads, ungroup_heads
-from qkv.nn.masks import Align, broadcast_shape, causal_offset, combine, normalize_causal
+from qkv.nn.masks import Align, causal_offset, combine
 from qkv.nn.sanitize import causal_reach, mask_reach, sanitize
 from qkv.nn.structure import Structure
 from qkv.nn.validate import validate_mask, validate_scale, validate_tensors
@@ -73,9 +77,12 @@ def attention(
     return_weights: bool = False,
     return_lse: bool = False,
     backend: str = "auto",
+    spec: AttentionSpec | None = None,
 ) -> Any:
     """softmax(mask(q kᵀ · scale)) v for q (..., L, d), k (..., S, d), v (..., S, dv).
 
+    ``spec`` says what the call means (qkv.core.spec); mask, causal, window, lengths (one
+    per batch row), document_ids, scale and dropout_p are a convenience that builds one.
     Structured masks, each ANDed with ``mask`` and ``causal``: ``window`` w or (left, right)
     keys on each side of a query's position; ``lengths`` (B,): row b of the batch (dim 0) has
     lengths[b] keys, the rest is padding; ``document_ids`` (S,) or (B, S): packed sequences,
@@ -87,13 +94,11 @@ def attention(
     (..., L), in that order. Dropout applies to the weights after the softmax, and only
     when ``training``. ``scale`` defaults to 1/sqrt(d).
     """
-    _validate(q, k, v, mask, dropout_p, scale, backend)
-    call = _prepare(
-        q, k, v, mask, causal, window, lengths, document_ids, scale, dropout_p, training
-    )
-    chosen = _choose_backend(backend, call, return_weights, return_lse)
+    spec = _spec(spec, mask, causal, window, lengths, document_ids, scale, dropout_p)
+    call = _prepare(q, k, v, spec, training, backend, (return_weights, return_lse))
+    chosen = _choose_backend(backend, call)
     if chosen == "flex":
-        out, lse = _flex(call, return_lse, fallback=backend == "auto")
+        out, lse = _flex(call, fallback=backend == "auto")
         weights = None
     elif chosen == "sdpa":
         return _sdpa(call)
@@ -120,20 +125,17 @@ def route(
     training: bool = False,
     return_weights: bool = False,
     return_lse: bool = False,
+    spec: AttentionSpec | None = None,
 ) -> str:
     """The backend ``attention(..., backend="auto")`` runs for these arguments (and whether
     gradients are wanted: torch.is_grad_enabled() and requires_grad, as there)."""
-    _validate(q, k, v, mask, dropout_p, scale, "auto")
-    call = _prepare(
-        q, k, v, mask, causal, window, lengths, document_ids, scale, dropout_p, training
-    )
-    return _choose_backend("auto", call, return_weights, return_lse)
+    spec = _spec(spec, mask, causal, window, lengths, document_ids, scale, dropout_p)
+    call = _prepare(q, k, v, spec, training, "auto", (return_weights, return_lse))
+    return _choose_backend("auto", call)
 
 
-def _prepare(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
+def _spec(
+    spec: AttentionSpec | None,
     mask: torch.Tensor | None,
     causal: bool | str,
     window: int | Sequence[int] | None,
@@ -141,31 +143,53 @@ def _prepare(
     document_ids: Any,
     scale: float | None,
     dropout_p: float,
+) -> AttentionSpec:
+    """The call's spec: ``spec``, or one built from the keyword arguments (ValueError when
+    both are given or a value is bad, as every argument error here)."""
+    if not (isinstance(dropout_p, (int, float)) and 0.0 <= dropout_p < 1.0):
+        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p!r}")
+    validate_scale(scale)
+    return from_keywords(
+        spec, mask=mask, causal=causal, window=window, row_lengths=lengths,
+        document_ids=document_ids, scale=scale, dropout_p=dropout_p or None,
+    )  # fmt: skip
+
+
+def _scale(spec: AttentionSpec, d: int) -> float:
+    """The spec's scale as a number: 1/sqrt(d) by default, 1 for "none"."""
+    if is_sqrt(spec.scale):
+        return 1.0 / math.sqrt(d)
+    value = 1.0 if spec.scale == "none" else spec.scale
+    if isinstance(value, Fraction):
+        value = float(value)
+    validate_scale(value)  # type: ignore[arg-type]
+    return float(value)  # type: ignore[arg-type]
+
+
+def _prepare(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    spec: AttentionSpec,
     training: bool,
-) -> _Call:
+    backend: str,
+    asked: tuple[bool, bool],
+) -> Call:
+    """The call resolved; ``asked``: (the weights, the logsumexp)."""
+    if spec.query_lengths is not None or spec.heads != 1 or spec.score != "dot":
+        raise ValueError("query lengths, heads and additive scores belong to qkv.core.trace")
+    mask = spec.may_attend()
+    _validate(q, k, v, mask, spec.dropout_p, None, backend)
     n_q, n_k = q.shape[-2], k.shape[-2]
-    where = normalize_causal(causal)  # also places windows and documents
+    where = spec.causal  # also places windows and documents
     align = _causal_that_hides(where, n_q, n_k)
     structure = Structure.build(
-        q, k, causal=align, align=where, window=window, lengths=lengths, document_ids=document_ids
-    )
-    s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    p = float(dropout_p) if training else 0.0
-    return _Call(q, k, v, mask, align, structure, s, p)
-
-
-@dataclass(frozen=True)
-class _Call:
-    """One call's inputs, resolved: what every backend takes."""
-
-    q: torch.Tensor
-    k: torch.Tensor
-    v: torch.Tensor
-    mask: torch.Tensor | None
-    align: Align | None  # the causal mask, when it hides something
-    structure: Structure | None  # windows, lengths, documents (and causal with them)
-    scale: float
-    dropout_p: float
+        q, k, causal=align, align=where, window=spec.window, lengths=spec.row_lengths,
+        document_ids=spec.document_ids,
+    )  # fmt: skip
+    s = _scale(spec, q.shape[-1])
+    p = float(spec.dropout_p) if training else 0.0
+    return Call(q, k, v, mask, align, structure, s, p, *asked)
 
 
 def _causal_that_hides(align: Align | None, n_q: int, n_k: int) -> Align | None:
@@ -176,89 +200,27 @@ def _causal_that_hides(align: Align | None, n_q: int, n_k: int) -> Align | None:
     return align
 
 
-def _choose_backend(backend: str, call: _Call, return_weights: bool, return_lse: bool) -> str:
+def _choose_backend(backend: str, call: Call) -> str:
     """ "auto" resolved (qkv.nn.routes), and the combinations a backend cannot do refused."""
     p = call.dropout_p
     if backend == "auto":
-        return routes.auto(_route(call, return_weights, return_lse))
-    if backend in ("sdpa", "flex") and return_weights:
+        return routes.auto(call)
+    if backend in ("sdpa", "flex") and call.weights:
         raise ValueError(f"backend {backend!r} never forms the weights; use 'math'")
-    if backend == "sdpa" and return_lse:
+    if backend == "sdpa" and call.lse:
         raise ValueError("backend 'sdpa' returns no logsumexp; use 'tiled', 'flex' or 'math'")
     if backend in ("tiled", "flex") and p > 0:
         raise ValueError(f"backend {backend!r} has no dropout; use 'math' or 'sdpa' in training")
-    if backend == "tiled" and return_weights:
+    if backend == "tiled" and call.weights:
         raise ValueError("backend 'tiled' never forms the weights; use 'math'")
     if backend == "flex":
-        why = _flex_refuses(call, return_lse)
+        why = call.flex_refuses()
         if why is not None:
             raise ValueError(f"backend 'flex' cannot run this call: {why}")
     return backend
 
 
-def _route(call: _Call, return_weights: bool, return_lse: bool) -> routes.Call:
-    q, k = call.q, call.k
-    mask = "none" if call.mask is None else ("bool" if call.mask.dtype == torch.bool else "float")
-    bottom_right = call.align == "bottom_right" and q.shape[-2] != k.shape[-2]
-    # flex is asked about only where auto could take it: the question costs Python time on
-    # every call, and a GPT's plain causal attention never needs the answer
-    on_flex = return_lse or call.structure is not None or bottom_right
-    wants_flex = q.is_cuda and mask != "float" and on_flex
-    flex_ok = wants_flex and _flex_refuses(call, return_lse) is None
-    batch = 1
-    for size in broadcast_shape(q.shape[:-2], k.shape[:-2]) or ():
-        batch *= size
-    work = batch * q.shape[-2] * k.shape[-2]
-    structured = call.structure is not None
-    # the share of the blocks tiled would compute: asked only where the CPU table looks at it
-    share = 1.0
-    if q.device.type == "cpu" and (structured or bottom_right) and routes.worth_asking(work):
-        share = _tiled_share(call)
-    return routes.Call(
-        device=q.device.type,
-        weights=return_weights,
-        lse=return_lse,
-        dropout=call.dropout_p > 0,
-        mask=mask,
-        structured=structured,
-        bottom_right=bottom_right,
-        flex=flex_ok,
-        work=work,
-        share=share,
-        keys_only=_keys_only(call),
-    )
-
-
-def _keys_only(call: _Call) -> bool:
-    """Lengths are the only structure: the mask SDPA gets is (B, 1, 1, S)."""
-    s = call.structure
-    if s is None or call.mask is not None or call.align is not None:
-        return False
-    return s.lengths is not None and s.key_docs is None and not s.has_band
-
-
-def _tiled_share(call: _Call) -> float:
-    """The share of the score blocks that the tiled backend computes (it skips those that
-    a causal mask or a structure hides entirely; a user's mask is not looked at here)."""
-    q, k = call.q, call.k
-    offset = None
-    if call.structure is None and call.align is not None:
-        offset = causal_offset(q.shape[-2], k.shape[-2], call.align)
-    tiling = tiled.Tiling(None, None, call.scale, offset, structure=call.structure)
-    blocks = tiling.blocks(q, k)
-    return blocks.live / max(1, len(blocks.rows) * len(blocks.cols))
-
-
-def _flex_refuses(call: _Call, return_lse: bool) -> str | None:
-    if call.mask is not None and call.mask.dtype != torch.bool:
-        return "flex takes boolean masks only; use 'tiled' or 'math' for a float mask"
-    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (call.q, call.k, call.v))
-    return flex.refuses(call.q, call.k, return_lse, grad)
-
-
-def _flex(
-    call: _Call, return_lse: bool, fallback: bool
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _flex(call: Call, fallback: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """flex_attention. If it cannot be compiled for this call: with ``fallback`` (auto), SDPA
     with a mask tensor (the logsumexp from tiled) and a warning that says why, once; else a
     RuntimeError that says why."""
@@ -269,7 +231,7 @@ def _flex(
         q, k, v = sanitize(q, k, v, structure.reach(q, k, allowed))
     try:
         return flex.attention(
-            q, k, v, structure=structure, allowed=allowed, scale=call.scale, return_lse=return_lse
+            q, k, v, structure=structure, allowed=allowed, scale=call.scale, return_lse=call.lse
         )
     except flex.CompileFailed as e:
         if not fallback:
@@ -277,12 +239,12 @@ def _flex(
         if str(e) not in _warned:
             _warned.add(str(e))
             warnings.warn(f"{e}; qkv.nn.attention takes SDPA", RuntimeWarning, stacklevel=3)
-        if return_lse:
+        if call.lse:
             return _tiled(call)
         return _sdpa(call), None
 
 
-def _math(call: _Call) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _math(call: Call) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The explicit backend: (output, weights, logsumexp)."""
     q, k, v = call.q, call.k, call.v
     allowed, bias = combine(call.mask, call.align, q.shape[-2], k.shape[-2], q.device)
@@ -302,7 +264,7 @@ def _math(call: _Call) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     )
 
 
-def _tiled(call: _Call) -> tuple[torch.Tensor, torch.Tensor]:
+def _tiled(call: Call) -> tuple[torch.Tensor, torch.Tensor]:
     """The flash algorithm in PyTorch: (output, logsumexp), computed in float32 or wider.
     Causal masks and structures are computed per block: never the (L, S) matrix for them."""
     q, k, v, mask, structure = call.q, call.k, call.v, call.mask, call.structure
@@ -338,7 +300,7 @@ def _tiled(call: _Call) -> tuple[torch.Tensor, torch.Tensor]:
     return ungroup_heads(out.to(q.dtype), q_shape, 2), ungroup_heads(lse, q_shape, 1)
 
 
-def _sdpa(call: _Call) -> torch.Tensor:
+def _sdpa(call: Call) -> torch.Tensor:
     return sdpa.attention(
         call.q,
         call.k,

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from qkv.core.spec import AttentionSpec
 from qkv.nn.functional import attention
 
 
@@ -198,8 +199,12 @@ class MultiHeadAttention(nn.Module):
         need_weights: bool = False,
         average_attn_weights: bool = True,
         cache: KVCache | None = None,
+        spec: AttentionSpec | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(output, weights or None). Masks: see the module docstring.
+        """(output, weights or None). Masks: see the module docstring. ``spec`` (qkv.core.spec)
+        says the attention instead of ``attn_mask`` and ``causal``, with windows, lengths per
+        batch row and documents too; ``key_padding_mask`` is ANDed with its mask, and its
+        dropout_p, when 0, is the module's.
 
         With ``cache``, ``query`` holds only the new tokens; their keys and values are
         appended to the cache and the queries attend to everything cached (bottom-right
@@ -216,17 +221,7 @@ class MultiHeadAttention(nn.Module):
         q, k, v = self._project(query, key, value)  # (B, H, T, hd), (B, Hkv, S, hd) twice
         if cache is not None:
             k, v = cache.append(k, v)
-        mask = self._mask(key_padding_mask, attn_mask, q.shape[0], k.shape[-2])
-        result = attention(
-            q,
-            k,
-            v,
-            mask=mask,
-            causal=causal,
-            dropout_p=self.dropout,
-            training=self.training,
-            return_weights=need_weights,
-        )
+        result = self._attend(q, k, v, key_padding_mask, attn_mask, causal, need_weights, spec)
         out, weights = result if need_weights else (result, None)
         b, _, t, _ = out.shape
         out = self.out_proj(out.transpose(1, 2).reshape(b, t, self.embed_dim))
@@ -235,6 +230,30 @@ class MultiHeadAttention(nn.Module):
         if weights is not None and average_attn_weights:
             weights = weights.mean(dim=1)
         return out, weights
+
+    def _attend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        key_padding_mask: torch.Tensor | None,
+        attn_mask: torch.Tensor | None,
+        causal: bool | str,
+        need_weights: bool,
+        spec: AttentionSpec | None,
+    ) -> Any:
+        """qkv.nn.functional.attention with the module's masks and dropout, or its spec."""
+        if spec is None:
+            mask = self._mask(key_padding_mask, attn_mask, q.shape[0], k.shape[-2])
+            return attention(
+                q, k, v, mask=mask, causal=causal, dropout_p=self.dropout,
+                training=self.training, return_weights=need_weights,
+            )  # fmt: skip
+        if attn_mask is not None or causal:
+            raise ValueError("give spec= or attn_mask/causal, not both")
+        mask = self._mask(key_padding_mask, spec.may_attend(), q.shape[0], k.shape[-2])
+        spec = spec.replace(mask=mask, dropout_p=spec.dropout_p or self.dropout)
+        return attention(q, k, v, spec=spec, training=self.training, return_weights=need_weights)
 
     def _project(
         self, query: torch.Tensor, key: torch.Tensor | None, value: torch.Tensor | None

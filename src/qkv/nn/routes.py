@@ -59,24 +59,36 @@ no backward there, and on the machine above it does not compile these masks at a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Protocol
 
 
-@dataclass(frozen=True)
-class Call:
-    """What decides the route: the device and what the call asks."""
+class Call(Protocol):
+    """What decides the route: the facts auto() reads from a qkv.nn.call.Call (the one call
+    type; tests give these facts alone). ``flex`` and ``share`` cost work, and are read only
+    where the table needs them."""
 
-    device: str  # torch.device.type
-    weights: bool
-    lse: bool
-    dropout: bool
-    mask: str  # "none", "bool" or "float": the user's mask
-    structured: bool  # a window, lengths or document ids
-    bottom_right: bool  # causal, bottom-right, L != S, hiding something
-    flex: bool  # flex_attention can run this call here (qkv.nn.flex.unavailable is None)
-    work: int = 0  # batch x L x S: the scores of the whole call
-    share: float = 1.0  # of the score blocks, those tiled computes (the rest it skips)
-    keys_only: bool = False  # lengths alone: SDPA's mask is (B, 1, 1, S), not (L, S)
+    @property
+    def device(self) -> str: ...  # torch.device.type
+    @property
+    def weights(self) -> bool: ...
+    @property
+    def lse(self) -> bool: ...
+    @property
+    def dropout(self) -> bool: ...
+    @property
+    def mask_kind(self) -> str: ...  # "none", "bool" or "float": the user's mask
+    @property
+    def structured(self) -> bool: ...  # a window, lengths or document ids
+    @property
+    def bottom_right(self) -> bool: ...  # causal, bottom-right, L != S, hiding something
+    @property
+    def flex(self) -> bool: ...  # flex_attention can run this call here
+    @property
+    def work(self) -> int: ...  # batch x L x S: the scores of the whole call
+    @property
+    def share(self) -> float: ...  # of the score blocks, those tiled computes
+    @property
+    def keys_only(self) -> bool: ...  # lengths alone: SDPA's mask is (B, 1, 1, S)
 
 
 # The CPU's structured masks: see the module docstring for the measurements
@@ -98,12 +110,12 @@ def auto(call: Call) -> str:
     if call.dropout:
         return "sdpa"
     on_flex = call.lse or call.structured
-    if call.device == "cuda" and call.flex and call.mask != "float" and on_flex:
+    if call.device == "cuda" and call.mask_kind != "float" and on_flex and call.flex:
         return "flex"
     if call.lse:
         return "tiled"
     cpu_structure = call.device == "cpu" and (call.structured or call.bottom_right)
-    if cpu_structure and call.mask != "float" and _tiled_pays(call):
+    if cpu_structure and call.mask_kind != "float" and _tiled_pays(call):
         return "tiled"
     return "sdpa"
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from qkv.core.spec import TRACE_SPEC_KEYWORDS
 from qkv.core.trace import Trace
 from qkv.errors import InputError
 from qkv.serve import limits
 
 INPUTS = ("x", "q", "k", "v", "wq", "wk", "wv")
-MASKS = ("none", "causal", "causal-top-left", "window")
+MASKS = ("none", "causal", "causal-top-left", "window")  # the page's choices; any --mask words too
 
 
 @dataclass(frozen=True)
@@ -23,15 +24,21 @@ class Options:
     example: str | None = None
     lang: str = "en"
     scale: str | None = None  # sqrt, none or a number; None: the preset's, or sqrt
-    mask: str = "none"
+    mask: str = "none"  # none, window (with `window`), or `qkv explain --mask` words
     window: int = 1
     digits: int = 3
+    lengths: str | None = None  # as `qkv explain --lengths`: 2 or 2,3,3
 
     def check(self) -> None:
+        from qkv.core.spec import is_mask_words
+
         if self.lang not in ("zh", "en"):
             raise InputError(f"lang must be zh or en, not {self.lang!r}")
-        if self.mask not in MASKS:
-            raise InputError(f"mask must be one of {', '.join(MASKS)}, not {self.mask!r}")
+        if self.mask not in MASKS and not is_mask_words(self.mask):
+            raise InputError(
+                f"mask must be one of {', '.join(MASKS)}, or words as `qkv explain --mask` "
+                f"takes (causal+window:1,0, length:N, documents:ID,...), not {self.mask!r}"
+            )
         if not 0 <= self.window <= limits.MAX_WINDOW:
             raise InputError(f"window must be between 0 and {limits.MAX_WINDOW}")
         if not 1 <= self.digits <= limits.MAX_DIGITS:
@@ -63,62 +70,40 @@ def read_body(body: bytes) -> dict[str, Any]:
     return kw
 
 
-def _shape(kw: dict[str, Any], example: Any) -> tuple[int, int]:
-    """(queries, keys) of the inputs, for a window mask."""
-    src = kw if any(n in kw for n in ("x", "q", "k", "v")) else (example.args if example else {})
-    if "x" in src:
-        n = len(src["x"])
-        return n, n
-    missing = next((n for n in ("q", "k", "v") if n not in src), None)
-    if missing is not None:  # what trace() says, said before the window needs the shape
-        raise InputError(f"missing {missing}: give x, or all of q, k and v")
-    return len(src["q"]), len(src["k"])
+def spec_changes(opts: Options, kw: dict[str, Any]) -> dict[str, Any]:
+    """What the query (and the body's own mask) change in the spec: the parser `qkv explain`
+    uses (qkv.core.spec), so the page can say what the command line can."""
+    from qkv.core.spec import spec_changes as parse
 
-
-def _window(kw: dict[str, Any], example: Any, window: int) -> Any:
-    """The local-window mask for the inputs, and with the body's own mask when it has one
-    (of a shape that fits queries x keys)."""
-    import numpy as np
-
-    from qkv.core.masks import window_mask
-
-    band = window_mask(*_shape(kw, example), window)
-    if "mask" not in kw:
-        return band
-    given = np.asarray(kw.pop("mask"))
-    try:
-        return band & given
-    except ValueError:  # shapes that do not broadcast
-        rows, cols = band.shape
-        shape = "x".join(map(str, given.shape))
-        raise InputError(
-            f"body mask is {shape}; the inputs have {rows} queries and {cols} keys, so it "
-            f"must be {rows}x{cols}"
-        ) from None
+    words = {"none": None, "window": f"window:{opts.window}"}.get(opts.mask, opts.mask)
+    changes = parse(mask=words, lengths=opts.lengths, scale=opts.scale, dash="")
+    if "mask" in kw:
+        changes["mask"] = kw.pop("mask")
+    return changes
 
 
 def make_trace(opts: Options, kw: dict[str, Any]) -> Trace:
     """The Trace a request asks for: its own matrices (over a preset's settings, when it names
-    one), or the preset itself."""
+    one), or the preset itself; its spec is the preset's (or the default) changed by the
+    query."""
     from qkv.core.examples import DEFAULT_EXAMPLE, find_example
+    from qkv.core.spec import AttentionSpec
     from qkv.core.trace import trace
 
     opts.check()
+    kw = dict(kw)
+    changes = spec_changes(opts, kw)
     has_input = any(n in kw for n in ("x", "q", "k", "v"))
     example = find_example(opts.example) if opts.example else None
     if example is None and not has_input:
         example = find_example(DEFAULT_EXAMPLE)
-    settings: dict[str, Any] = {}
-    if opts.scale is not None:
-        settings["scale"] = opts.scale
-    if opts.mask in ("causal", "causal-top-left"):
-        settings["causal"] = opts.mask
-    elif opts.mask == "window":
-        settings["mask"] = _window(kw, example, opts.window)
+    base = AttentionSpec() if example is None else example.spec
+    spec = base.replace(**changes)
     if not has_input:
         assert example is not None
-        return example.trace(opts.lang, **kw, **settings)
+        return example.trace(opts.lang, spec=spec, **kw)
     if example is None:
-        return trace(**{"scale": "sqrt", **kw, **settings})
+        return trace(**kw, spec=spec)
     preset = {k: v for k, v in example.args.items() if k not in INPUTS}
-    return trace(example=example.name, **{**preset, **kw, **settings})
+    preset = {k: v for k, v in preset.items() if k not in TRACE_SPEC_KEYWORDS}
+    return trace(example=example.name, spec=spec, **{**preset, **kw})

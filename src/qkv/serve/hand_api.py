@@ -55,11 +55,20 @@ async def options(  # async: no I/O, so no hop to a worker thread per request
     example: Annotated[str | None, Query(description="a preset: 笔记本 (notebook), search")] = None,
     lang: Annotated[str, Query(description="zh or en: labels and words")] = "en",
     scale: Annotated[str | None, Query(description="sqrt, none or a number")] = None,
-    mask: Annotated[str, Query(description="none, causal, causal-top-left, window")] = "none",
+    mask: Annotated[
+        str,
+        Query(
+            description="none, causal, causal-top-left, window, or `qkv explain --mask` words "
+            "joined with + (causal+window:1,0, length:N, documents:ID,ID,...)"
+        ),
+    ] = "none",
     window: Annotated[int, Query(description="keys on each side, for mask=window")] = 1,
     digits: Annotated[int, Query(description="significant digits")] = 3,
+    lengths: Annotated[
+        str | None, Query(description="padding: query i sees its first N (or N_i) keys")
+    ] = None,
 ) -> Options:
-    return Options(example, lang, scale, mask, window, digits)
+    return Options(example, lang, scale, mask, window, digits, lengths)
 
 
 def _answer(kind: str, opts: Options, body: bytes, extra: tuple[Any, ...]) -> tuple[bytes, str]:
@@ -74,6 +83,7 @@ def _answer(kind: str, opts: Options, body: bytes, extra: tuple[Any, ...]) -> tu
         page = {
             "schema": "qkv.layout/1",
             "trace": trace.to_dict(),
+            "spec": None if trace.spec is None else trace.spec.to_dict(),
             "document": asdict(doc),
             "inputs": _inputs(trace),
         }

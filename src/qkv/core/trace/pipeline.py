@@ -43,17 +43,11 @@ import numpy as np
 from qkv import limits
 from qkv.core import exact as ex
 from qkv.core.attention import weighted_sum
-from qkv.core.masks import (
-    Align,
-    as_mask,
-    combine_masks,
-    length_mask,
-    normalize_causal,
-    structure_mask,
-)
+from qkv.core.masks import Align, as_mask, combine_masks, length_mask, structure_mask
 from qkv.core.matrix import as_floats, as_matrix, count
 from qkv.core.scale import ScaleArg, is_sqrt, resolve_scale
 from qkv.core.softmax import masked_softmax
+from qkv.core.spec import AttentionSpec, from_keywords
 from qkv.core.text import ensure_text
 from qkv.core.trace.record import ScaleContrast, Step, Trace
 from qkv.errors import InputError
@@ -76,35 +70,41 @@ def trace(
     tokens: Sequence[str] | None = None,
     key_tokens: Sequence[str] | None = None,
     columns: Sequence[str] | None = None,
-    scale: ScaleArg = "sqrt",
+    scale: ScaleArg = None,
     mask: Any = None,
-    causal: bool | str | None = False,
+    causal: bool | str | None = None,
     window: int | Sequence[int] | None = None,
     lengths: Any = None,
     document_ids: Sequence[int] | None = None,
     example: str | None = None,
     contrast: bool = False,
     rank: bool = False,
-    heads: int = 1,
+    heads: int | None = None,
     wo: Any = None,
-    score: str = "dot",
+    score: str | None = None,
     wa_q: Any = None,
     wa_k: Any = None,
     va: Any = None,
     exact: bool = True,
+    spec: AttentionSpec | None = None,
 ) -> Trace:
     """Compute attention step by step and keep every intermediate; the arguments are described
-    in this module's docstring (``help(qkv.core.trace.pipeline)``)."""
-    align = normalize_causal(causal)
-    additive = _check_score(score, {"W_a^q": wa_q, "W_a^k": wa_k, "v_a": va})
-    n_heads = _check_heads(heads, additive)
+    in this module's docstring (``help(qkv.core.trace.pipeline)``). ``spec`` says what the
+    call means (qkv.core.spec); scale, mask, causal, window, lengths (one per query),
+    document_ids, heads and score are a convenience that builds one."""
+    given = {"scale": scale, "mask": mask, "causal": causal, "window": window}
+    given |= {"query_lengths": lengths, "document_ids": document_ids, "heads": heads}
+    spec = _one_sequence(from_keywords(spec, score=score, **given))
+    align = spec.causal
+    additive = _check_score(spec.score, {"W_a^q": wa_q, "W_a^k": wa_k, "v_a": va})
+    n_heads = _check_heads(spec.heads, additive)
     weights = {"wq": wq, "wk": wk, "wv": wv, "bq": bq, "bk": bk, "bv": bv}
     chain = _inputs(x, q, k, v, weights, tokens, key_tokens, columns, additive, exact)
-    valid_lengths, valid = _allowed(chain, align, lengths, window, document_ids)
-    scale = "none" if additive and is_sqrt(scale) else scale  # no dot product grows with d_k
+    valid_lengths, valid = _allowed(chain, align, spec)
+    s_arg = "none" if additive and is_sqrt(spec.scale) else spec.scale  # no q·k grows with d_k
     scores = (wa_q, wa_k, va) if additive else None
     attended, s_value, s_text, d_k, ranking = _attend(
-        chain, n_heads, scores, scale, mask, align, valid, rank, last=wo is None
+        chain, n_heads, scores, s_arg, spec.may_attend(), align, valid, rank, last=wo is None
     )
     if wo is not None:
         add_wo(chain, wo, attended)
@@ -113,8 +113,17 @@ def trace(
     return Trace(
         chain.steps, s_value, s_text, d_k, align, example,
         scale_contrast(chain) if shown else None, ranking, n_heads,
-        "additive" if additive else "dot", valid_lengths,
+        "additive" if additive else "dot", valid_lengths, spec=spec,
     )  # fmt: skip
+
+
+def _one_sequence(spec: AttentionSpec) -> AttentionSpec:
+    """The spec, unless it asks what the hand calculation of one sequence cannot do."""
+    if spec.row_lengths is not None:
+        raise InputError("trace() is one sequence: give lengths per query, not per batch row")
+    if spec.dropout_p:
+        raise InputError("the hand calculation has no dropout; leave out dropout_p")
+    return spec
 
 
 def _attend(
@@ -210,14 +219,11 @@ def _check_score(score: str, weights: dict[str, Any]) -> bool:
 
 
 def _allowed(
-    chain: Chain,
-    align: Align | None,
-    lengths: Any,
-    window: int | Sequence[int] | None,
-    document_ids: Sequence[int] | None,
+    chain: Chain, align: Align | None, spec: AttentionSpec
 ) -> tuple[list[int] | None, np.ndarray | None]:
     """The valid lengths (one per query, None without) and the mask of lengths, window and
     document ids ANDed (None when none is given): the rules of qkv.core.masks."""
+    lengths, window, document_ids = spec.query_lengths, spec.window, spec.document_ids
     n_q, n_k = chain.n_q, chain.k.shape[0]
     valid_lengths, valid = (None, None) if lengths is None else length_mask(lengths, n_q, n_k)
     if window is None and document_ids is None:
@@ -248,6 +254,7 @@ class Chain:
     current: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # the scores so far
     current_exact: np.ndarray | None = None
     allowed: np.ndarray | None = None  # True = may attend, after masking
+    added: np.ndarray | None = None  # the float mask added to the scaled scores (finite part)
     weights: np.ndarray | None = None
     prefix: str = ""  # "h2." while computing head 2
 
@@ -525,7 +532,8 @@ def add_masked(
     if allowed is None and additive is None:
         return
     if additive is not None:
-        chain.current = chain.current + np.where(np.isfinite(additive), additive, 0.0)
+        chain.added = np.broadcast_to(np.where(np.isfinite(additive), additive, 0.0), shape)
+        chain.current = chain.current + chain.added
         finite_add = ex.from_float(additive) if np.all(np.isfinite(additive)) else None
         if chain.current_exact is not None:
             chain.current_exact = None if finite_add is None else chain.current_exact + finite_add
@@ -796,11 +804,14 @@ def _additive_side(chain: Chain, step: Step, w: Any, wid: str, hidden: int) -> S
 
 
 def scale_contrast(chain: Chain) -> ScaleContrast:
-    """Each row's largest unscaled weight, and the same weight with 1/sqrt(d_k)."""
+    """Each row's largest unscaled weight, and the same weight with 1/sqrt(d_k): the raw
+    scores scaled, then masked as the call masked them (a float mask added after the scale)."""
     assert chain.weights is not None
     scores = next(s for s in chain.steps if s.id == "scores").matrix
     c_value, c_text, _ = resolve_scale("sqrt", chain.d_k)
     scaled = scores * c_value
+    if chain.added is not None:
+        scaled = scaled + chain.added
     if chain.allowed is not None:
         scaled = np.where(chain.allowed, scaled, -np.inf)
     scaled_w, _ = masked_softmax(scaled, chain.allowed)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from qkv.core import display
+from qkv.core.spec import AttentionSpec
 
 SCHEMA = "qkv.trace/1"
 
@@ -154,6 +155,7 @@ class Trace:
     heads: int = 1
     score: str = "dot"  # "dot" (Q·Kᵀ) or "additive" (vᵀ tanh(W_q q + W_k k))
     lengths: list[int] | None = None  # valid keys per query (padding mask)
+    spec: AttentionSpec | None = None  # what the call meant (qkv.core.spec): its JSON "spec"
     # the language asked for (qkv.explain(lang=...)): how str() and Jupyter show this trace;
     # None follows the locale, as the CLI does. Not part of the computation or its JSON.
     lang: str | None = field(default=None, compare=False)
@@ -213,6 +215,8 @@ class Trace:
             d["score"] = self.score
         if self.lengths is not None:
             d["lengths"] = list(self.lengths)
+        if self.spec is not None:
+            d["spec"] = self.spec.to_dict()
         return d
 
     def to_json(self) -> str:
@@ -244,6 +248,7 @@ class Trace:
             heads=int(d.get("heads", 1)),
             score=str(d.get("score", "dot")),
             lengths=None if d.get("lengths") is None else [int(n) for n in d["lengths"]],
+            spec=None if d.get("spec") is None else AttentionSpec.from_dict(d["spec"]),
         )
 
     @classmethod
