@@ -123,7 +123,8 @@ def test_heads_json_round_trip_and_every_format():
     assert json.loads(t.to_json())["heads"] == 2
     assert "heads" not in json.loads(trace(X4).to_json())  # plain traces' JSON unchanged
     md = render(back, "markdown", lang="en")
-    assert "## Attention weights A = softmax(S) · head 2" in md and "C = [O_{1} \\mid O_{2}]" in md
+    assert "## Attention weights A = softmax(S/√d_k) · head 2" in md
+    assert "C = [O_{1} \\mid O_{2}]" in md
     assert "Output projection W_O" in md
     assert r"O_{2} = A_{2}V_{2}" in render(t, "latex", lang="en")
     html = render(t, "html", lang="zh")

@@ -217,6 +217,21 @@ def test_scale_and_check_panels(site, browser, tmp_path):
     tab.inert()
 
 
+def test_the_check_tab_loads_its_example_articles(site, browser):
+    """Each example article the page offers loads, is checked, and shows its mistakes."""
+    tab = Tab(browser, f"{site}/?panel=check&lang=en")
+    options = tab.js("[...document.querySelectorAll('select.examples option')].map(o => o.value)")
+    assert options == ["", "en", "zh"]
+    tab.page.select_option("select.examples", "en")
+    wait_until(lambda: tab.page.locator("mark.wrong").count())
+    assert "# One query, three keys" in tab.page.input_value("textarea.article")
+    assert tab.page.inner_text(".findings").startswith("line 21: written 0.481, true value 0.471")
+    tab.page.select_option("select.examples", "zh")
+    wait_until(lambda: "我 爱 吃" in tab.page.input_value("textarea.article"))
+    wait_until(lambda: tab.page.locator("mark.wrong").count() == 9)  # the scale left out
+    tab.inert()
+
+
 def test_every_input_is_inert_to_markup(site, browser, tmp_path):
     tab = Tab(browser, f"{site}/?lang=en")
     wait_until(lambda: tab.ready_count() >= 1)

@@ -39,9 +39,11 @@ def render(
     lang: str | None = None,
     digits: int = 3,
     entry: Entry = (0, 0),
+    standalone: bool = False,
 ) -> str:
     """The trace in ``fmt`` (text, markdown, latex, html, json); ``entry`` (0-based row and
-    column) is the entry whose arithmetic each step shows, None for none."""
+    column) is the entry whose arithmetic each step shows, None for none; ``standalone``: LaTeX
+    as a whole document rather than fragments to paste."""
     if fmt == "json":
         return trace.to_json()
     if fmt not in FORMATS:
@@ -58,7 +60,7 @@ def render(
     if fmt == "latex":
         from qkv.render.latex import render as latex
 
-        return latex(doc)
+        return latex(doc, standalone)
     from qkv.render.html import render as html
 
     return html(doc)

@@ -1,9 +1,10 @@
-"""Document -> LaTeX fragments (amsmath), ready to paste into an article.
-
-Chinese labels need a CJK-capable engine (xelatex with xeCJK, or ctex).
+"""Document -> LaTeX: fragments (amsmath) ready to paste into an article, or with
+``standalone`` a whole document for xelatex (ctexart where it has Chinese characters).
 """
 
 from __future__ import annotations
+
+import re
 
 from qkv.render.layout import Document, Table
 
@@ -18,6 +19,12 @@ _SPECIAL = {
     "_": r"\_",
     "%": r"\%",
     "~": r"\~{}",
+    # symbols a text font may lack, set as mathematics
+    "ᵀ": r"$^{\top}$",
+    "≤": r"$\le$",
+    "≥": r"$\ge$",
+    "≈": r"$\approx$",
+    "∞": r"$\infty$",
 }
 
 
@@ -25,7 +32,12 @@ def escape(text: str) -> str:
     return "".join(_SPECIAL.get(ch, ch) for ch in text)
 
 
+_NUMERIC = re.compile(r"[-+−]?(?:\d[\d.,]*(?:e[-+]?\d+)?|∞)|[-+−]?\d*\.\d+(?:e[-+]?\d+)?")
+
+
 def _number(text: str) -> str:
+    if not _NUMERIC.fullmatch(text):
+        return rf"\text{{{escape(text)}}}"  # a word in a table of numbers (a token)
     if text == "-∞":
         return r"-\infty"
     if "e" in text and text[0] in "-0123456789":
@@ -48,7 +60,28 @@ def matrix(t: Table) -> str:
     return f"\\left[\\begin{{array}}{{{spec}}}\n{rows}\n\\end{{array}}\\right]"
 
 
-def render(doc: Document) -> str:
+# a whole document is for xelatex (or tectonic): its text has √, ·, −, ∞ and, even in English,
+# Chinese tokens; ctexart sets CJK fonts itself, fontspec's Latin Modern the rest
+_CJK = re.compile(r"[\u3000-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_PACKAGES = [r"\usepackage{amsmath}", r"\usepackage[margin=2cm]{geometry}", r"\sloppy"]
+
+
+def render(doc: Document, standalone: bool = False) -> str:
+    body = _body(doc)
+    if not standalone:
+        return body
+    cjk = _CJK.search(body) or _CJK.search(doc.title)
+    cls = (
+        [r"\documentclass{ctexart}"]
+        if cjk
+        else [r"\documentclass{article}", r"\usepackage{fontspec}"]
+    )
+    head = [*cls, *_PACKAGES, r"\begin{document}"]
+    title = [rf"\section*{{{escape(doc.title)}}}", escape(doc.subtitle), ""]
+    return "\n".join([*head, *title, body, r"\end{document}", ""])
+
+
+def _body(doc: Document) -> str:
     out = [f"% {doc.title}", f"% {doc.subtitle}", ""]
     for sec in doc.sections:
         out += [rf"\paragraph{{{escape(sec.title)}}} {escape(sec.text)}", ""]

@@ -84,8 +84,9 @@ def _head_text(step: Step, lang: str) -> str:
     assert step.head is not None
     if step.base not in ("q", "k", "v"):
         return t(lang, "head.again", head=step.head)
+    key = "step.split.text" if len(step.cols) > 1 else "step.split.one"  # "column 1"
     span = f"{step.cols[0]}–{step.cols[-1]}" if len(step.cols) > 1 else step.cols[0]
-    return t(lang, "step.split.text", head=step.head, span=span, what=step.base.upper())
+    return t(lang, key, head=step.head, span=span, what=step.base.upper())
 
 
 def _step_title(step: Step, trace: Trace, lang: str) -> str:
@@ -95,9 +96,26 @@ def _step_title(step: Step, trace: Trace, lang: str) -> str:
         title = t(lang, "step.concat.title")
     elif step.id == "output" and "wo" in trace:
         title = t(lang, "step.projected.title")
+    elif step.base == "weights":
+        title = t(lang, "step.weights.title", formula=weights_formula(step, trace)[0])
     else:
         title = t(lang, f"step.{step.base}.title")
     return title if step.head is None else t(lang, "head.title", title=title, head=step.head)
+
+
+def weights_formula(step: Step, trace: Trace) -> tuple[str, str]:
+    """A = softmax(…) with the argument the steps before it made (plain, LaTeX): S/√d_k
+    once scaled, mask(…) once masked. The heading then says what was computed."""
+    before = {s.base for s in trace.steps if s.head == step.head}
+    arg, tex = "S", "S"
+    if "scaled" in before:
+        if trace.scale_text.startswith("1/√"):
+            arg, tex = "S/√d_k", r"S/\sqrt{d_k}"
+        else:
+            arg, tex = f"{trace.scale_text}·S", rf"{trace.scale_text} \cdot S"
+    if "masked" in before:
+        arg, tex = f"mask({arg})", rf"\operatorname{{mask}}({tex})"
+    return f"A = softmax({arg})", rf"A = \operatorname{{softmax}}({tex})"
 
 
 def mask_text(trace: Trace, lang: str) -> str:
@@ -154,6 +172,8 @@ def _step_section(
         latex=step.latex,
         table=step_table(step, digits),
     )
+    if step.base == "weights" and trace.score == "dot":
+        sec.formula, sec.latex = weights_formula(step, trace)
     if step.base == "scores" and trace.score == "additive":
         sec.notes.append(t(lang, "additive.note"))
     if step.base == "masked" and trace.lengths is not None and step.head in (None, 1):

@@ -10,7 +10,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "doc.example": "Example: {name}",
         "doc.settings": "d_k = {d_k} · scale = {scale} · mask: {mask}",
         "mask.none": "none",
-        "mask.bottom_right": "causal (bottom-right: query i sees keys j ≤ i + S - L)",
+        "mask.bottom_right": "causal (bottom-right: query i sees keys j ≤ i + n_k - n_q, for n_q "
+        "queries and n_k keys)",
         "mask.top_left": "causal (top-left: query i sees keys j ≤ i, like torch's is_causal)",
         "mask.given": "given",
         "step.x.title": "Input X",
@@ -42,7 +43,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "step.masked.title": "Masked scores",
         "step.masked.text": "Keys a query may not see get -∞"
         ", so that their weight becomes exactly 0.",
-        "step.weights.title": "Attention weights A = softmax(S)",
+        "step.weights.title": "Attention weights {formula}",
         "step.weights.text": "Row by row: subtract the row's largest score m, take e^(s - m), "
         "divide by the row's sum. Every row sums to 1 (a row with nothing to see is all 0).",
         "step.weighted.title": "Weighted values",
@@ -75,6 +76,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "head.title": "{title} · head {head}",
         "head.again": "As in head 1, with head {head}'s columns.",
         "step.split.text": "Head {head} takes columns {span} of {what}: each head attends in "
+        "its own smaller space.",
+        "step.split.one": "Head {head} takes column {span} of {what}: each head attends in "
         "its own smaller space.",
         "step.concat.title": "Heads concatenated",
         "step.concat.text": "The {heads} heads' outputs side by side, row by row: one vector per "
@@ -169,7 +172,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "doc.example": "例子:{name}",
         "doc.settings": "d_k = {d_k} · 缩放 = {scale} · 掩码:{mask}",
         "mask.none": "无",
-        "mask.bottom_right": "因果(右下对齐:查询 i 看得见键 j ≤ i + S - L)",
+        "mask.bottom_right": (
+            "因果(右下对齐:n_q 个查询、n_k 个键时,查询 i 看得见键 j ≤ i + n_k - n_q)"
+        ),
         "mask.top_left": "因果(左上对齐:查询 i 看得见键 j ≤ i,同 torch 的 is_causal)",
         "mask.given": "用户给定",
         "step.x.title": "输入 X",
@@ -198,7 +203,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "step.scaled.text": "每个数乘以 {scale},让相似度不随维度 d_k 变大,softmax 不至于饱和。",
         "step.masked.title": "加掩码后的相似度",
         "step.masked.text": "查询看不见的键记为 -∞,它的权重就正好是 0。",
-        "step.weights.title": "注意力权重 A = softmax(S)",
+        "step.weights.title": "注意力权重 {formula}",
         "step.weights.text": "逐行计算:减去这一行的最大值 m,取 e^(s - m),再除以这一行的和。每行之"
         "和为 1(什么都看不见的行全为 0)。",
         "step.weighted.title": "带权重的价值",
@@ -227,6 +232,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "head.title": "{title} · 第 {head} 个头",
         "head.again": "和第 1 个头一样,用第 {head} 个头的列。",
         "step.split.text": "第 {head} 个头取 {what} 的第 {span} 列:"
+        "每个头在自己更小的空间里做注意力。",
+        "step.split.one": "第 {head} 个头取 {what} 的第 {span} 列:"
         "每个头在自己更小的空间里做注意力。",
         "step.concat.title": "拼接各个头",
         "step.concat.text": "把 {heads} 个头的输出逐行并排拼起来:每个字又是一个向量。",

@@ -270,9 +270,11 @@ def render_model(
     digits: int = 3,
     columns: str | list[int] | None = None,
     width: int = 100,
+    standalone: bool = False,
 ) -> str:
     """The explanation in text, markdown, latex, html or json. ``columns``: a --columns spec
-    or 0-based dimensions; default: all in HTML, as many as fit ``width`` elsewhere."""
+    or 0-based dimensions; default: all in HTML, as many as fit ``width`` elsewhere;
+    ``standalone``: LaTeX as a whole document."""
     if fmt_name == "json":
         return str(e.to_json())
     doc = model_document(e, fmt_name, lang=lang, digits=digits, columns=columns, width=width)
@@ -287,7 +289,7 @@ def render_model(
     if fmt_name == "latex":
         from qkv.render.latex import render as latex
 
-        return latex(doc)
+        return latex(doc, standalone)
     from qkv.render.html import render as html
 
     return html(doc, wide=True)

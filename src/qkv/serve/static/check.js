@@ -17,10 +17,26 @@ function build() {
   drop.addEventListener("dragover", e => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", e => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) read(e.dataTransfer.files[0]); });
+  // example articles shipped with the page (static/example-*.md), each with mistakes to find
+  const examples = el("select", { class: "examples", "aria-label": t("check.example"), onchange: e => e.target.value && load(e.target.value) },
+    el("option", { value: "", text: t("check.example") }),
+    ...EXAMPLES.map(k => el("option", { value: k, text: t(`check.example.${k}`) })));
   root.replaceChildren(el("p", { class: "intro", text: t("check.intro") }), area,
     el("div", { class: "row" }, el("button", { type: "button", class: "run", text: t("check.run"), onclick: run }),
-      el("label", {}, t("check.file"), " ", file)), drop,
+      el("label", {}, t("check.file"), " ", file), examples), drop,
     el("p", { class: "summary" }), el("ol", { class: "findings" }), el("div", { class: "article-view" }));
+}
+
+const EXAMPLES = ["en", "zh"];
+
+async function load(key) {
+  try {
+    const r = await fetch(`/static/example-${key}.md`);
+    if (!r.ok) throw new Error(`${r.status}`);
+    text = await r.text(); name = `example-${key}.md`;
+    root.querySelector(".article").value = text;
+    await run();
+  } catch (e) { ctx.showError(e.message); }
 }
 
 function read(f) {

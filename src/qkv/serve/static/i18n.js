@@ -35,6 +35,7 @@ const WORDS = {
     "check.summary": "{checked} numbers checked, {wrong} wrong", "check.none": "nothing could be checked in this text",
     "check.written": "written {claimed}, true value {expected}", "check.line": "line {line}",
     "check.follows": "follows from a mistake above", "check.unreadable": "this text cannot be read: {error}",
+    "check.example": "or load an example", "check.example.en": "English: one query, three keys", "check.example.zh": "Chinese: 我 爱 吃, scaled",
   },
   zh: {
     "tab.trace": "手算注意力", "tab.scale": "为什么除以 √d_k", "tab.gpt": "预测下一个字",
@@ -70,6 +71,7 @@ const WORDS = {
     "check.summary": "检查了 {checked} 个数,{wrong} 个错误", "check.none": "这段文字里没有可以检查的数",
     "check.written": "写的是 {claimed},正确值 {expected}", "check.line": "第 {line} 行",
     "check.follows": "由上面的错误导致", "check.unreadable": "无法读取:{error}",
+    "check.example": "或载入一篇示例", "check.example.en": "英文:一个查询、三个键", "check.example.zh": "中文:我 爱 吃,缩放",
   },
 };
 
