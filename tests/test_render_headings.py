@@ -85,3 +85,13 @@ def test_latex_standalone_compiles(tmp_path, lang):
         )
         assert done.returncode == 0, done.stdout[-3000:]
         assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
+
+
+def test_the_cli_writes_a_whole_document_and_refuses_standalone_elsewhere(tmp_path, capsys):
+    from qkv.cli.main import main
+
+    out = tmp_path / "a.tex"
+    assert main(["explain", "--format", "latex", "--standalone", "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").startswith(r"\documentclass")
+    assert main(["explain", "--standalone"]) == 2
+    assert "give --format latex" in capsys.readouterr().err

@@ -127,6 +127,11 @@ def add_parser(sub: Any) -> None:
     )
     opt.add_argument("--lang", choices=("zh", "en"), help="language (default: from the locale)")
     opt.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    opt.add_argument(
+        "--standalone",
+        action="store_true",
+        help="--format latex: a whole document for xelatex, not fragments to paste",
+    )
     opt.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     from qkv.cli import explain_model
 
@@ -273,6 +278,8 @@ def run(args: argparse.Namespace) -> int:
         return _list_examples(lang)
     if not 1 <= args.digits <= 15:
         raise InputError(f"--digits must be between 1 and 15, not {args.digits}")
+    if args.standalone and args.format != "latex":
+        raise InputError("--standalone makes a whole LaTeX document: give --format latex too")
     from qkv.cli import explain_model
 
     if explain_model.wanted(args):
@@ -291,7 +298,10 @@ def run(args: argparse.Namespace) -> int:
     from qkv.cli.output import write_text
     from qkv.render import render
 
-    write_text(render(trace, args.format, lang=lang, digits=args.digits, entry=entry), args.output)
+    text = render(
+        trace, args.format, lang=lang, digits=args.digits, entry=entry, standalone=args.standalone
+    )
+    write_text(text, args.output)
     return 0
 
 

@@ -85,7 +85,14 @@ def run(args: argparse.Namespace, lang: str) -> int:
     from qkv.cli.output import write_text
     from qkv.render.model import render_model
 
-    text = render_model(e, args.format, lang=lang, digits=args.digits, columns=args.columns)
+    text = render_model(
+        e,
+        args.format,
+        lang=lang,
+        digits=args.digits,
+        columns=args.columns,
+        standalone=args.standalone,
+    )
     write_text(text, args.output)
     return 0
 
