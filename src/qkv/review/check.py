@@ -75,6 +75,10 @@ def load(text: str, name: str) -> Document:
 
 
 def check(text: str, name: str = "<text>", seconds: float = budget.SECONDS) -> Report:
+    """The report on one article: ``text`` as read from the file ``name`` (its suffix picks the
+    reader: Markdown or plain text, .ipynb, .html), checked within ``seconds`` of CPU time
+    (InputError past it, or for an unreadable text). The stages are listed at the top of this
+    module; qkv.check() is the public face (a path or a text)."""
     budget.start(seconds)
     ensure_few(text)
     doc = load(text, name)
