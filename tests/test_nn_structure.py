@@ -419,3 +419,23 @@ def test_the_flex_caches_are_bounded_lrus(monkeypatch):
     assert ("key", 0) not in flex._compiled and ("key", flex.COMPILED + 4) in flex._compiled
     assert len({fn.__code__ for fn in compiled}) == len(compiled)  # a code object each
     assert isinstance(flex._block_masks, flex.Lru) and flex._block_masks.size == flex.BLOCK_MASKS
+
+
+def test_every_backend_is_registered_with_what_it_can_give_back():
+    """One registry (name -> run, weights, lse, dropout) is what the dispatch and its
+    refusals read; the names a caller may give are it and auto."""
+    from qkv.nn import functional as F
+
+    assert set(F.BACKENDS) == {"auto", *F.REGISTRY}
+    q = torch.randn(1, 1, 4, 8)
+    for name, can in F.REGISTRY.items():
+        if name == "flex":
+            continue  # compiles: tests/test_nn_flex_compile.py
+        out = F.attention(q, q, q, backend=name, return_lse=can.lse, return_weights=can.weights)
+        if not can.lse:
+            with pytest.raises(ValueError, match="returns no logsumexp"):
+                F.attention(q, q, q, backend=name, return_lse=True)
+        if not can.weights:
+            with pytest.raises(ValueError, match="never forms the weights"):
+                F.attention(q, q, q, backend=name, return_weights=True)
+        assert out is not None

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -97,16 +97,7 @@ def attention(
     spec = _spec(spec, mask, causal, window, lengths, document_ids, scale, dropout_p)
     call = _prepare(q, k, v, spec, training, backend, (return_weights, return_lse))
     chosen = _choose_backend(backend, call)
-    if chosen == "flex":
-        out, lse = _flex(call, fallback=backend == "auto")
-        weights = None
-    elif chosen == "sdpa":
-        return _sdpa(call)
-    elif chosen == "math":
-        out, weights, lse = _math(call)
-    else:
-        out, lse = _tiled(call)
-        weights = None
+    out, weights, lse = REGISTRY[chosen].run(call, backend == "auto")
     return pack(out, weights, lse, return_weights, return_lse)
 
 
@@ -201,18 +192,18 @@ def _causal_that_hides(align: Align | None, n_q: int, n_k: int) -> Align | None:
 
 
 def _choose_backend(backend: str, call: Call) -> str:
-    """ "auto" resolved (qkv.nn.routes), and the combinations a backend cannot do refused."""
-    p = call.dropout_p
+    """ "auto" resolved (qkv.nn.routes), and what a named backend cannot do refused, as its
+    entry in REGISTRY says."""
     if backend == "auto":
         return routes.auto(call)
-    if backend in ("sdpa", "flex") and call.weights:
+    can = REGISTRY[backend]
+    if call.weights and not can.weights:
         raise ValueError(f"backend {backend!r} never forms the weights; use 'math'")
-    if backend == "sdpa" and call.lse:
-        raise ValueError("backend 'sdpa' returns no logsumexp; use 'tiled', 'flex' or 'math'")
-    if backend in ("tiled", "flex") and p > 0:
+    if call.lse and not can.lse:
+        others = ", ".join(repr(n) for n, b in REGISTRY.items() if b.lse)
+        raise ValueError(f"backend {backend!r} returns no logsumexp; use {others}")
+    if call.dropout_p > 0 and not can.dropout:
         raise ValueError(f"backend {backend!r} has no dropout; use 'math' or 'sdpa' in training")
-    if backend == "tiled" and call.weights:
-        raise ValueError("backend 'tiled' never forms the weights; use 'math'")
     if backend == "flex":
         why = call.flex_refuses()
         if why is not None:
@@ -311,3 +302,36 @@ def _sdpa(call: Call) -> torch.Tensor:
         scale=call.scale,
         dropout_p=call.dropout_p,
     )
+
+
+Ran = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]  # output, weights, lse
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A backend by name, with one signature (as transformers registers its attention
+    functions): run(call, fallback) -> (output, weights or None, logsumexp or None), and
+    what it can give back, which _choose_backend reads to refuse a call it cannot do."""
+
+    run: Callable[[Call, bool], Ran]
+    weights: bool = False  # forms the weights (returns them)
+    lse: bool = False  # returns the logsumexp
+    dropout: bool = False
+
+
+def _run_flex(call: Call, fallback: bool) -> Ran:
+    out, lse = _flex(call, fallback)
+    return out, None, lse
+
+
+def _run_tiled(call: Call, fallback: bool) -> Ran:
+    out, lse = _tiled(call)
+    return out, None, lse
+
+
+REGISTRY: dict[str, Backend] = {
+    "math": Backend(lambda call, _: _math(call), weights=True, lse=True, dropout=True),
+    "sdpa": Backend(lambda call, _: (_sdpa(call), None, None), dropout=True),
+    "tiled": Backend(_run_tiled, lse=True),
+    "flex": Backend(_run_flex, lse=True),
+}
