@@ -32,11 +32,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from qkv.nn import shards
+from qkv.nn import blockwise, shards
 from qkv.nn.functional import attention
 from qkv.nn.gqa import group_heads, ungroup_heads
 from qkv.nn.masks import causal_offset, combine, normalize_causal
-from qkv.nn.ring import Plan, Ring, RingAttention
+from qkv.nn.ring import Plan, Ring
 from qkv.nn.shards import LAYOUTS, zigzag_shard, zigzag_unshard
 from qkv.nn.validate import validate_mask, validate_scale, validate_tensors
 
@@ -85,7 +85,7 @@ def ring_attention(
     wide = torch.promote_types(q.dtype, torch.float32)
     gbias = None if gbias is None else gbias.to(wide)
     plan = _plan(ring, gq, k, causal, scale, layout, piece_keys, (gallowed, gbias, q_shape))
-    out, lse = RingAttention.apply(gq.to(wide), k, v, plan)  # type: ignore[no-untyped-call]
+    out, lse = blockwise.apply(gq.to(wide), k, v, plan)
     out = ungroup_heads(out, q_shape, 2).to(q.dtype)
     return (out, ungroup_heads(lse, q_shape, 1)) if return_lse else out
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
 
-from qkv.nn import tiled
+from qkv.nn import blockwise, tiled
 from qkv.nn.masks import broadcast_shape, offset_mask
 from qkv.nn.merge import OnlineSoftmax
 from qkv.nn.sanitize import Reach, causal_reach, mask_reach, sanitize
@@ -97,6 +97,25 @@ class Plan:
     bias: OptTensor
     scale: float
     grouped: bool  # GQA: q is (..., Hkv, G, L, d); key pieces get a group dim of 1
+    # autocast as the caller set it (qkv.nn.blockwise): the ring upcasts its inputs itself
+    autocast_off: ClassVar[bool] = False
+
+    def run(self, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """This rank's (output, logsumexp); the K/V pieces go around the ring once."""
+        return forward(q, k, v, self)
+
+    def grads(
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        out: Tensor,
+        lse: Tensor,
+        dout: Tensor,
+        dlse: OptTensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The pieces go around once more, with their gradients behind them."""
+        return backward(q, k, v, out, lse, dout, dlse, self)
 
     @property
     def rounds(self) -> int:
@@ -315,24 +334,6 @@ def _piece_grads(saved: _Saved, packets: Packets, buf: Tensor, src: int, j: int)
             grads=grads,
         )
         if wide:
-            tk += tiled.reduce_to(grads[1], tk.shape)
-            tv += tiled.reduce_to(grads[2], tv.shape)
+            tk += blockwise.reduce_to(grads[1], tk.shape)
+            tv += blockwise.reduce_to(grads[2], tv.shape)
     return out
-
-
-class RingAttention(torch.autograd.Function):
-    """Autograd wrapper: saves this rank's q, k, v, output and logsumexp; the backward pass
-    sends the K/V pieces around the ring once more, with their gradients behind them."""
-
-    @staticmethod
-    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, plan: Plan) -> tuple[Tensor, Tensor]:
-        out, lse = forward(q, k, v, plan)
-        ctx.save_for_backward(q, k, v, out, lse)
-        ctx.plan = plan
-        return out, lse
-
-    @staticmethod
-    def backward(ctx: Any, dout: Tensor, dlse: Tensor) -> tuple[OptTensor, ...]:
-        q, k, v, out, lse = ctx.saved_tensors
-        dq, dk, dv = backward(q, k, v, out, lse, dout.contiguous(), dlse, ctx.plan)
-        return tiled.reduce_to(dq, q.shape), dk.to(k.dtype), dv.to(v.dtype), None

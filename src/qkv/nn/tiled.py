@@ -31,10 +31,11 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import torch
 
+from qkv.nn import blockwise
 from qkv.nn.blocks import BlockMap, block_sizes
 from qkv.nn.masks import broadcast_shape, offset_mask
 from qkv.nn.merge import LOG2E, NEG_INF, OnlineSoftmax
@@ -157,6 +158,22 @@ class Tiling:
     block_q: int | None = None  # None: qkv.nn.blocks.block_sizes
     block_k: int | None = None
     structure: Structure | None = None  # windows, lengths, documents (and causal with them)
+    autocast_off: ClassVar[bool] = True  # blocks in the inputs' dtype (qkv.nn.blockwise)
+
+    def run(self, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        return forward(q, k, v, self)
+
+    def grads(
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        out: Tensor,
+        lse: Tensor,
+        dout: Tensor,
+        dlse: OptTensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        return backward(q, k, v, out, lse, dout=dout, dlse=dlse, tiling=self)
 
     def masks(self, q: Tensor, k: Tensor, *terms: Tensor | None) -> _Masks:
         """The block masks of q against k, as biases when every score is finite (the terms
@@ -372,35 +389,6 @@ def backward(
     return grads
 
 
-def reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Sum a gradient over the dimensions its input was broadcast along (GQA groups)."""
-    while grad.dim() > len(shape):
-        grad = grad.sum(0)
-    dims = [i for i, (g, s) in enumerate(zip(grad.shape, shape, strict=True)) if s == 1 and g != 1]
-    return grad.sum(dims, keepdim=True) if dims else grad
-
-
-class TiledAttention(torch.autograd.Function):
-    """Autograd wrapper: saves q, k, v, output and logsumexp; recomputes blocks backward."""
-
-    @staticmethod
-    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, tiling: Tiling) -> tuple[Tensor, Tensor]:
-        with torch.autocast(q.device.type, enabled=False):
-            out, lse = forward(q, k, v, tiling)
-        ctx.save_for_backward(q, k, v, out, lse)
-        ctx.tiling = tiling
-        return out, lse
-
-    @staticmethod
-    def backward(ctx: Any, dout: Tensor, dlse: Tensor) -> tuple[OptTensor, ...]:
-        q, k, v, out, lse = ctx.saved_tensors
-        with torch.autocast(q.device.type, enabled=False):
-            dq, dk, dv = backward(
-                q, k, v, out, lse, dout=dout.contiguous(), dlse=dlse, tiling=ctx.tiling
-            )
-        return reduce_to(dq, q.shape), reduce_to(dk, k.shape), reduce_to(dv, v.shape), None
-
-
 def attention(
     q: Tensor,
     k: Tensor,
@@ -417,5 +405,5 @@ def attention(
     instead of qkv.nn.blocks.block_sizes' choice."""
     bq, bk = blocks or (None, None)
     tiling = Tiling(allowed, bias, scale, causal_offset, bq, bk, structure)
-    out, lse = TiledAttention.apply(q, k, v, tiling)  # type: ignore[no-untyped-call]
+    out, lse = blockwise.apply(q, k, v, tiling)
     return out, lse
