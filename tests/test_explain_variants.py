@@ -396,3 +396,18 @@ def test_multi_head_with_lengths_equals_batched_reference_attention(case):
     for h in range(heads):
         step = t[f"h{h + 1}.weights"] if heads > 1 else t["weights"]
         assert (step.matrix[~allowed] == 0).all()  # padding gets weight exactly 0
+
+
+def test_the_additive_preset_keeps_tanh_out_of_saturation():
+    """--score additive on the 笔记本 vectors saturates tanh (every weight near 1/3) and
+    teaches nothing; the additive preset's numbers keep tanh curved and the weights apart."""
+    from qkv.core.examples import find_example
+
+    t = find_example("bahdanau").trace("en")
+    assert t.score == "additive"
+    hidden = t["qa"].matrix[:, None, :] + t["ka"].matrix[None, :, :]
+    assert np.abs(hidden).max() < 1.5  # tanh'(1.5) > 0.18: still curved
+    w = t.weights[0]
+    assert w.max() - w.min() > 0.3 and np.isclose(w.sum(), 1)
+    saturated = find_example("笔记本").trace("en", score="additive").weights
+    assert np.ptp(saturated, axis=1).max() < 0.05  # why the preset exists

@@ -85,6 +85,33 @@ EXAMPLES: list[Example] = [
             "en": ["laptop", "paper notebook", "tablet", "fountain pen", "desk lamp"],
         },
     ),
+    Example(
+        name="additive",
+        aliases=("bahdanau", "加性"),
+        summary={
+            "zh": "Bahdanau 的加性打分:译出 I 时,解码器的状态对 我 爱 你 三个编码器状态打分,"
+            "数值小到 tanh 不饱和",
+            "en": "Bahdanau's additive scores: the decoder, about to write I, scores the encoder "
+            "states of 我 爱 你; numbers small enough that tanh does not saturate",
+        },
+        # Small states and mixing weights: tanh stays in its curved range (|x| < 1.5), so
+        # the three keys get clearly different weights (about 0.51, 0.13, 0.36). With the
+        # 笔记本 vectors and identity weights every tanh is near 1 and every weight near 1/3.
+        args={
+            "q": [[Fraction("0.5"), Fraction("-0.5")]],
+            "k": [
+                [Fraction(a), Fraction(b)]
+                for a, b in (("0.8", "0.2"), ("-0.6", "0.4"), ("0.1", "-0.9"))
+            ],
+            "v": [[1, 0], [0, 1], [1, 1]],
+            "score": "additive",
+            "wa_q": [[1, Fraction("0.5")], [0, 1]],
+            "wa_k": [[1, 0], [Fraction("0.5"), 1]],
+            "va": [Fraction("1.5"), -1],
+        },
+        tokens={"zh": ["I"]},
+        key_tokens={"zh": ["我", "爱", "你"]},
+    ),
 ]
 
 
