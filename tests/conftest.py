@@ -15,9 +15,9 @@ if os.environ.get("QKV_TEST_THREADS"):
 
 
 def pytest_collection_modifyitems(config, items):
-    """`cuda` tests run where CUDA is; `compile` tests (minutes of compiling on a CPU) and
-    `mutation` tests (each runs tests on a mutated copy of src/qkv) run only when asked for
-    with -m."""
+    """`cuda` tests run where CUDA is; `compile` tests (minutes of compiling on a CPU),
+    `mutation` tests (each runs tests on a mutated copy of src/qkv) and `slow` ones run only
+    when asked for with -m."""
     asked = config.getoption("-m") or ""
     no_cuda = None
     for item in items:
@@ -25,6 +25,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="compiles kernels for minutes: -m compile"))
         if "mutation" in item.keywords and "mutation" not in asked:
             item.add_marker(pytest.mark.skip(reason="tests on mutated copies: -m mutation"))
+        if "slow" in item.keywords and "slow" not in asked:
+            item.add_marker(pytest.mark.skip(reason="a minute or more: -m slow"))
         if "cuda" in item.keywords:
             if no_cuda is None:
                 no_cuda = _why_no_cuda()

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal, TypedDict, Unpack, overload
 
 import torch
 
@@ -61,6 +61,75 @@ def _validate(
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
 
 
+class Options(TypedDict, total=False):
+    """attention()'s keywords other than what it returns, for its typed overloads."""
+
+    mask: torch.Tensor | None
+    causal: bool | str
+    window: int | Sequence[int] | None
+    lengths: Any
+    document_ids: Any
+    scale: float | None
+    dropout_p: float
+    training: bool
+    backend: str
+    spec: AttentionSpec | None
+
+
+Tensor = torch.Tensor
+
+
+# what comes back follows return_weights and return_lse: a type checker knows it
+@overload
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    return_weights: Literal[False] = False,
+    return_lse: Literal[False] = False,
+    **options: Unpack[Options],
+) -> Tensor: ...
+@overload
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    return_weights: Literal[True],
+    return_lse: Literal[False] = False,
+    **options: Unpack[Options],
+) -> tuple[Tensor, Tensor]: ...
+@overload
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    return_weights: Literal[False] = False,
+    return_lse: Literal[True],
+    **options: Unpack[Options],
+) -> tuple[Tensor, Tensor]: ...
+@overload
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    return_weights: Literal[True],
+    return_lse: Literal[True],
+    **options: Unpack[Options],
+) -> tuple[Tensor, Tensor, Tensor]: ...
+@overload
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    return_weights: bool = False,
+    return_lse: bool = False,
+    **options: Unpack[Options],
+) -> Tensor | tuple[Tensor, ...]: ...
 def attention(
     q: torch.Tensor,
     k: torch.Tensor,
