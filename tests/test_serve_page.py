@@ -159,6 +159,42 @@ def test_masks_scale_and_cross_attention_follow_the_toggles(site, browser):
     tab.inert()
 
 
+def test_a_bad_cell_is_marked_and_the_results_greyed_until_fixed(site, browser):
+    """A number the API refuses: its own cell marked (class, aria-invalid, a reason in the
+    page's language), the steps below greyed as stale, all undone by a valid number."""
+    tab = Tab(browser, f"{site}/?lang=zh")
+    wait_until(lambda: tab.ready_count() >= 1)
+    before = tab.cells("scores")
+    cell = "input.num[data-m='x'][data-i='1'][data-j='2']"
+    tab.page.fill(cell, "abc")
+    wait_until(lambda: tab.js("!!document.querySelector('.steps.stale')"))
+    assert tab.js(f"document.querySelector(\"{cell}\").getAttribute('aria-invalid')") == "true"
+    assert tab.js(f"document.querySelector(\"{cell}\").classList.contains('bad')")
+    assert tab.js("document.querySelectorAll('input.num.bad').length") == 1  # only that cell
+    title = tab.js(f'document.querySelector("{cell}").title')
+    assert title.startswith("X 第 2 行第 3 列:") and "不是" in title
+    error = tab.page.inner_text("#error")
+    assert error == title and "not a number" not in error  # the page's words, not the API's
+    opacity = "getComputedStyle(document.querySelector('.steps')).opacity"
+    assert float(tab.js(opacity)) < 0.6
+    assert tab.page.is_visible(".stale-note") and "有效" in tab.page.inner_text(".stale-note")
+    assert tab.cells("scores") == before  # the old numbers, greyed, not removed
+    tab.page.click("#lang")  # the mark follows the language
+    titled = f'document.querySelector("{cell}").title'
+    wait_until(lambda: tab.js(titled).startswith("X, row 2, column 3"))
+    assert tab.js("!!document.querySelector('.steps.stale')")
+    n = tab.ready_count()
+    tab.page.fill(cell, "")
+    wait_until(lambda: "empty" in tab.page.inner_text("#error"))
+    tab.page.fill(cell, "2")
+    wait_until(lambda: tab.ready_count() > n)
+    assert not tab.js("!!document.querySelector('.steps.stale, .bad, [aria-invalid]')")
+    assert float(tab.js(opacity)) == 1 and not tab.page.is_visible(".stale-note")
+    assert not tab.page.is_visible("#error")
+    assert tab.cells("scores") != before
+    tab.inert()
+
+
 def test_switching_the_language(site, browser):
     tab = Tab(browser, f"{site}/?lang=en")
     wait_until(lambda: tab.ready_count() >= 1)
@@ -241,8 +277,9 @@ def test_every_input_is_inert_to_markup(site, browser, tmp_path):
     assert XSS in tab.page.inner_text("#step-weights thead")
     tab.page.fill("input.tok >> nth=1", BREAKOUT)
     wait_until(lambda: BREAKOUT in tab.page.inner_text("#step-scores thead"))
-    tab.page.fill("input.num >> nth=0", XSS)  # a number: refused, the reason shown as text
-    wait_until(lambda: XSS[:18] in tab.page.inner_text("#error"))  # quoted, shortened
+    tab.page.fill("input.num >> nth=0", XSS)  # a number: refused, its cell marked
+    wait_until(lambda: "row 1, column 1" in tab.page.inner_text("#error"))
+    assert tab.js("document.querySelector('input.num').getAttribute('aria-invalid')") == "true"
     tab.page.fill("input.num >> nth=0", "1")
     tab.page.check("input[name='scale'][value='number']")
     tab.page.fill("input.scale-number", BREAKOUT)

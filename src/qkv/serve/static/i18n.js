@@ -36,6 +36,10 @@ const WORDS = {
     "check.written": "written {claimed}, true value {expected}", "check.line": "line {line}",
     "check.follows": "follows from a mistake above", "check.unreadable": "this text cannot be read: {error}",
     "check.example": "or load an example", "check.example.en": "English: one query, three keys", "check.example.zh": "Chinese: 我 爱 吃, scaled",
+    "bad.where": "{name}, row {row}, column {col}: ", "bad.number": "not a number this page can use (write e.g. 0.5, -2 or 1/3)",
+    "bad.empty": "empty; write a number", "bad.matrix": "{names} do not fit together: check their sizes", "bad.and": " and ",
+    "stale": "These results are for the last input that worked: fix the marked cell to recompute them.",
+    "stale.other": "These results are for the last input that worked: fix the input named above to recompute them.",
   },
   zh: {
     "tab.trace": "手算注意力", "tab.scale": "为什么除以 √d_k", "tab.gpt": "预测下一个字",
@@ -72,6 +76,10 @@ const WORDS = {
     "check.written": "写的是 {claimed},正确值 {expected}", "check.line": "第 {line} 行",
     "check.follows": "由上面的错误导致", "check.unreadable": "无法读取:{error}",
     "check.example": "或载入一篇示例", "check.example.en": "英文:一个查询、三个键", "check.example.zh": "中文:我 爱 吃,缩放",
+    "bad.where": "{name} 第 {row} 行第 {col} 列:", "bad.number": "不是可用的数(可以写 0.5、-2 或 1/3)",
+    "bad.empty": "是空的,请填一个数", "bad.matrix": "{names} 的大小对不上,请检查", "bad.and": " 和 ",
+    "stale": "下面是上一次有效输入的结果:改正标出的格子后会重新计算。",
+    "stale.other": "下面是上一次有效输入的结果:改正上面提到的输入后会重新计算。",
   },
 };
 
