@@ -319,8 +319,39 @@ def _has_minilm():
 
 
 def test_phone_width(site, browser, tmp_path):
+    """At 390 × 844 the tabs are one row (at most 15% of the height, the header too), and no
+    panel is wider than the screen: wide tables scroll inside their box."""
     tab = Tab(browser, f"{site}/?lang=zh", width=390)
+    tab.page.set_viewport_size({"width": 390, "height": 844})
     wait_until(lambda: tab.ready_count() >= 1)
-    assert tab.js("document.documentElement.scrollWidth") <= 390  # wide tables scroll inside
+    wide = "document.documentElement.scrollWidth"
+    high = "id => document.querySelector(id).getBoundingClientRect().height"
+    for lang in ("zh", "en"):
+        assert tab.js(high, "#tabs") <= 0.15 * 844, lang
+        assert tab.js(high, "header") <= 0.15 * 844, lang
+        assert tab.js("document.querySelectorAll('#tabs button').length") == 5
+        assert tab.js(wide) <= 390, lang
+        tab.page.click("#lang")
+    for _ in range(8):  # a wide X: its editor and the steps scroll inside their boxes
+        n = tab.ready_count()
+        tab.page.click("button.act.add-dim")
+        wait_until(lambda n=n: tab.ready_count() > n)
+    assert tab.js(wide) <= 390
+    assert tab.js("document.querySelector('.editors').scrollWidth") > 390  # it does scroll
     tab.page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    tab.page.click("#tabs button[data-panel='check']")  # the last tab, scrolled into view
+    box = tab.js("document.querySelector('#tabs button.on').getBoundingClientRect().right")
+    assert box <= 390
+    tab.page.fill("textarea.article", "| " + " | ".join(["0.123456"] * 40) + " |\n|---|\n")
+    tab.page.click("button.run")
+    wait_until(lambda: tab.page.locator(".article-view").count())
+    assert tab.js(wide) <= 390
+    for panel in ("scale", "gpt"):
+        tab.page.click(f"#tabs button[data-panel='{panel}']")
+        if panel == "gpt":
+            wait_until(lambda: tab.page.locator(".maps .grid canvas").count())
+        else:
+            wait_until(lambda: tab.page.locator("tr[data-field=score_std]").count())
+        assert tab.js(wide) <= 390, panel
+    tab.page.screenshot(path=str(tmp_path / "phone-gpt.png"), full_page=True)
     tab.inert()
