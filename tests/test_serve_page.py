@@ -229,6 +229,78 @@ def test_temperature_slider_changes_the_bars(site, browser, tmp_path):
     tab.inert()
 
 
+def _last_row(view):
+    """The last token's attention in every layer and head, decoded from the page's compact
+    view in Python (qkv.viz.page.encode), to check what the page's decoder shows."""
+    import base64
+
+    def raw(name, dtype):
+        return np.frombuffer(base64.b64decode(view[name]), dtype=dtype)
+
+    counts = raw("counts", np.uint8).reshape(view["layers"], view["heads"], view["n"])
+    idx, w = raw("idx", f"<u{view['idx_bytes']}"), raw("w", "<u2")
+    starts = np.concatenate([[0], np.cumsum(counts.ravel(), dtype=np.int64)])
+    rows = []
+    for layer in range(view["layers"]):
+        for head in range(view["heads"]):
+            at = int(starts[(layer * view["heads"] + head) * view["n"] + view["n"] - 1])
+            c = int(counts[layer, head, -1])
+            row = np.zeros(view["s"])
+            row[idx[at : at + c]] = w[at : at + c] / 1000
+            rows.append(row)
+    return np.array(rows)
+
+
+def test_generating_token_by_token(site, browser, tmp_path):
+    """Greedy steps append the likeliest character /api/next names, each with its new row of
+    attention in every head; a run stops at the model's context; stop cancels a run."""
+    import httpx
+
+    tab = Tab(browser, f"{site}/?panel=gpt&lang=en&t=0&p=我爱吃")
+    wait_until(lambda: tab.page.locator(".probs").count())
+    steps = "+document.querySelector('.generate').dataset.steps"
+    prompt = "document.querySelector('input.prompt').value"
+    expected = httpx.get(f"{site}/api/next", params={"prompt": "我爱吃", "temperature": 0})
+    char = expected.json()["next"][0]
+    tab.page.click("button.gen-step")
+    wait_until(lambda: tab.js(steps) == 1)
+    assert tab.js(prompt) == "我爱吃" + char["char"]
+    assert f"greedy, p = {char['probability']:.3g}" in tab.page.inner_text(".gen-log")
+    shown = tab.js(
+        "[...document.querySelectorAll('.gen-row tbody tr')]"
+        ".map(r => [...r.querySelectorAll('td')].map(td => td.textContent))"
+    )
+    maps = httpx.get(f"{site}/api/gpt/maps", params={"prompt": tab.js(prompt)}).json()
+    want = _last_row(maps["view"])
+    assert len(shown) == 2 * 3 and all(len(r) == 4 for r in shown)  # 2 layers × 3 heads, 4 keys
+    got = np.array([[0 if v == "·" else float(v) for v in r] for r in shown])
+    np.testing.assert_allclose(got, want, atol=0.006)  # two significant digits
+    np.testing.assert_allclose(got.sum(1), 1, atol=0.05)  # a row of softmax weights
+    keys = tab.js("[...document.querySelectorAll('.gen-row thead th')].map(t => t.textContent)")
+    assert keys[1:] == list(tab.js(prompt))
+    # the bars and the maps follow the longer prompt
+    wait_until(lambda: tab.page.locator(".maps .grid canvas").count())
+    # a run of 64 steps stops when the prompt fills the context (16 characters)
+    tab.page.fill("input.gen-n", "64")
+    tab.page.click("button.gen-run")
+    wait_until(lambda: tab.js("document.querySelector('.generate').dataset.state") == "idle")
+    assert len(tab.js(prompt)) == 16 and tab.js(steps) == 13
+    assert "context (16 characters)" in tab.page.inner_text(".gen-state")
+    assert tab.page.locator(".gen-log li").count() == 13
+    tab.page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
+    # stop: a run cancelled before its first step appends nothing
+    tab.page.fill("input.prompt", "我")
+    wait_until(lambda: tab.js(steps) == 0)
+    click = "s => document.querySelector(s).click()"
+    tab.js(f"() => {{ ({click})('.gen-run'); ({click})('.gen-stop'); }}")
+    tab.page.wait_for_timeout(500)
+    assert tab.js(steps) == 0 and tab.js(prompt) == "我"
+    assert tab.page.inner_text(".gen-state") == "stopped"
+    tab.page.click("#lang")  # the log and its labels follow the language
+    assert tab.page.inner_text(".gen-state") == "已停止"
+    tab.inert()
+
+
 def test_scale_and_check_panels(site, browser, tmp_path):
     tab = Tab(browser, f"{site}/?panel=scale&dk=1024&lang=en")
     std = "document.querySelector('tr[data-field=score_std] td .v')?.textContent"
