@@ -179,6 +179,7 @@ def test_a_bad_cell_is_marked_and_the_results_greyed_until_fixed(site, browser):
     assert float(tab.js(opacity)) < 0.6
     assert tab.page.is_visible(".stale-note") and "有效" in tab.page.inner_text(".stale-note")
     assert tab.cells("scores") == before  # the old numbers, greyed, not removed
+    assert tab.js("getComputedStyle(document.querySelector('.steps')).pointerEvents") == "none"
     tab.page.click("#lang")  # the mark follows the language
     titled = f'document.querySelector("{cell}").title'
     wait_until(lambda: tab.js(titled).startswith("X, row 2, column 3"))
