@@ -131,8 +131,24 @@ def test_layout_and_one_entrys_arithmetic(client):
 def test_bad_bodies_are_422_with_the_reason(client, body, message):
     content = body if isinstance(body, (str, bytes)) else json.dumps(body)
     r = client.post("/api/trace", content=content, headers=JSON)
-    assert r.status_code == 422 and list(r.json()) == ["error"]
+    assert r.status_code == 422 and list(r.json()) in (["error"], ["error", "where"])
     assert message in r.json()["error"] and "Traceback" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"x": [["1", "abc"], ["0", "1"]]}, {"inputs": ["x"], "row": 1, "col": 2}),
+        ({"x": [[1, 2], [3]]}, {"inputs": ["x"], "row": 2}),
+        ({"q": [[1, 0]], "k": [[1, 0, 0]], "v": [[1]]}, {"inputs": ["q", "k"]}),
+        ({"x": [[1, 2]], "wq": [[1]], "wk": [[1]], "wv": [[1]]}, {"inputs": ["x", "wq"]}),
+        ({"x": [[1, 2]], "y": 1}, None),
+    ],
+)
+def test_a_bad_input_names_its_matrix_row_and_column(client, body, where):
+    """The page marks the cell a 422 names: where, counted from 1 as the messages count."""
+    r = client.post("/api/layout", json=body)
+    assert r.status_code == 422 and r.json().get("where") == where
 
 
 def test_bad_options_and_unknown_things(client):

@@ -159,6 +159,43 @@ def test_masks_scale_and_cross_attention_follow_the_toggles(site, browser):
     tab.inert()
 
 
+def test_a_bad_cell_is_marked_and_the_results_greyed_until_fixed(site, browser):
+    """A number the API refuses: its own cell marked (class, aria-invalid, a reason in the
+    page's language), the steps below greyed as stale, all undone by a valid number."""
+    tab = Tab(browser, f"{site}/?lang=zh")
+    wait_until(lambda: tab.ready_count() >= 1)
+    before = tab.cells("scores")
+    cell = "input.num[data-m='x'][data-i='1'][data-j='2']"
+    tab.page.fill(cell, "abc")
+    wait_until(lambda: tab.js("!!document.querySelector('.steps.stale')"))
+    assert tab.js(f"document.querySelector(\"{cell}\").getAttribute('aria-invalid')") == "true"
+    assert tab.js(f"document.querySelector(\"{cell}\").classList.contains('bad')")
+    assert tab.js("document.querySelectorAll('input.num.bad').length") == 1  # only that cell
+    title = tab.js(f'document.querySelector("{cell}").title')
+    assert title.startswith("X 第 2 行第 3 列:") and "不是" in title
+    error = tab.page.inner_text("#error")
+    assert error == title and "not a number" not in error  # the page's words, not the API's
+    opacity = "getComputedStyle(document.querySelector('.steps')).opacity"
+    assert float(tab.js(opacity)) < 0.6
+    assert tab.page.is_visible(".stale-note") and "有效" in tab.page.inner_text(".stale-note")
+    assert tab.cells("scores") == before  # the old numbers, greyed, not removed
+    assert tab.js("getComputedStyle(document.querySelector('.steps')).pointerEvents") == "none"
+    tab.page.click("#lang")  # the mark follows the language
+    titled = f'document.querySelector("{cell}").title'
+    wait_until(lambda: tab.js(titled).startswith("X, row 2, column 3"))
+    assert tab.js("!!document.querySelector('.steps.stale')")
+    n = tab.ready_count()
+    tab.page.fill(cell, "")
+    wait_until(lambda: "empty" in tab.page.inner_text("#error"))
+    tab.page.fill(cell, "2")
+    wait_until(lambda: tab.ready_count() > n)
+    assert not tab.js("!!document.querySelector('.steps.stale, .bad, [aria-invalid]')")
+    assert float(tab.js(opacity)) == 1 and not tab.page.is_visible(".stale-note")
+    assert not tab.page.is_visible("#error")
+    assert tab.cells("scores") != before
+    tab.inert()
+
+
 def test_switching_the_language(site, browser):
     tab = Tab(browser, f"{site}/?lang=en")
     wait_until(lambda: tab.ready_count() >= 1)
@@ -190,6 +227,78 @@ def test_temperature_slider_changes_the_bars(site, browser, tmp_path):
     assert float(after[0][1]) > float(first[0][1])  # colder: the likeliest gains
     wait_until(lambda: tab.page.locator(".maps .grid canvas").count() == 2 * 3)
     tab.page.screenshot(path=str(tmp_path / "gpt.png"), full_page=True)
+    tab.inert()
+
+
+def _last_row(view):
+    """The last token's attention in every layer and head, decoded from the page's compact
+    view in Python (qkv.viz.page.encode), to check what the page's decoder shows."""
+    import base64
+
+    def raw(name, dtype):
+        return np.frombuffer(base64.b64decode(view[name]), dtype=dtype)
+
+    counts = raw("counts", np.uint8).reshape(view["layers"], view["heads"], view["n"])
+    idx, w = raw("idx", f"<u{view['idx_bytes']}"), raw("w", "<u2")
+    starts = np.concatenate([[0], np.cumsum(counts.ravel(), dtype=np.int64)])
+    rows = []
+    for layer in range(view["layers"]):
+        for head in range(view["heads"]):
+            at = int(starts[(layer * view["heads"] + head) * view["n"] + view["n"] - 1])
+            c = int(counts[layer, head, -1])
+            row = np.zeros(view["s"])
+            row[idx[at : at + c]] = w[at : at + c] / 1000
+            rows.append(row)
+    return np.array(rows)
+
+
+def test_generating_token_by_token(site, browser, tmp_path):
+    """Greedy steps append the likeliest character /api/next names, each with its new row of
+    attention in every head; a run stops at the model's context; stop cancels a run."""
+    import httpx
+
+    tab = Tab(browser, f"{site}/?panel=gpt&lang=en&t=0&p=我爱吃")
+    wait_until(lambda: tab.page.locator(".probs").count())
+    steps = "+document.querySelector('.generate').dataset.steps"
+    prompt = "document.querySelector('input.prompt').value"
+    expected = httpx.get(f"{site}/api/next", params={"prompt": "我爱吃", "temperature": 0})
+    char = expected.json()["next"][0]
+    tab.page.click("button.gen-step")
+    wait_until(lambda: tab.js(steps) == 1)
+    assert tab.js(prompt) == "我爱吃" + char["char"]
+    assert f"greedy, p = {char['probability']:.3g}" in tab.page.inner_text(".gen-log")
+    shown = tab.js(
+        "[...document.querySelectorAll('.gen-row tbody tr')]"
+        ".map(r => [...r.querySelectorAll('td')].map(td => td.textContent))"
+    )
+    maps = httpx.get(f"{site}/api/gpt/maps", params={"prompt": tab.js(prompt)}).json()
+    want = _last_row(maps["view"])
+    assert len(shown) == 2 * 3 and all(len(r) == 4 for r in shown)  # 2 layers × 3 heads, 4 keys
+    got = np.array([[0 if v == "·" else float(v) for v in r] for r in shown])
+    np.testing.assert_allclose(got, want, atol=0.006)  # two significant digits
+    np.testing.assert_allclose(got.sum(1), 1, atol=0.05)  # a row of softmax weights
+    keys = tab.js("[...document.querySelectorAll('.gen-row thead th')].map(t => t.textContent)")
+    assert keys[1:] == list(tab.js(prompt))
+    # the bars and the maps follow the longer prompt
+    wait_until(lambda: tab.page.locator(".maps .grid canvas").count())
+    # a run of 64 steps stops when the prompt fills the context (16 characters)
+    tab.page.fill("input.gen-n", "64")
+    tab.page.click("button.gen-run")
+    wait_until(lambda: tab.js("document.querySelector('.generate').dataset.state") == "idle")
+    assert len(tab.js(prompt)) == 16 and tab.js(steps) == 13
+    assert "context (16 characters)" in tab.page.inner_text(".gen-state")
+    assert tab.page.locator(".gen-log li").count() == 13
+    tab.page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
+    # stop: a run cancelled before its first step appends nothing
+    tab.page.fill("input.prompt", "我")
+    wait_until(lambda: tab.js(steps) == 0)
+    click = "s => document.querySelector(s).click()"
+    tab.js(f"() => {{ ({click})('.gen-run'); ({click})('.gen-stop'); }}")
+    tab.page.wait_for_timeout(500)
+    assert tab.js(steps) == 0 and tab.js(prompt) == "我"
+    assert tab.page.inner_text(".gen-state") == "stopped"
+    tab.page.click("#lang")  # the log and its labels follow the language
+    assert tab.page.inner_text(".gen-state") == "已停止"
     tab.inert()
 
 
@@ -241,8 +350,9 @@ def test_every_input_is_inert_to_markup(site, browser, tmp_path):
     assert XSS in tab.page.inner_text("#step-weights thead")
     tab.page.fill("input.tok >> nth=1", BREAKOUT)
     wait_until(lambda: BREAKOUT in tab.page.inner_text("#step-scores thead"))
-    tab.page.fill("input.num >> nth=0", XSS)  # a number: refused, the reason shown as text
-    wait_until(lambda: XSS[:18] in tab.page.inner_text("#error"))  # quoted, shortened
+    tab.page.fill("input.num >> nth=0", XSS)  # a number: refused, its cell marked
+    wait_until(lambda: "row 1, column 1" in tab.page.inner_text("#error"))
+    assert tab.js("document.querySelector('input.num').getAttribute('aria-invalid')") == "true"
     tab.page.fill("input.num >> nth=0", "1")
     tab.page.check("input[name='scale'][value='number']")
     tab.page.fill("input.scale-number", BREAKOUT)
@@ -282,8 +392,39 @@ def _has_minilm():
 
 
 def test_phone_width(site, browser, tmp_path):
+    """At 390 × 844 the tabs are one row (at most 15% of the height, the header too), and no
+    panel is wider than the screen: wide tables scroll inside their box."""
     tab = Tab(browser, f"{site}/?lang=zh", width=390)
+    tab.page.set_viewport_size({"width": 390, "height": 844})
     wait_until(lambda: tab.ready_count() >= 1)
-    assert tab.js("document.documentElement.scrollWidth") <= 390  # wide tables scroll inside
+    wide = "document.documentElement.scrollWidth"
+    high = "id => document.querySelector(id).getBoundingClientRect().height"
+    for lang in ("zh", "en"):
+        assert tab.js(high, "#tabs") <= 0.15 * 844, lang
+        assert tab.js(high, "header") <= 0.15 * 844, lang
+        assert tab.js("document.querySelectorAll('#tabs button').length") == 5
+        assert tab.js(wide) <= 390, lang
+        tab.page.click("#lang")
+    for _ in range(8):  # a wide X: its editor and the steps scroll inside their boxes
+        n = tab.ready_count()
+        tab.page.click("button.act.add-dim")
+        wait_until(lambda n=n: tab.ready_count() > n)
+    assert tab.js(wide) <= 390
+    assert tab.js("document.querySelector('.editors').scrollWidth") > 390  # it does scroll
     tab.page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    tab.page.click("#tabs button[data-panel='check']")  # the last tab, scrolled into view
+    box = tab.js("document.querySelector('#tabs button.on').getBoundingClientRect().right")
+    assert box <= 390
+    tab.page.fill("textarea.article", "| " + " | ".join(["0.123456"] * 40) + " |\n|---|\n")
+    tab.page.click("button.run")
+    wait_until(lambda: tab.page.locator(".article-view").count())
+    assert tab.js(wide) <= 390
+    for panel in ("scale", "gpt"):
+        tab.page.click(f"#tabs button[data-panel='{panel}']")
+        if panel == "gpt":
+            wait_until(lambda: tab.page.locator(".maps .grid canvas").count())
+        else:
+            wait_until(lambda: tab.page.locator("tr[data-field=score_std]").count())
+        assert tab.js(wide) <= 390, panel
+    tab.page.screenshot(path=str(tmp_path / "phone-gpt.png"), full_page=True)
     tab.inert()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +25,27 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+_CELL = re.compile(r"^body (x|q|k|v|wq|wk|wv|mask) row (\d+)(?:, column (\d+))?")
+_PAIR = re.compile(r"^(X|Q|K|V|W_Q|W_K|W_V) and (X|Q|K|V|W_Q|W_K|W_V) do not fit")
+_NAMES = {"X": "x", "Q": "q", "K": "k", "V": "v", "W_Q": "wq", "W_K": "wk", "W_V": "wv"}
+
+
+def where(message: str) -> dict[str, Any] | None:
+    """Which input a hand-calculation error is about, for the page to mark: the matrices
+    (body keys), and the row and column (counted from 1) when the message names a cell."""
+    cell = _CELL.match(message)
+    if cell:
+        name, row, col = cell.groups()
+        found: dict[str, Any] = {"inputs": [name], "row": int(row)}
+        if col is not None:
+            found["col"] = int(col)
+        return found
+    pair = _PAIR.match(message)
+    if pair:
+        return {"inputs": [_NAMES[n] for n in pair.groups()]}
+    return None
+
+
 def _validation_text(exc: RequestValidationError) -> str:
     """FastAPI's list of problems as one line: 'query parameter d_k: ...'."""
     parts = []
@@ -40,7 +62,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(InputError)
     async def bad_input(request: Request, exc: InputError) -> JSONResponse:
-        return error(422, str(exc))
+        found = where(str(exc))
+        if found is None:
+            return error(422, str(exc))
+        return JSONResponse({"error": str(exc), "where": found}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def bad_params(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -42,6 +42,8 @@ function tabs() {
     type: "button", class: name === state.panel ? "on" : "", dataset: { panel: name },
     text: ctx.t(`tab.${name}`), onclick: () => show(name),
   })));
+  const on = nav.querySelector("button.on");  // a phone's tab row scrolls: keep the open tab in view
+  if (on && nav.scrollWidth > nav.clientWidth) nav.scrollLeft = on.offsetLeft - nav.offsetLeft - 8;
   document.getElementById("lang").textContent = ctx.t("lang.other");
   document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
 }

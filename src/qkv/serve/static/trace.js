@@ -7,6 +7,8 @@ import * as head from "./head.js";
 
 const MAX = 64;
 let root, ctx, S, m, last = null, inflight = null, editT0 = null;
+let bad = null;  // the input the last answer refused: {inputs, row, col} (from 1), or {} for others
+const NAMES = { x: "X", q: "Q", k: "K", v: "V", wq: "W_Q", wk: "W_K", wv: "W_V" };
 
 export async function mount(section, context) {
   root = section; ctx = context; S = ctx.state;
@@ -56,7 +58,7 @@ async function loadPreset(name) {
     const inp = data.inputs;
     S.mode = inp.x ? "self" : "cross"; S.proj = undefined; S.scale = undefined;
     m = inp.x ? { x: inp.x, tok: steps.x.rows } : { q: inp.q, k: inp.k, v: inp.v, tok: steps.q.rows, ktok: steps.k.rows };
-    toState(false); build(); draw(data);
+    bad = null; toState(false); build(); draw(data);
   } catch (e) { ctx.showError(e.message); }
 }
 
@@ -79,9 +81,45 @@ async function recompute() {
   try {
     const data = await api("/api/layout", { method: "POST", body: body(), query: query(), signal: ctl.signal });
     if (ctl !== inflight) return;
-    ctx.showError(""); draw(data);
+    bad = null; ctx.showError(""); draw(data); markBad();
   } catch (e) {
-    if (e.name !== "AbortError") ctx.showError(e.message);
+    if (e.name === "AbortError" || ctl !== inflight) return;
+    bad = e.where && e.status === 422 ? e.where : {};
+    markBad();
+    ctx.showError(badMessage() || e.message);
+  }
+}
+
+// the cell (or matrices) a refused input names: marked, with a short reason in the page's
+// language; the steps below stay greyed as stale until an input is accepted
+function badMessage() {
+  const t = ctx.t, w = bad;
+  if (!w || !w.inputs) return "";
+  const name = NAMES[w.inputs[0]] || w.inputs[0];
+  if (w.row !== undefined && w.col !== undefined) {
+    const value = m[w.inputs[0]]?.[w.row - 1]?.[w.col - 1];
+    return t("bad.where", { name, row: w.row, col: w.col }) + t(value === "" ? "bad.empty" : "bad.number");
+  }
+  if (w.row !== undefined) return "";  // a ragged row: the server's words
+  return t("bad.matrix", { names: w.inputs.map(n => NAMES[n] || n).join(t("bad.and")) });
+}
+
+function markBad() {
+  const t = ctx.t;
+  for (const e of root.querySelectorAll(".bad")) e.classList.remove("bad");
+  for (const e of root.querySelectorAll("[aria-invalid]")) { e.removeAttribute("aria-invalid"); e.removeAttribute("title"); }
+  const steps = root.querySelector(".steps"), note = root.querySelector(".stale-note");
+  if (steps) steps.classList.toggle("stale", !!bad);
+  if (note) { note.hidden = !bad; note.textContent = bad ? t(bad.inputs ? "stale" : "stale.other") : ""; }
+  if (!bad || !bad.inputs) return;
+  const message = badMessage();
+  for (const name of bad.inputs) {
+    const table = root.querySelector(`table.editor-${name}`);
+    if (!table) continue;
+    const cells = bad.row === undefined ? [...table.querySelectorAll("input.num")]
+      : [...table.querySelectorAll(`input.num[data-i="${bad.row - 1}"]`)].filter(e => bad.col === undefined || e.dataset.j === String(bad.col - 1));
+    if (bad.row === undefined) table.classList.add("bad");
+    for (const e of cells) { e.classList.add("bad"); e.setAttribute("aria-invalid", "true"); e.title = message; }
   }
 }
 
@@ -154,10 +192,12 @@ function build() {
     el("div", { class: "row downloads" }, t("download"), ": ",
       ...[["json", "JSON"], ["markdown", "Markdown"], ["png", "PNG"]].map(([f, label]) =>
         el("button", { type: "button", class: `dl-${f}`, text: label, onclick: () => save(f) }))),
+    el("p", { class: "stale-note", role: "status", hidden: true }),
     el("p", { class: "sub" }),
     el("div", { class: "steps" }),
   );
   if (last) draw(last, false);
+  markBad();
 }
 
 function editor(name, key, labels, labelled = true) {
