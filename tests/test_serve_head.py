@@ -139,6 +139,9 @@ def test_a_heatmap_cell_opens_its_hand_calculation(site, browser):
     page, seen = _page(browser, f"{site}/?panel=model&lang=en")
     page.fill("#panel-model input.text", TEXT)
     page.click("#panel-model button.show")
+    # the panel first draws its own sentence (asked for when it was mounted): wait for ours
+    drawn = "document.querySelector('#panel-model .maps')?.dataset.text"
+    wait_until(lambda: page.evaluate(drawn) == TEXT, timeout=60)
     wait_until(lambda: page.evaluate("!!document.querySelector('#panel-model canvas.heat')"))
     page.select_option("#panel-model select.layer", index=1)  # layer 2
     page.select_option("#panel-model select.head", index=4)  # head 5
@@ -154,12 +157,18 @@ def test_a_heatmap_cell_opens_its_hand_calculation(site, browser):
         " h.scrollIntoView(); const r = h.getBoundingClientRect(), s = r.width / h.width;"
         " return [r.left + (h.width - 16) * s, r.top + (h.height - 16) * s]; })()"
     )
-    page.mouse.click(*box)  # the last query's last key
-    _head_drawn(page)
-    assert page.is_visible("#panel-trace") and not page.is_visible("#panel-model")
-    assert "layer 2, head 5" in page.text_content("#panel-trace .htitle")
     maps = _maps(TEXT)
     n = len(maps.tokens)
+    page.mouse.click(*box)  # the last query's last key
+    # the panel may also be drawing the article's example, started when the page loaded:
+    # wait for the head's own drawing, not just any
+    title = "document.querySelector('#panel-trace .htitle')?.textContent || ''"
+    wait_until(
+        lambda: "layer 2, head 5" in page.evaluate(title)
+        and [len(r) for r in _cells(page, "weights")[-1:]] == [n],
+        timeout=60,
+    )
+    assert page.is_visible("#panel-trace") and not page.is_visible("#panel-model")
     weights = _cells(page, "weights")
     assert weights[-1] == [fmt(w, 3) for w in maps.maps[1, 4, n - 1]]  # the model's, printed
     picked = page.evaluate(
