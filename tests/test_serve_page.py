@@ -159,6 +159,29 @@ def test_masks_scale_and_cross_attention_follow_the_toggles(site, browser):
     tab.inert()
 
 
+def test_the_page_expresses_every_rule_the_cli_has(site, browser):
+    """--mask words (documents, causal with a window) and --lengths, from the page: the same
+    weights as `qkv explain` with the same words."""
+    from qkv.core.examples import find_example
+    from qkv.core.spec import spec_changes
+
+    tab = Tab(browser, f"{site}/?lang=en")
+    wait_until(lambda: tab.ready_count() >= 1)
+    tab.page.select_option("select.mask", "rules")
+    n = tab.ready_count()
+    tab.page.fill("input.mask-words", "documents:0,0,1")
+    wait_until(lambda: tab.ready_count() > n and tab.cells("masked")[2][:2] == ["-∞", "-∞"])
+    n = tab.ready_count()
+    tab.page.fill("input.lengths", "1,2,3")
+    wait_until(lambda: tab.ready_count() > n and tab.cells("masked")[0][1] == "-∞")
+    example = find_example("笔记本")
+    spec = example.spec.replace(**spec_changes(mask="documents:0,0,1", lengths="1,2,3"))
+    want = example.trace("en", spec=spec).weights
+    assert tab.cells("weights") == [[f"{w:.3g}" for w in row] for row in want]
+    assert "documents" in tab.page.url and "len=1%2C2%2C3" in tab.page.url  # a link keeps them
+    tab.inert()
+
+
 def test_a_bad_cell_is_marked_and_the_results_greyed_until_fixed(site, browser):
     """A number the API refuses: its own cell marked (class, aria-invalid, a reason in the
     page's language), the steps below greyed as stale, all undone by a valid number."""

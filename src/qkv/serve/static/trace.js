@@ -64,8 +64,10 @@ async function loadPreset(name) {
 
 // ---- the request ----
 function query(extra = {}) {
-  const mask = S.mask === "grid" ? "none" : S.mask;
-  return { example: S.ex || undefined, lang: S.lang, scale: S.scale, mask, window: S.mask === "window" ? S.win || 1 : undefined, ...extra };
+  // "rules": the words of `qkv explain --mask` (causal+window:1,0, documents:0,0,1, length:N)
+  const mask = S.mask === "grid" ? "none" : S.mask === "rules" ? (S.mw || "none") : S.mask;
+  return { example: S.ex || undefined, lang: S.lang, scale: S.scale, mask, window: S.mask === "window" ? S.win || 1 : undefined,
+    lengths: S.mask !== "grid" && S.len ? S.len : undefined, ...extra };
 }
 
 function body() {
@@ -227,11 +229,18 @@ function scaleControl() {
 function maskControl() {
   const t = ctx.t, kind = S.mask || "none";
   const sel = el("select", { class: "mask", onchange: e => { S.mask = e.target.value; fixGrid(); build(); edited(); } },
-    ...["none", "causal", "window", "grid"].map(v => el("option", { value: v, text: t(`mask.${v}`) })));
+    ...["none", "causal", "window", "rules", "grid"].map(v => el("option", { value: v, text: t(`mask.${v}`) })));
   sel.value = kind;
   const win = el("label", { hidden: kind !== "window" }, t("window"), " ",
     el("input", { type: "number", class: "window", min: 0, max: MAX, value: S.win || 1, oninput: e => { S.win = e.target.value; edited(); } }));
-  return el("fieldset", { class: "maskbox" }, el("legend", { text: t("mask") }), sel, win);
+  // every rule the CLI has: its --mask words, and --lengths (query i sees its first n_i keys)
+  const rules = el("label", { hidden: kind !== "rules" }, t("mask.words"), " ",
+    el("input", { class: "mask-words", value: S.mw || "", placeholder: "causal+window:1,0", spellcheck: false,
+      oninput: e => { S.mw = e.target.value.trim(); edited(); } }));
+  const lengths = el("label", { hidden: kind === "grid" }, t("lengths"), " ",
+    el("input", { class: "lengths", value: S.len || "", placeholder: "2,3,3", size: 8, spellcheck: false,
+      oninput: e => { S.len = e.target.value.trim(); edited(); } }));
+  return el("fieldset", { class: "maskbox" }, el("legend", { text: t("mask") }), sel, win, rules, lengths);
 }
 
 function shape() { return S.mode === "cross" ? [rows(m.q), rows(m.k)] : [rows(m.x), rows(m.x)]; }
