@@ -78,3 +78,11 @@ def test_scores_of_an_aliased_input_are_checked():
     wrong = to_dict(check(ALIASED.replace("| 记 | 1 | 3 | 2 |", "| 记 | 1 | 4 | 2 |"), "a.md"))
     found = [(f["line"], f["claimed"], f["expected"]) for f in wrong["findings"]]
     assert found == [(14, "4", 3.0)]
+
+
+def test_masked_scores_in_chinese_name_the_masked_step_not_the_scores():
+    from qkv.review.roles import role_of
+
+    for words in ("掩码后分数:", "加掩码后的相似度", "掩码后的注意力分数"):
+        assert role_of(words) == "masked", words
+    assert role_of("原始分数:") == "scores"

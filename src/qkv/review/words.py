@@ -163,7 +163,7 @@ ROLE_WORDS: tuple[RoleWords, ...] = (
         Role.MASKED,
         (
             r"masked[\s_\-]*(?:scores?|logits|attention[\s_\-]*scores?)|after\s+(?:the\s+)?mask|"
-            r"掩码后|加掩码后?的|遮挡后"
+            r"(?:掩码后|加掩码后?的|遮挡后)的?(?:注意力)?(?:分数|得分|相似度|点积)?"
         ),
         says=("masked scores", "掩码后"),
     ),

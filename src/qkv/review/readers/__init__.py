@@ -227,11 +227,14 @@ def _printed_names(doc: Document, fragments: list[Fragment]) -> None:
         code = codes.get(cell, [])
         names = _printed_expressions(code)
         unnamed = [f for f in outs if not re.search(r"\w", f.label)]
+        # one fragment per printed value only where none has a label of its own: a tensor
+        # read line by line ("tensor([[…]," then "[…]])") gives a name to no single line
+        whole = len(unnamed) == len(outs)
         for f, name in zip(unnamed, names, strict=False):
             label = _defined(code, name)
             # what the cell printed says more than the prose around it, where it names a step
             # ("x @ x.T" under "the scores are then divided by √d_k" is not scaled)
-            if role_of(label) is not None or not any(map(role_of, f.context)):
+            if (whole and role_of(label) is not None) or not any(map(role_of, f.context)):
                 f.label = label
 
 
