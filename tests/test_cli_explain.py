@@ -327,3 +327,14 @@ def test_window_is_explained_in_text(capsys):
 def test_bad_structured_masks(capsys, spec, message):
     code, _, err = run(capsys, "--mask", spec)
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_a_mask_inline_or_a_mistyped_mask_word(capsys):
+    """--mask takes a matrix inline as --x does; a word that is no mask word says so, not
+    that a file is missing."""
+    args = ["explain", "--x", "[[1,2],[3,4]]", "--mask", "[[1,0],[1,1]]", "--lang", "en"]
+    assert main([*args, "--format", "markdown"]) == 0
+    assert "| t1 | 3.54 | -∞ |" in capsys.readouterr().out  # t1 may not see t2
+    assert main(["explain", "--mask", "causl"]) == 2
+    err = capsys.readouterr().err
+    assert "'causl' is neither a mask's words" in err and "does not exist" not in err

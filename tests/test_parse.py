@@ -92,3 +92,12 @@ def test_csv_header_row_names_the_columns_and_fractions_stay_exact():
     assert parse_input_file("a,b\n1,2\n", "x.csv")["columns"] == ["a", "b"]
     with pytest.raises(InputError, match="header row has 3 names for 2 columns"):
         parse_matrix("a,b,c\n1,2\n")
+
+
+def test_semicolons_on_one_line_separate_rows_as_matlab_writes_them():
+    """'1,2;3,4' was read as one row of four numbers, silently: a 2x2 X became one token."""
+    from qkv.core.parse import parse_matrix
+
+    for text in ("1,2;3,4", "1 2; 3 4", " 1, 2 ; 3, 4 ;"):
+        assert parse_matrix(text).rows == [[1, 2], [3, 4]], text
+    assert parse_matrix("1;2;3\n4;5;6").rows == [[1, 2, 3], [4, 5, 6]]  # a CSV file's cells

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from qkv.errors import InputError
@@ -167,12 +168,22 @@ def _shown(labels: list[str]) -> str:
     return ", ".join(short(t, 12) for t in labels[:3]) + (", …" if len(labels) > 3 else "")
 
 
-def _mask_file(path: str) -> Any:
-    """A 0/1 matrix file given as --mask (1 = may attend), queries x keys."""
+def _mask_file(value: str) -> Any:
+    """A 0/1 matrix given as --mask (1 = may attend), queries x keys: inline as --x takes
+    it ("[[1,0],[1,1]]"), or a file. A word that is neither ("causl") is said to be so."""
+    from pathlib import Path
+
     from qkv.cli.output import read_text
     from qkv.core.parse import parse_mask
 
-    return parse_mask(read_text(path, "--mask file"), "mask")
+    if value.lstrip().startswith("["):
+        return parse_mask(value, "mask")
+    if re.fullmatch(r"[A-Za-z][\w:,+-]*", value) and not Path(value).exists():
+        raise InputError(
+            f"--mask {value[:40]!r} is neither a mask's words (causal, causal-top-left, "
+            "window:W, length:N, documents:ID,..., joined with +) nor a file"
+        )
+    return parse_mask(read_text(value, "--mask file"), "mask")
 
 
 def _trace_kwargs(args: argparse.Namespace) -> dict[str, Any]:

@@ -75,6 +75,10 @@ def parse_matrix(text: str, name: str = "X") -> Parsed:
     if not stripped:
         raise InputError(f"{name} is empty")
     lines = [ln.strip() for ln in stripped.splitlines() if ln.strip()]
+    if len(lines) == 1 and ";" in stripped and not stripped.startswith("["):
+        # one line with semicolons ("1,2;3,4", "1 2; 3 4"): rows as MATLAB and np.matrix
+        # write them; in a file of several lines a semicolon separates cells (CSV)
+        lines = [ln.strip() for ln in stripped.split(";") if ln.strip()]
     if stripped.startswith("[") and (len(lines) == 1 or stripped.startswith("[[")):
         return from_json_value(_load_json(stripped, name), name)
     if len(lines) > limits.MAX_DIM:
