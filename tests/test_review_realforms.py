@@ -118,3 +118,11 @@ def test_a_term_times_zero_left_out_still_links_the_operands_to_their_mistake() 
     assert [v.claim.text for f in report.findings for v in f.verdicts] == ["0.45", "0.10", "0.45"]
     follow = [v for f in report.findings for v in f.consequences]
     assert {v.line for v in follow} == {2} and "1.35" in {v.claim.text for v in follow}  # from 0
+
+
+def test_an_inline_code_span_that_wraps_is_one_calculation() -> None:
+    """Markdown lets `…` wrap onto the next line: its tail ("0*0 = 1") is no equation of its
+    own (that read gave "written 1, true value 0" on this project's README)."""
+    text = "Written out: `q · k = 1*1 + 0*1 +\n0*0 = 1` and `2 + 2 = 5`.\n"
+    report = review_check.check(text, "wrapped.md")
+    assert [(v.line, v.claim.text) for f in report.findings for v in f.verdicts] == [(1, "5")]

@@ -140,16 +140,21 @@ def _logical_lines(doc: Document) -> list[_Logical]:
             continue
         logical = _Logical(_blank_markup(text), [_Piece(0, i, starts[i])])
         name = _name(logical.text) if doc.lines[i].region != CODE else None
+        ticks = text.count("`") if doc.lines[i].region != CODE else 0
         j = i + 1
         while j < n and len(logical.pieces) < MAX_JOINED:
+            # an inline code span that wraps onto the next line (Markdown allows it) goes on
+            # there: "`1*1 + 0*1 +" then "0*0 = 1`" is one calculation
+            wrapped = ticks % 2 == 1 and doc.lines[j].text.strip() != ""
             k = j
-            while k < n and k - j < 2 and _EMPTY.match(doc.lines[k].text):
+            while not wrapped and k < n and k - j < 2 and _EMPTY.match(doc.lines[k].text):
                 k += 1
             following = _blank_markup(doc.lines[k].text) if k < n else ""
             if name and _name(following) == name:  # "z1 = …" again: the same calculation
                 following = re.sub(r"^(\s*)\S.*?(?==)", lambda m: " " * len(m.group(0)), following)
-            if k >= n or not _CONTINUES.match(following):
+            if k >= n or not (wrapped or _CONTINUES.match(following)):
                 break
+            ticks += doc.lines[k].text.count("`")
             at = len(logical.text) + 1
             logical.text += " " + following
             logical.pieces.append(_Piece(at, k, starts[k]))
