@@ -26,3 +26,21 @@ def test_every_verb_has_a_description_and_every_option_a_help():
             if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
                 continue
             assert action.help, f"{p.prog} {'/'.join(action.option_strings)} has no help"
+
+
+def test_a_mistyped_flag_is_told_by_its_verb_with_the_likely_one(capsys):
+    import pytest
+
+    from qkv.cli.main import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["explain", "--exmaple", "search"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("qkv explain: error: unrecognized arguments: --exmaple search")
+    assert "did you mean --example?" in err and err.endswith("(see qkv explain --help)")
+    with pytest.raises(SystemExit):
+        main(["gpt", "train", "--stpes", "3"])
+    assert "qkv gpt train: error: unrecognized arguments: --stpes 3; did you mean --steps?" in (
+        capsys.readouterr().err
+    )

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from qkv.core.text import ensure_text
 from qkv.errors import InputError
@@ -65,13 +65,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, args_list: list[str]) -> argparse.Namespace:
+    args, unknown = parser.parse_known_args(args_list)
+    if unknown:  # said by the verb that was given them, with the option it may have meant
+        verb = _verb_parser(parser, args)
+        verb.error(_unrecognized(verb, unknown))
+    return args
+
+
+def _verb_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
+    """The parser of the verb (and sub-verb: gpt train) that the command line chose."""
+    for attr in ("verb", "gpt_verb"):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, attr, None)
+        if not subs or name not in subs[0].choices:
+            break
+        parser = subs[0].choices[name]
+    return parser
+
+
+def _unrecognized(parser: argparse.ArgumentParser, unknown: list[str]) -> str:
+    import difflib
+
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    flag = next((u.split("=")[0] for u in unknown if u.startswith("--")), None)
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    close = difflib.get_close_matches(flag, options, n=1) if flag else []
+    return f"{message}; did you mean {close[0]}?" if close else message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if (not_text := _not_text(args_list)) is not None:
         _error(args_list[0] if args_list else "", f"error: {not_text}")
         return 2
     parser = build_parser()
-    args = parser.parse_args(args_list)
+    args = _parse(parser, args_list)
     if args.verb is None:
         parser.print_help()
         return 0
