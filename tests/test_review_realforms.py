@@ -2,6 +2,7 @@
 our own words: a number is reported wrong only with evidence."""
 
 import numpy as np
+import pytest
 
 from qkv.review import check as review_check
 from qkv.review.document import from_text
@@ -126,3 +127,32 @@ def test_an_inline_code_span_that_wraps_is_one_calculation() -> None:
     text = "Written out: `q · k = 1*1 + 0*1 +\n0*0 = 1` and `2 + 2 = 5`.\n"
     report = review_check.check(text, "wrapped.md")
     assert [(v.line, v.claim.text) for f in report.findings for v in f.verdicts] == [(1, "5")]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "| {t} | [{w}] |",  # Markdown
+        "{t}: [{w}]",  # plain text
+        "  [{t}], [$[{w}]$],",  # Typst's table cells
+    ],
+)
+def test_a_temperature_table_is_checked_row_by_row(row: str) -> None:
+    """Scores stated once, then softmax(scores / T) for several temperatures T."""
+    rows = [
+        ("0.5", "0.976, 0.018, 0.007"),
+        ("1", "0.821, 0.111, 0.067"),
+        ("2", "0.604, 0.222, 0.173"),
+    ]
+    lines = [row.format(t=t, w=w) for t, w in rows]
+    head = "Softmax of the scores s = [3.0, 1.0, 0.5] at three temperatures T:\n\n"
+    table = "| T | weights |\n|---|---|\n" if row.startswith("|") else ""
+    right = head + table + "\n".join(lines) + "\n"
+    assert not review_check.check(right, "temperature.md").findings
+    wrong = right.replace("0.821, 0.111, 0.067", "0.861, 0.111, 0.067")  # a slip at T = 1
+    found = [
+        v.claim.text
+        for f in review_check.check(wrong, "temperature.md").findings
+        for v in f.verdicts
+    ]
+    assert found == ["0.861"]

@@ -10,7 +10,7 @@ import re
 
 from qkv import limits
 from qkv.errors import InputError
-from qkv.review import equations
+from qkv.review import equations, temperature
 from qkv.review.document import CODE, OUTPUT, Document
 from qkv.review.equations import Equation
 from qkv.review.fragments import Fragment, Skipped
@@ -80,7 +80,10 @@ def read_all(doc: Document) -> tuple[list[Fragment], list[Skipped], list[Equatio
     taken.update(ln for d in drawings for ln in range(*d.lines))
     drawn = layout.from_drawings(doc, drawings)
     fragments.extend(layout.fragments(doc, drawings))
-    written = [eq for eq in equations.find(doc) if eq.fragment.line not in taken]
+    found_eqs = equations.find(doc)
+    lines = {eq.fragment.line for eq in found_eqs}
+    found_eqs += [eq for eq in temperature.find(doc) if eq.fragment.line not in lines]
+    written = [eq for eq in found_eqs if eq.fragment.line not in taken]
     spans = sorted(eq.span for eq in written)
     found, missed = arrays.read(doc, taken, spans)  # arrays share lines with equations
     rows, missed_rows = plain.read(doc, taken | {ln for f in found for ln in f.lines})
