@@ -1,12 +1,14 @@
 """One autograd wrapper for attention computed block by block: `tiled` on one device and the
 ring across ranks share it. Forward saves q, k, v, the output and the logsumexp; backward
-recomputes each block's weights from them (FlashAttention's backward) through the plan the
-call was given, and hands each input a gradient of its own shape and dtype."""
+recomputes each block's weights from them (FlashAttention's backward) with the plan the call
+was given, and hands each input a gradient of its own shape and dtype."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ClassVar, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -14,23 +16,15 @@ from torch import Tensor
 OptTensor = Tensor | None
 
 
-class Blocks(Protocol):
-    """How one call's blocks are computed (qkv.nn.tiled.Tiling, qkv.nn.ring.Plan)."""
+@dataclass(frozen=True)
+class Blocks:
+    """How one call's blocks are computed: forward(q, k, v, plan) -> (output, logsumexp) and
+    backward(q, k, v, out, lse, dout, dlse, plan) -> (dq, dk, dv) (qkv.nn.tiled, qkv.nn.ring)."""
 
-    autocast_off: ClassVar[bool]  # arithmetic in the inputs' dtype, whatever autocast says
-
-    def run(self, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]: ...
-
-    def grads(
-        self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        out: Tensor,
-        lse: Tensor,
-        dout: Tensor,
-        dlse: OptTensor,
-    ) -> tuple[Tensor, Tensor, Tensor]: ...
+    plan: Any  # tiled.Tiling or ring.Plan
+    forward: Callable[..., tuple[Tensor, Tensor]]
+    backward: Callable[..., tuple[Tensor, Tensor, Tensor]]
+    autocast_off: bool  # arithmetic in the inputs' dtype, whatever autocast says
 
 
 def reduce_to(grad: Tensor, shape: torch.Size) -> Tensor:
@@ -46,18 +40,16 @@ def _fit(grad: Tensor, like: Tensor) -> Tensor:
 
 
 def _autocast(blocks: Blocks, q: Tensor) -> Any:
-    return (
-        torch.autocast(q.device.type, enabled=False)
-        if blocks.autocast_off
-        else contextlib.nullcontext()
-    )
+    if blocks.autocast_off:
+        return torch.autocast(q.device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 class BlockwiseAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, blocks: Blocks) -> tuple[Tensor, Tensor]:
         with _autocast(blocks, q):
-            out, lse = blocks.run(q, k, v)
+            out, lse = blocks.forward(q, k, v, blocks.plan)
         ctx.save_for_backward(q, k, v, out, lse)
         ctx.blocks = blocks
         return out, lse
@@ -65,8 +57,9 @@ class BlockwiseAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, dout: Tensor, dlse: Tensor) -> tuple[OptTensor, ...]:
         q, k, v, out, lse = ctx.saved_tensors
-        with _autocast(ctx.blocks, q):
-            dq, dk, dv = ctx.blocks.grads(q, k, v, out, lse, dout.contiguous(), dlse)
+        b = ctx.blocks
+        with _autocast(b, q):
+            dq, dk, dv = b.backward(q, k, v, out, lse, dout.contiguous(), dlse, b.plan)
         return _fit(dq, q), _fit(dk, k), _fit(dv, v), None
 
 

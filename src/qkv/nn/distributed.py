@@ -37,6 +37,8 @@ from qkv.nn.functional import attention
 from qkv.nn.gqa import group_heads, ungroup_heads
 from qkv.nn.masks import causal_offset, combine, normalize_causal
 from qkv.nn.ring import Plan, Ring
+from qkv.nn.ring import backward as ring_backward
+from qkv.nn.ring import forward as ring_forward
 from qkv.nn.shards import LAYOUTS, zigzag_shard, zigzag_unshard
 from qkv.nn.validate import validate_mask, validate_scale, validate_tensors
 
@@ -85,7 +87,9 @@ def ring_attention(
     wide = torch.promote_types(q.dtype, torch.float32)
     gbias = None if gbias is None else gbias.to(wide)
     plan = _plan(ring, gq, k, causal, scale, layout, piece_keys, (gallowed, gbias, q_shape))
-    out, lse = blockwise.apply(gq.to(wide), k, v, plan)
+    # autocast as the caller set it: the ring upcasts its inputs itself
+    blocks = blockwise.Blocks(plan, ring_forward, ring_backward, autocast_off=False)
+    out, lse = blockwise.apply(gq.to(wide), k, v, blocks)
     out = ungroup_heads(out, q_shape, 2).to(q.dtype)
     return (out, ungroup_heads(lse, q_shape, 1)) if return_lse else out
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -97,25 +97,6 @@ class Plan:
     bias: OptTensor
     scale: float
     grouped: bool  # GQA: q is (..., Hkv, G, L, d); key pieces get a group dim of 1
-    # autocast as the caller set it (qkv.nn.blockwise): the ring upcasts its inputs itself
-    autocast_off: ClassVar[bool] = False
-
-    def run(self, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """This rank's (output, logsumexp); the K/V pieces go around the ring once."""
-        return forward(q, k, v, self)
-
-    def grads(
-        self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        out: Tensor,
-        lse: Tensor,
-        dout: Tensor,
-        dlse: OptTensor,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """The pieces go around once more, with their gradients behind them."""
-        return backward(q, k, v, out, lse, dout, dlse, self)
 
     @property
     def rounds(self) -> int:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 
@@ -158,22 +157,6 @@ class Tiling:
     block_q: int | None = None  # None: qkv.nn.blocks.block_sizes
     block_k: int | None = None
     structure: Structure | None = None  # windows, lengths, documents (and causal with them)
-    autocast_off: ClassVar[bool] = True  # blocks in the inputs' dtype (qkv.nn.blockwise)
-
-    def run(self, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        return forward(q, k, v, self)
-
-    def grads(
-        self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        out: Tensor,
-        lse: Tensor,
-        dout: Tensor,
-        dlse: OptTensor,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        return backward(q, k, v, out, lse, dout=dout, dlse=dlse, tiling=self)
 
     def masks(self, q: Tensor, k: Tensor, *terms: Tensor | None) -> _Masks:
         """The block masks of q against k, as biases when every score is finite (the terms
@@ -372,7 +355,6 @@ def backward(
     v: Tensor,
     out: Tensor,
     lse: Tensor,
-    *,
     dout: Tensor,
     dlse: OptTensor,
     tiling: Tiling,
@@ -405,5 +387,6 @@ def attention(
     instead of qkv.nn.blocks.block_sizes' choice."""
     bq, bk = blocks or (None, None)
     tiling = Tiling(allowed, bias, scale, causal_offset, bq, bk, structure)
-    out, lse = blockwise.apply(q, k, v, tiling)
+    blocks = blockwise.Blocks(tiling, forward, backward, autocast_off=True)
+    out, lse = blockwise.apply(q, k, v, blocks)
     return out, lse
