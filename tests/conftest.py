@@ -68,3 +68,23 @@ def qkv_cli(fork_server, tmp_path_factory):
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's, through the playwright package), one per test module;
+    skipped with the reason where either is missing."""
+    import shutil
+    from pathlib import Path
+
+    pytest.importorskip("playwright")
+    from qkv.viz.browser import CHROMIUM, launch
+
+    if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()

@@ -4,9 +4,6 @@ the tiny GPT's head view clicked), labels inert to markup."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -97,21 +94,6 @@ def site(checkpoint):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    pytest.importorskip("playwright")
-    from qkv.viz.browser import CHROMIUM, launch
-
-    if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
-
-
 def _page(browser, url):
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     seen = {"dialogs": [], "errors": []}
@@ -164,8 +146,10 @@ def test_a_heatmap_cell_opens_its_hand_calculation(site, browser):
     # wait for the head's own drawing, not just any
     title = "document.querySelector('#panel-trace .htitle')?.textContent || ''"
     wait_until(
-        lambda: "layer 2, head 5" in page.evaluate(title)
-        and [len(r) for r in _cells(page, "weights")[-1:]] == [n],
+        lambda: (
+            "layer 2, head 5" in page.evaluate(title)
+            and [len(r) for r in _cells(page, "weights")[-1:]] == [n]
+        ),
         timeout=60,
     )
     assert page.is_visible("#panel-trace") and not page.is_visible("#panel-model")

@@ -4,9 +4,7 @@ recompute, every input is inert to markup, and the page paints and recomputes in
 
 from __future__ import annotations
 
-import shutil
 import statistics
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +16,6 @@ pytest.importorskip("torch")
 
 from qkv.core.examples import find_example
 from qkv.core.expand import expand
-from qkv.viz.browser import CHROMIUM, launch
 from tests.serving import running, small_checkpoint, wait_until
 
 pytestmark = pytest.mark.browser
@@ -36,18 +33,6 @@ def site(tmp_path_factory):
     path = small_checkpoint(tmp_path_factory.mktemp("gpt"))
     with running(create_app(GPTSource(path))) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 class Tab:

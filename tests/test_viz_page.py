@@ -1,8 +1,6 @@
 """The offline HTML views: size, escaping, and (in headless Chromium) interaction."""
 
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +8,6 @@ import pytest
 from qkv.cli.main import main
 from qkv.errors import InputError
 from qkv.maps import AttentionMaps
-from qkv.viz.browser import CHROMIUM, launch
 from qkv.viz.page import encode, page
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -90,19 +87,6 @@ def test_cli_pages(tmp_path, capsys):
     capsys.readouterr()
     assert main(["viz", "--maps", str(npz), "--view", "head", "-o", str(tmp_path / "x.png")]) == 2
     assert "FILE.html" in capsys.readouterr().err
-
-
-@pytest.fixture(scope="module")
-def browser():
-    pytest.importorskip("playwright")
-    if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def _open(browser, tmp_path, maps, **options):
