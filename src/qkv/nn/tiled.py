@@ -387,6 +387,6 @@ def attention(
     instead of qkv.nn.blocks.block_sizes' choice."""
     bq, bk = blocks or (None, None)
     tiling = Tiling(allowed, bias, scale, causal_offset, bq, bk, structure)
-    blocks = blockwise.Blocks(tiling, forward, backward, autocast_off=True)
-    out, lse = blockwise.apply(q, k, v, blocks)
+    wrapped = blockwise.Blocks(tiling, forward, backward, autocast_off=True)
+    out, lse = blockwise.apply(q, k, v, wrapped)
     return out, lse
